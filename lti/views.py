@@ -1,0 +1,3 @@
+from flask import Blueprint
+
+bp = Blueprint("lti", __name__, url_prefix="/lti", template_folder="templates")

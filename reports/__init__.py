@@ -1,0 +1,9 @@
+"""5 REPORT: the HR console, exports, API, webhooks, xAPI. Reads every package; nothing imports it."""
+
+from flask import Flask
+
+
+def init_app(app: Flask) -> None:
+    from reports.views import bp
+
+    app.register_blueprint(bp)

@@ -1,0 +1,50 @@
+"""Read models for the HR console. Every query is scoped to the signed-in staff's tenant."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import func, select
+
+from training_app import audit
+from training_app.extensions import db
+from training_app.models import AuditEvent, OutboxMessage, StaffAccount, Tenant, User
+
+AUDIT_PAGE_SIZE = 50
+
+
+@dataclass(frozen=True)
+class ConsoleSummary:
+    tenant: Tenant
+    learners: int
+    staff: int
+    outbox: dict[str, int]
+
+
+def console_summary(tenant_id: int) -> ConsoleSummary:
+    tenant = db.session.get(Tenant, tenant_id)
+    learners = db.session.scalar(select(func.count()).select_from(User).where(User.tenant_id == tenant_id))
+    staff = db.session.scalar(
+        select(func.count()).select_from(StaffAccount).where(StaffAccount.tenant_id == tenant_id)
+    )
+    outbox_rows = db.session.execute(
+        select(OutboxMessage.status, func.count())
+        .where(OutboxMessage.tenant_id == tenant_id)
+        .group_by(OutboxMessage.status)
+    )
+    return ConsoleSummary(tenant, learners or 0, staff or 0, {s: c for s, c in outbox_rows})
+
+
+def audit_page(tenant_id: int, page: int) -> tuple[list[AuditEvent], bool]:
+    rows = db.session.scalars(
+        select(AuditEvent)
+        .where(AuditEvent.tenant_id == tenant_id)
+        .order_by(AuditEvent.seq.desc())
+        .offset((page - 1) * AUDIT_PAGE_SIZE)
+        .limit(AUDIT_PAGE_SIZE + 1)
+    ).all()
+    return list(rows[:AUDIT_PAGE_SIZE]), len(rows) > AUDIT_PAGE_SIZE
+
+
+def audit_chain_status(tenant_id: int) -> audit.ChainReport:
+    return audit.verify_chain(db.session.get(Tenant, tenant_id))

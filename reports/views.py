@@ -1,0 +1,23 @@
+from flask import Blueprint, render_template, request
+from flask_login import current_user
+
+from reports import services
+from training_app.auth.access import staff_required
+
+bp = Blueprint("reports", __name__, url_prefix="/console", template_folder="templates")
+
+
+@bp.get("/")
+@staff_required()
+def console():
+    summary = services.console_summary(current_user.tenant_id)
+    return render_template("reports/console.html", summary=summary)
+
+
+@bp.get("/audit")
+@staff_required()
+def audit_log():
+    page = request.args.get("page", 1, type=int)
+    events, has_more = services.audit_page(current_user.tenant_id, page=max(page, 1))
+    chain = services.audit_chain_status(current_user.tenant_id)
+    return render_template("reports/audit.html", events=events, page=page, has_more=has_more, chain=chain)

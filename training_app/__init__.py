@@ -1,0 +1,117 @@
+"""Composition root: builds the Flask app from the feature packages, in the order of the flow."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from flask import Flask, request
+from flask_babel import get_locale
+from flask_login import current_user
+from sqlalchemy.exc import ArgumentError
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from training_app.config import ConfigError, load_config
+from training_app.extensions import babel, csrf, db, limiter, login_manager, migrate
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def create_app(config: Mapping[str, Any] | None = None) -> Flask:
+    """Build the app. `config` overrides settings (the seam tests use)."""
+    instance_path = (config or {}).get("INSTANCE_PATH") or os.environ.get("TRAINING_INSTANCE_PATH")
+    app = Flask(
+        __name__,
+        instance_path=str(Path(instance_path).resolve()) if instance_path else None,
+        instance_relative_config=True,
+    )
+    load_config(app, config)
+
+    from training_app import logs
+
+    logs.configure_logging(app)
+    _init_extensions(app)
+    _register_infrastructure(app)
+    _register_features(app)
+    _install_transaction_boundary(app)
+    if app.config["PROXY_FIX"]:
+        hops = int(app.config["PROXY_FIX"])
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops, x_port=hops)
+    return app
+
+
+def _init_extensions(app: Flask) -> None:
+    try:
+        db.init_app(app)
+    except ArgumentError as exc:
+        raise ConfigError(f"DATABASE_URL cannot be used: {exc}") from None
+    migrate.init_app(app, db, directory=str(PROJECT_ROOT / "migrations"), render_as_batch=True)
+    login_manager.init_app(app)
+    login_manager.login_view = "auth.login"
+    login_manager.session_protection = "basic"
+    csrf.init_app(app)
+    app.config.setdefault("RATELIMIT_STORAGE_URI", app.config.get("REDIS_URL") or "memory://")
+    app.config.setdefault("RATELIMIT_KEY_PREFIX", "training-rl")
+    limiter.init_app(app)
+    babel.init_app(
+        app,
+        locale_selector=_select_locale,
+        default_translation_directories=str(PROJECT_ROOT / "translations"),
+    )
+    app.jinja_env.globals["current_locale"] = lambda: str(get_locale() or "en")
+
+
+def _select_locale() -> str:
+    supported = app_locales()
+    user_locale = getattr(current_user, "locale", None) if current_user else None
+    if user_locale:
+        base = user_locale.replace("_", "-").split("-")[0].lower()
+        if base in supported:
+            return base
+    return request.accept_languages.best_match(supported) or supported[0]
+
+
+def app_locales() -> list[str]:
+    from flask import current_app
+
+    return list(current_app.config["SUPPORTED_LOCALES"])
+
+
+def _register_infrastructure(app: Flask) -> None:
+    from training_app import cli, errors, health, outbox, pages, security
+    from training_app.auth import access  # noqa: F401  (registers the user loader)
+    from training_app.auth.views import bp as auth_bp
+
+    errors.register_error_handlers(app)
+    security.init_app(app)
+    outbox.register_handler("http_post", outbox.post_json)
+    app.register_blueprint(pages.bp)
+    app.register_blueprint(health.bp)
+    app.register_blueprint(auth_bp)
+    cli.register(app)
+
+
+def _register_features(app: Flask) -> None:
+    """In flow order: launch -> learn -> quiz -> certify -> report."""
+    import certificates
+    import courses
+    import lti
+    import quizzes
+    import reports
+
+    for package in (lti, courses, quizzes, certificates, reports):
+        package.init_app(app)
+
+
+def _install_transaction_boundary(app: Flask) -> None:
+    """One transaction per request: committed when the response succeeds, else rolled back."""
+
+    @app.after_request
+    def _commit_on_success(response):
+        if response.status_code < 400:
+            db.session.commit()
+        else:
+            db.session.rollback()
+        return response

@@ -1,0 +1,155 @@
+"""Append-only audit log, hash-chained per tenant.
+
+Each event's hash covers its own fields and the previous event's hash, and the tenant row keeps
+the head of the chain. Appends lock the tenant row, so concurrent requests chain in order.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select, update
+
+from training_app.db import utcnow
+from training_app.extensions import db
+from training_app.models import AuditEvent, Tenant
+
+GENESIS = "0" * 64
+
+
+def record_event(
+    tenant_id: int,
+    actor: str,
+    action: str,
+    *,
+    subject: tuple[str, Any] | None = None,
+    data: dict[str, Any] | None = None,
+    ip_address: str | None = None,
+) -> AuditEvent:
+    """Append an event to the tenant's chain in the caller's transaction."""
+    seq, head = db.session.execute(
+        select(Tenant.audit_seq, Tenant.audit_head).where(Tenant.id == tenant_id).with_for_update()
+    ).one()
+    event = AuditEvent(
+        tenant_id=tenant_id,
+        seq=seq + 1,
+        occurred_at=utcnow(),
+        actor=actor,
+        action=action,
+        subject_type=subject[0] if subject else None,
+        subject_id=str(subject[1]) if subject else None,
+        data=data or {},
+        ip_address=ip_address,
+        prev_hash=head,
+    )
+    event.hash = event_hash(event)
+    db.session.add(event)
+    db.session.execute(
+        update(Tenant).where(Tenant.id == tenant_id).values(audit_seq=event.seq, audit_head=event.hash)
+    )
+    return event
+
+
+def event_hash(event: AuditEvent) -> str:
+    canonical = json.dumps(
+        {
+            "tenant_id": event.tenant_id,
+            "seq": event.seq,
+            "occurred_at": _iso(event.occurred_at),
+            "actor": event.actor,
+            "action": event.action,
+            "subject_type": event.subject_type,
+            "subject_id": event.subject_id,
+            "data": event.data,
+            "ip_address": event.ip_address,
+            "prev_hash": event.prev_hash,
+        },
+        sort_keys=True,
+        separators=(",", ":"),
+        ensure_ascii=False,
+        default=str,
+    )
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _iso(moment: datetime) -> str:
+    # Microseconds are kept on both databases; normalise the representation only.
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+@dataclass(frozen=True)
+class ChainProblem:
+    tenant_slug: str
+    seq: int
+    event_id: int | None
+    kind: str  # edited | deleted | inserted
+    detail: str
+
+    def __str__(self) -> str:
+        where = f"event #{self.event_id} (seq {self.seq})" if self.event_id else f"seq {self.seq}"
+        return f"tenant {self.tenant_slug}: {where} was {self.kind}: {self.detail}"
+
+
+@dataclass(frozen=True)
+class ChainReport:
+    tenant_slug: str
+    events: int
+    problem: ChainProblem | None
+
+
+def verify_chain(tenant: Tenant) -> ChainReport:
+    """Walk the tenant's chain in order and name the first row that does not fit."""
+    count = 0
+    expected_seq, previous_hash = 1, GENESIS
+    for event in _events_in_order(tenant.id):
+        count += 1
+        problem = _check_event(tenant, event, expected_seq, previous_hash)
+        if problem:
+            return ChainReport(tenant.slug, count, problem)
+        expected_seq, previous_hash = event.seq + 1, event.hash
+    if tenant.audit_seq != expected_seq - 1 or tenant.audit_head != previous_hash:
+        detail = (
+            f"the chain ends at seq {expected_seq - 1} but the tenant's head records seq {tenant.audit_seq}"
+        )
+        kind = "deleted" if tenant.audit_seq > expected_seq - 1 else "inserted"
+        problem = ChainProblem(tenant.slug, expected_seq - 1, None, kind, detail)
+        return ChainReport(tenant.slug, count, problem)
+    return ChainReport(tenant.slug, count, None)
+
+
+def _check_event(
+    tenant: Tenant, event: AuditEvent, expected_seq: int, previous_hash: str
+) -> ChainProblem | None:
+    if event.seq > expected_seq:
+        missing = (
+            f"seq {expected_seq}"
+            if event.seq == expected_seq + 1
+            else (f"seq {expected_seq}-{event.seq - 1}")
+        )
+        return ChainProblem(
+            tenant.slug, expected_seq, None, "deleted", f"{missing} is missing before event #{event.id}"
+        )
+    if event_hash(event) != event.hash:
+        return ChainProblem(
+            tenant.slug, event.seq, event.id, "edited", "its content no longer matches its hash"
+        )
+    if event.seq < expected_seq or event.prev_hash != previous_hash:
+        return ChainProblem(
+            tenant.slug, event.seq, event.id, "inserted", "it does not link to the event before it"
+        )
+    return None
+
+
+def _events_in_order(tenant_id: int) -> Iterator[AuditEvent]:
+    query = (
+        select(AuditEvent)
+        .where(AuditEvent.tenant_id == tenant_id)
+        .order_by(AuditEvent.seq, AuditEvent.id)
+        .execution_options(yield_per=1000)
+    )
+    yield from db.session.scalars(query)

@@ -1,0 +1,1 @@
+"""Staff sign-in (HR and administrators) and the identity of the person behind a request."""

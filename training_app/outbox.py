@@ -1,0 +1,292 @@
+"""The outbox: reliable delivery of everything that leaves the process.
+
+A state change and the message announcing it are written in one transaction (`enqueue`).
+Workers claim due messages with a lease (`FOR UPDATE SKIP LOCKED` on PostgreSQL; SQLite takes
+its single write lock at BEGIN), deliver them outside any transaction, then record the outcome.
+A worker that dies mid-delivery leaves a lease that expires, and the message is claimed again:
+delivery is at-least-once, and every message carries an idempotency key for the receiver.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import socket
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import requests
+from flask import current_app
+from sqlalchemy import func, or_, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from training_app.db import utcnow
+from training_app.errors import Conflict, NotFound
+from training_app.extensions import db
+from training_app.models import OutboxMessage
+
+log = logging.getLogger(__name__)
+
+# A message whose worker died this many times beyond max_attempts is given up on.
+CRASH_ALLOWANCE = 2
+
+
+class DeliveryError(Exception):
+    """Delivery failed. `retry=False` sends the message to dead letter at once."""
+
+    def __init__(self, message: str, *, retry: bool = True) -> None:
+        super().__init__(message)
+        self.retry = retry
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """What a handler receives: the payload and the key the receiver can deduplicate on."""
+
+    id: int
+    kind: str
+    payload: dict[str, Any]
+    idempotency_key: str
+    attempt: int
+    tenant_id: int | None
+
+
+Handler = Callable[[Delivery], None]
+_handlers: dict[str, Handler] = {}
+
+
+def register_handler(kind: str, handler: Handler) -> None:
+    _handlers[kind] = handler
+
+
+def registered_kinds() -> list[str]:
+    return sorted(_handlers)
+
+
+def enqueue(
+    kind: str,
+    payload: dict[str, Any],
+    *,
+    idempotency_key: str,
+    tenant_id: int | None = None,
+    max_attempts: int | None = None,
+) -> None:
+    """Add a message in the caller's transaction; a second message with the same key is ignored."""
+    if kind not in _handlers:
+        raise ValueError(f"no outbox handler for kind {kind!r}; registered: {registered_kinds()}")
+    values = {
+        "kind": kind,
+        "payload": payload,
+        "idempotency_key": idempotency_key,
+        "tenant_id": tenant_id,
+        "status": "pending",
+        "attempts": 0,
+        "max_attempts": max_attempts or current_app.config["OUTBOX_MAX_ATTEMPTS"],
+        "next_try_at": utcnow(),
+        "created_at": utcnow(),
+    }
+    insert = pg_insert if db.session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    db.session.execute(
+        insert(OutboxMessage).values(**values).on_conflict_do_nothing(index_elements=["idempotency_key"])
+    )
+
+
+def worker_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def claim_due(worker: str, limit: int) -> list[Delivery]:
+    """Lease up to `limit` due messages to `worker` and commit the lease."""
+    now = utcnow()
+    lease = timedelta(seconds=current_app.config["OUTBOX_LEASE_SECONDS"])
+    due = (
+        select(OutboxMessage)
+        .where(
+            OutboxMessage.status == "pending",
+            OutboxMessage.next_try_at <= now,
+            or_(OutboxMessage.locked_until.is_(None), OutboxMessage.locked_until < now),
+        )
+        .order_by(OutboxMessage.next_try_at, OutboxMessage.id)
+        .limit(limit)
+    )
+    if db.session.get_bind().dialect.name == "postgresql":
+        due = due.with_for_update(skip_locked=True)
+    claimed = []
+    for message in db.session.scalars(due).all():
+        if message.locked_by and message.attempts >= message.max_attempts + CRASH_ALLOWANCE:
+            _mark_dead(
+                message,
+                f"worker stopped during delivery {message.attempts} times; "
+                f"last error: {message.last_error or 'none'}",
+            )
+            continue
+        message.attempts += 1
+        message.locked_until = now + lease
+        message.locked_by = worker
+        claimed.append(
+            Delivery(
+                message.id,
+                message.kind,
+                message.payload,
+                message.idempotency_key,
+                message.attempts,
+                message.tenant_id,
+            )
+        )
+    db.session.commit()
+    return claimed
+
+
+def deliver(delivery: Delivery, worker: str) -> bool:
+    """Run the handler, then record the outcome. True when delivered."""
+    handler = _handlers.get(delivery.kind)
+    error: DeliveryError | None = None
+    try:
+        if handler is None:
+            raise DeliveryError(f"no handler registered for kind {delivery.kind!r}", retry=False)
+        handler(delivery)
+    except DeliveryError as exc:
+        error = exc
+    except Exception as exc:  # a handler bug must not lose the message: keep it for a retry
+        log.exception("outbox handler raised", extra={"message_id": delivery.id})
+        error = DeliveryError(f"{type(exc).__name__}: {exc}")
+    _record_outcome(delivery, worker, error)
+    return error is None
+
+
+def _record_outcome(delivery: Delivery, worker: str, error: DeliveryError | None) -> None:
+    message = db.session.scalar(
+        select(OutboxMessage).where(
+            OutboxMessage.id == delivery.id,
+            OutboxMessage.locked_by == worker,
+            OutboxMessage.status == "pending",
+        )
+    )
+    if message is None:  # lease lost to another worker; its outcome wins
+        db.session.rollback()
+        return
+    message.locked_until = None
+    if error is None:
+        message.status = "delivered"
+        message.delivered_at = utcnow()
+        message.last_error = None
+    elif not error.retry or message.attempts >= message.max_attempts:
+        _mark_dead(message, str(error))
+    else:
+        message.last_error = str(error)[:4000]
+        message.next_try_at = utcnow() + timedelta(seconds=backoff_seconds(message.attempts))
+    db.session.commit()
+    if error is not None:
+        log.warning(
+            "outbox delivery failed",
+            extra={
+                "message_id": delivery.id,
+                "kind": delivery.kind,
+                "attempt": delivery.attempt,
+                "status": message.status,
+                "error": str(error)[:500],
+            },
+        )
+
+
+def _mark_dead(message: OutboxMessage, error: str) -> None:
+    message.status = "dead"
+    message.locked_until = None
+    message.last_error = error[:4000]
+
+
+def backoff_seconds(attempt: int) -> float:
+    """Exponential backoff with jitter: base * 2^(attempt-1), capped, times 0.5-1.0."""
+    config = current_app.config
+    ceiling = min(config["OUTBOX_BACKOFF_MAX_SECONDS"], config["OUTBOX_BACKOFF_SECONDS"] * 2 ** (attempt - 1))
+    return ceiling * random.uniform(0.5, 1.0)
+
+
+def run_worker(
+    *,
+    once: bool = False,
+    poll_interval: float = 1.0,
+    batch: int | None = None,
+    stop: Callable[[], bool] = lambda: False,
+) -> int:
+    """Deliver due messages until stopped; returns how many were delivered."""
+    worker = worker_id()
+    batch = batch or current_app.config["OUTBOX_BATCH_SIZE"]
+    delivered = 0
+    while not stop():
+        claimed = claim_due(worker, batch)
+        for delivery in claimed:
+            delivered += deliver(delivery, worker)
+        if once and not claimed:
+            break
+        if not claimed:
+            db.session.remove()
+            time.sleep(poll_interval)
+    db.session.remove()
+    return delivered
+
+
+def retry_dead(message_id: int) -> OutboxMessage:
+    message = db.session.get(OutboxMessage, message_id)
+    if message is None:
+        raise NotFound(f"There is no outbox message #{message_id}.")
+    if message.status != "dead":
+        raise Conflict(f"Message #{message_id} is {message.status}; only dead messages can be retried.")
+    message.status = "pending"
+    message.attempts = 0
+    message.next_try_at = utcnow()
+    message.locked_by = None
+    message.locked_until = None
+    return message
+
+
+def counts_by_status() -> dict[str, int]:
+    rows = db.session.execute(select(OutboxMessage.status, func.count()).group_by(OutboxMessage.status))
+    return {status: count for status, count in rows}
+
+
+# --- the one kind shipped with the foundation: a JSON POST to a URL -------------------------
+
+_http = requests.Session()
+RETRYABLE_STATUSES = {408, 425, 429}
+
+
+def post_json(delivery: Delivery) -> None:
+    payload = delivery.payload
+    headers = {"Content-Type": "application/json", "Idempotency-Key": delivery.idempotency_key}
+    headers.update(payload.get("headers") or {})
+    timeout = float(payload.get("timeout") or current_app.config["OUTBOX_HTTP_TIMEOUT"])
+    response = send_http(payload["url"], json_body=payload.get("json"), headers=headers, timeout=timeout)
+    raise_for_delivery_status(response)
+
+
+def send_http(
+    url: str,
+    *,
+    json_body: Any = None,
+    data: Any = None,
+    headers: dict[str, str],
+    timeout: float,
+    method: str = "POST",
+) -> requests.Response:
+    try:
+        return _http.request(method, url, json=json_body, data=data, headers=headers, timeout=timeout)
+    except requests.Timeout:
+        raise DeliveryError(f"timed out after {timeout:g}s posting to {url}") from None
+    except requests.RequestException as exc:
+        raise DeliveryError(f"could not reach {url}: {type(exc).__name__}: {exc}") from None
+
+
+def raise_for_delivery_status(response: requests.Response) -> None:
+    """2xx delivered; 5xx, 408, 425 and 429 retried; any other answer is final (dead letter)."""
+    status = response.status_code
+    if 200 <= status < 300:
+        return
+    answer = f"{response.request.method} {response.url} answered {status}: {response.text[:1000]}"
+    retry = status >= 500 or status in RETRYABLE_STATUSES
+    raise DeliveryError(answer, retry=retry)
