@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from sqlalchemy import func, select
 
 from training_app import audit
+from training_app.auth import services as accounts
 from training_app.extensions import db
 from training_app.models import AuditEvent, OutboxMessage, StaffAccount, Tenant, User
 
@@ -48,3 +49,29 @@ def audit_page(tenant_id: int, page: int) -> tuple[list[AuditEvent], bool]:
 
 def audit_chain_status(tenant_id: int) -> audit.ChainReport:
     return audit.verify_chain(db.session.get(Tenant, tenant_id))
+
+
+def staff_of(tenant_id: int) -> list[StaffAccount]:
+    return list(
+        db.session.scalars(
+            select(StaffAccount).where(StaffAccount.tenant_id == tenant_id).order_by(StaffAccount.email)
+        )
+    )
+
+
+def invite_staff(
+    inviter: StaffAccount, email: str, name: str, role: str, ip_address: str | None
+) -> tuple[StaffAccount, str]:
+    """Create a colleague's account in the inviter's tenant; the one-time password is shown once."""
+    password = accounts.generate_password()
+    tenant = db.session.get(Tenant, inviter.tenant_id)
+    account = accounts.create_staff(tenant, email, password, role=role, name=name)
+    audit.record_event(
+        tenant.id,
+        f"staff:{inviter.id}",
+        "staff.created",
+        subject=("staff", account.id),
+        data={"email": account.email, "role": role},
+        ip_address=ip_address,
+    )
+    return account, password

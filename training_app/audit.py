@@ -8,12 +8,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import ScalarResult, select, update
 
 from training_app.db import utcnow
 from training_app.extensions import db
@@ -106,12 +105,16 @@ def verify_chain(tenant: Tenant) -> ChainReport:
     """Walk the tenant's chain in order and name the first row that does not fit."""
     count = 0
     expected_seq, previous_hash = 1, GENESIS
-    for event in _events_in_order(tenant.id):
-        count += 1
-        problem = _check_event(tenant, event, expected_seq, previous_hash)
-        if problem:
-            return ChainReport(tenant.slug, count, problem)
-        expected_seq, previous_hash = event.seq + 1, event.hash
+    events = _events_in_order(tenant.id)
+    try:
+        for event in events:
+            count += 1
+            problem = _check_event(tenant, event, expected_seq, previous_hash)
+            if problem:
+                return ChainReport(tenant.slug, count, problem)
+            expected_seq, previous_hash = event.seq + 1, event.hash
+    finally:
+        events.close()  # a server-side cursor on PostgreSQL
     if tenant.audit_seq != expected_seq - 1 or tenant.audit_head != previous_hash:
         detail = (
             f"the chain ends at seq {expected_seq - 1} but the tenant's head records seq {tenant.audit_seq}"
@@ -145,11 +148,11 @@ def _check_event(
     return None
 
 
-def _events_in_order(tenant_id: int) -> Iterator[AuditEvent]:
+def _events_in_order(tenant_id: int) -> ScalarResult[AuditEvent]:
     query = (
         select(AuditEvent)
         .where(AuditEvent.tenant_id == tenant_id)
         .order_by(AuditEvent.seq, AuditEvent.id)
         .execution_options(yield_per=1000)
     )
-    yield from db.session.scalars(query)
+    return db.session.scalars(query)

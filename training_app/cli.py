@@ -24,8 +24,7 @@ class TrainingGroup(AppGroup):
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
-        except DomainError as exc:
-            db.session.rollback()
+        except DomainError as exc:  # the command's app context has already rolled back
             raise click.ClickException(exc.message) from None
         except OperationalError as exc:
             raise click.ClickException(database_unreachable_message(exc)) from None

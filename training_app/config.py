@@ -33,6 +33,7 @@ class BaseConfig:
     LOG_LEVEL: str = "INFO"
     LOG_FORMAT: str = "json"  # json | text
     LOGIN_RATE_LIMIT: str = "5 per minute"
+    PASSWORD_HASH_COST: tuple[int, int] = (3, 65536)  # argon2id time cost, memory KiB
     DB_POOL_SIZE: int = 10
     DB_MAX_OVERFLOW: int = 10
     OUTBOX_MAX_ATTEMPTS: int = 8
@@ -63,6 +64,7 @@ class TestingConfig(BaseConfig):
     LOG_LEVEL = "WARNING"
     LOGIN_RATE_LIMIT = "5 per minute"
     OUTBOX_BACKOFF_SECONDS = 0.05
+    PASSWORD_HASH_COST = (1, 8192)  # fast hashes keep the suite quick; production keeps the default
 
 
 class ProductionConfig(BaseConfig):

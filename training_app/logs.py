@@ -25,8 +25,23 @@ class RequestIdFilter(logging.Filter):
         return True
 
 
+class StderrHandler(logging.StreamHandler):
+    """Writes to whatever `sys.stderr` is at the time (test capture, gunicorn redirection)."""
+
+    def __init__(self) -> None:
+        super().__init__(sys.stderr)
+
+    @property
+    def stream(self):  # type: ignore[override]
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value) -> None:
+        pass
+
+
 def configure_logging(app: Flask) -> None:
-    handler = logging.StreamHandler(sys.stderr)
+    handler = StderrHandler()
     if app.config["LOG_FORMAT"] == "json":
         handler.setFormatter(
             JsonFormatter(

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import secrets
+from functools import cache
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
+from flask import current_app
 from sqlalchemy import func, select
 
 from training_app.db import utcnow
@@ -13,14 +15,26 @@ from training_app.errors import Conflict, NotFound, ValidationFailed
 from training_app.extensions import db
 from training_app.models import STAFF_ROLES, StaffAccount, Tenant
 
-_hasher = PasswordHasher()
-# Verified against when the email is unknown, so both paths cost the same time.
-_DUMMY_HASH = _hasher.hash("not-a-real-password")
 MIN_PASSWORD_LENGTH = 12
 
 
+@cache
+def _hasher_for(time_cost: int, memory_cost: int) -> tuple[PasswordHasher, str]:
+    hasher = PasswordHasher(time_cost=time_cost, memory_cost=memory_cost)
+    # Verified against when the email is unknown, so both paths cost the same time.
+    return hasher, hasher.hash("not-a-real-password")
+
+
+def _hasher() -> PasswordHasher:
+    return _hasher_for(*current_app.config["PASSWORD_HASH_COST"])[0]
+
+
+def _dummy_hash() -> str:
+    return _hasher_for(*current_app.config["PASSWORD_HASH_COST"])[1]
+
+
 def hash_password(password: str) -> str:
-    return _hasher.hash(password)
+    return _hasher().hash(password)
 
 
 def generate_password() -> str:
@@ -80,11 +94,11 @@ def authenticate(email: str, password: str) -> StaffAccount | None:
         select(StaffAccount).where(func.lower(StaffAccount.email) == email.strip().lower())
     )
     if account is None or not account.active:
-        _verify(_DUMMY_HASH, password)
+        _verify(_dummy_hash(), password)
         return None
     if not _verify(account.password_hash, password):
         return None
-    if _hasher.check_needs_rehash(account.password_hash):
+    if _hasher().check_needs_rehash(account.password_hash):
         account.password_hash = hash_password(password)
     account.last_login_at = utcnow()
     return account
@@ -92,6 +106,6 @@ def authenticate(email: str, password: str) -> StaffAccount | None:
 
 def _verify(password_hash: str, password: str) -> bool:
     try:
-        return _hasher.verify(password_hash, password)
+        return _hasher().verify(password_hash, password)
     except (VerificationError, InvalidHashError):
         return False

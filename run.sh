@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Start Postwise on http://127.0.0.1:5000 with its embedded default: SQLite in ./instance,
+# demo data, and an outbox worker beside the web server. Ctrl-C stops both.
+set -euo pipefail
+cd "$(dirname "$0")"
+scripts/system-packages.sh
+[ -x .venv/bin/python ] || "${PYTHON:-python3}" -m venv .venv
+.venv/bin/pip install -q --disable-pip-version-check -r requirements.txt
+export FLASK_APP=wsgi
+.venv/bin/flask db upgrade
+.venv/bin/flask demo load
+.venv/bin/flask worker --poll-interval 2 &
+worker=$!
+trap 'kill $worker 2>/dev/null || true' EXIT INT TERM
+echo
+echo "  Postwise is running: open http://127.0.0.1:5000  (HR console: http://127.0.0.1:5000/login)"
+echo
+.venv/bin/flask run --host 127.0.0.1 --port "${PORT:-5000}"

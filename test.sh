@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# The whole test suite: lint, import contracts, then pytest on SQLite and PostgreSQL
+# (TEST_DB=sqlite or TEST_DB=postgresql to run one). Extra arguments go to pytest.
+set -euo pipefail
+cd "$(dirname "$0")"
+scripts/system-packages.sh --test
+[ -x .venv/bin/python ] || "${PYTHON:-python3}" -m venv .venv
+.venv/bin/pip install -q --disable-pip-version-check -r requirements-dev.txt
+[ "${TEST_DB:-all}" = "sqlite" ] || scripts/ensure-postgres.sh
+.venv/bin/ruff check .
+.venv/bin/lint-imports --no-cache
+.venv/bin/python -m pytest -n "${TEST_WORKERS:-2}" --db "${TEST_DB:-all}" "$@"

@@ -1,0 +1,167 @@
+"""Test fixtures: every database test runs on SQLite and on PostgreSQL.
+
+Choose backends with `--db sqlite`, `--db postgresql` or `--db all` (default), or the
+TEST_DB environment variable. PostgreSQL is expected at TEST_POSTGRES_URL (default
+postgresql+psycopg://postgres@127.0.0.1:5432/postgres); each pytest worker gets its own
+database, migrated once from empty with the real Alembic migrations, then truncated per test.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+from flask import Flask
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+
+from tests.helpers import FormClient
+from tests.receiver import Receiver
+from training_app import create_app
+from training_app.extensions import db
+
+DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+BACKENDS = ("sqlite", "postgresql")
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--db",
+        default=os.environ.get("TEST_DB", "all"),
+        help="database backend(s) for the tests: sqlite, postgresql or all",
+    )
+
+
+def selected_backends(config: pytest.Config) -> list[str]:
+    choice = config.getoption("--db")
+    return list(BACKENDS) if choice == "all" else [b.strip() for b in choice.split(",")]
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "backend" in metafunc.fixturenames:
+        backends = selected_backends(metafunc.config)
+        for only in BACKENDS:
+            if metafunc.definition.get_closest_marker(f"{only}_only"):
+                backends = [b for b in backends if b == only]
+        metafunc.parametrize("backend", backends, scope="session")
+
+
+def _worker_suffix() -> str:
+    return os.environ.get("PYTEST_XDIST_WORKER", "main")
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    base = make_url(os.environ.get("TEST_POSTGRES_URL", DEFAULT_PG))
+    name = f"postwise_test_{_worker_suffix()}"
+    admin_dsn = base.set(drivername="postgresql").render_as_string(hide_password=False)
+    with psycopg.connect(admin_dsn, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
+    url = base.set(database=name).render_as_string(hide_password=False)
+    _migrate(url)
+    yield url
+    with psycopg.connect(admin_dsn, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("sqlite-template") / "template.db"
+    _migrate(f"sqlite:///{path}")
+    with sqlite3.connect(path) as conn:
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    return path
+
+
+def _migrate(url: str) -> None:
+    from flask_migrate import upgrade
+
+    app = create_app(settings_for(url, instance=None))
+    with app.app_context():
+        upgrade()
+        db.engine.dispose()
+
+
+def settings_for(url: str, instance: Path | None, **extra: object) -> dict[str, object]:
+    settings: dict[str, object] = {
+        "CONFIG": "testing",
+        "DATABASE_URL": url,
+        "SECRET_KEY": "test-secret-key-not-for-production",
+        "PUBLIC_URL": "http://localhost",
+        "SERVER_NAME": None,
+    }
+    if instance is not None:
+        settings["INSTANCE_PATH"] = str(instance)
+    settings.update(extra)
+    return settings
+
+
+@pytest.fixture
+def database_url(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    if backend == "sqlite":
+        template: Path = request.getfixturevalue("sqlite_template")
+        target = tmp_path / "training.db"
+        shutil.copyfile(template, target)
+        yield f"sqlite:///{target}"
+        return
+    url: str = request.getfixturevalue("postgres_url")
+    yield url
+    _truncate_all(url)
+
+
+def _truncate_all(url: str) -> None:
+    dsn = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        tables = [
+            row[0]
+            for row in conn.execute(
+                "SELECT tablename FROM pg_tables "
+                "WHERE schemaname = 'public' AND tablename <> 'alembic_version'"
+            )
+        ]
+        if tables:
+            conn.execute(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE")
+
+
+@pytest.fixture
+def app_settings(database_url: str, tmp_path: Path) -> dict[str, object]:
+    """Override in a test module to change settings before the app is built."""
+    return settings_for(database_url, tmp_path / "instance")
+
+
+@pytest.fixture
+def app(app_settings: dict[str, object]) -> Iterator[Flask]:
+    """The app, with no context pushed: requests get their own context and session, as in
+    production. Arrange and inspect data inside `with app.app_context():`."""
+    app = create_app(app_settings)
+    yield app
+    with app.app_context():
+        db.session.remove()
+        db.engine.dispose()
+
+
+@pytest.fixture
+def client(app: Flask) -> FormClient:
+    return FormClient(app)
+
+
+@pytest.fixture
+def dialect(database_url: str) -> str:
+    return make_url(database_url).get_backend_name()
+
+
+def count_rows(table: str) -> int:
+    return db.session.execute(text(f"SELECT COUNT(*) FROM {table}")).scalar_one()
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    server = Receiver().start()
+    yield server
+    server.stop()

@@ -1,0 +1,129 @@
+from sqlalchemy import func, select, text
+
+from tests import factories
+from training_app.extensions import db
+from training_app.models import AuditEvent, StaffAccount, Tenant, User
+
+
+def cli(app, *args, input=None):
+    return app.test_cli_runner().invoke(args=list(args), input=input)
+
+
+def test_create_admin_prompts_for_the_password(app, client):
+    assert cli(app, "tenants", "create", "--slug", "acme", "--name", "Acme Corporation").exit_code == 0
+    result = cli(
+        app,
+        "users",
+        "create-admin",
+        "--email",
+        "Boss@Acme.example",
+        "--tenant",
+        "acme",
+        input="a long enough password\na long enough password\n",
+    )
+    assert result.exit_code == 0, result.output
+    assert "Created hr_admin boss@acme.example for tenant acme" in result.output
+    assert "a long enough password" not in result.output
+    assert client.login("boss@acme.example", "a long enough password").status_code == 302
+    with app.app_context():
+        assert db.session.scalar(select(AuditEvent.action)) == "staff.created"
+
+
+def test_create_admin_can_print_a_generated_password_once(app, client):
+    cli(app, "tenants", "create", "--slug", "acme", "--name", "Acme")
+    result = cli(
+        app,
+        "users",
+        "create-admin",
+        "--email",
+        "a@acme.example",
+        "--tenant",
+        "acme",
+        "--role",
+        "auditor",
+        "--generate-password",
+    )
+    assert result.exit_code == 0
+    password = result.output.split("Password (shown once): ")[1].strip()
+    assert client.login("a@acme.example", password).status_code == 302
+
+
+def test_create_admin_for_an_unknown_tenant_says_how_to_create_it(app):
+    cli(app, "tenants", "create", "--slug", "acme", "--name", "Acme")
+    result = cli(
+        app, "users", "create-admin", "--email", "a@x.example", "--tenant", "initech", "--generate-password"
+    )
+    assert result.exit_code == 1
+    assert "There is no tenant 'initech'. Known tenants: acme." in result.output
+    assert "tenants create --slug initech" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_create_admin_refuses_a_short_password_and_a_duplicate(app):
+    cli(app, "tenants", "create", "--slug", "acme", "--name", "Acme")
+    short = cli(
+        app, "users", "create-admin", "--email", "a@acme.example", "--tenant", "acme", input="short\nshort\n"
+    )
+    assert short.exit_code == 1 and "at least 12 characters" in short.output
+    cli(app, "users", "create-admin", "--email", "a@acme.example", "--tenant", "acme", "--generate-password")
+    duplicate = cli(
+        app, "users", "create-admin", "--email", "a@acme.example", "--tenant", "acme", "--generate-password"
+    )
+    assert duplicate.exit_code == 1 and "already exists" in duplicate.output
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(StaffAccount)) == 1
+
+
+def test_demo_load_is_idempotent_and_prints_a_staff_login(app, client):
+    first = cli(app, "demo", "load")
+    assert first.exit_code == 0, first.output
+    assert "hr@acme.example / demo-password-2026" in first.output
+    with app.app_context():
+        counts = (
+            db.session.scalar(select(func.count()).select_from(User)),
+            db.session.scalar(select(func.count()).select_from(Tenant)),
+        )
+    assert cli(app, "demo", "load").exit_code == 0
+    with app.app_context():
+        assert counts == (
+            db.session.scalar(select(func.count()).select_from(User)),
+            db.session.scalar(select(func.count()).select_from(Tenant)),
+        )
+    assert client.login("hr@acme.example", "demo-password-2026").status_code == 302
+    assert cli(app, "audit", "verify").exit_code == 0
+
+
+def test_readyz_is_ok_at_head_and_503_with_advice_when_not(app, client, request):
+    assert client.get("/readyz").json == {"status": "ok", "database": "reachable", "migrations": "at head"}
+    with app.app_context():
+        head = db.session.scalar(text("SELECT version_num FROM alembic_version"))
+
+    def restore_version() -> None:  # the PostgreSQL database is shared by the session's tests
+        with app.app_context():
+            db.session.execute(text("DELETE FROM alembic_version"))
+            db.session.execute(text("INSERT INTO alembic_version (version_num) VALUES (:v)"), {"v": head})
+            db.session.commit()
+
+    request.addfinalizer(restore_version)
+    with app.app_context():
+        db.session.execute(text("UPDATE alembic_version SET version_num = '0000'"))
+        db.session.commit()
+    response = client.get("/readyz")
+    assert response.status_code == 503
+    assert "flask --app wsgi db upgrade" in response.json["message"]
+    with app.app_context():
+        db.session.execute(text("DELETE FROM alembic_version"))
+        db.session.commit()
+    assert client.get("/readyz").status_code == 503
+
+
+def test_healthz_is_always_ok(client):
+    assert client.get("/healthz").json == {"status": "ok"}
+
+
+def test_audit_verify_for_one_tenant(app):
+    with app.app_context():
+        factories.tenant("acme")
+        db.session.commit()
+    result = cli(app, "audit", "verify", "--tenant", "acme")
+    assert result.exit_code == 0 and "ok tenant acme: 0 event(s)" in result.output
