@@ -4,6 +4,10 @@ from flask import Flask
 
 
 def init_app(app: Flask) -> None:
+    from courses import cli, demo
     from courses.views import bp
+    from training_app import demo as demo_data
 
     app.register_blueprint(bp)
+    cli.register(app)
+    demo_data.register_step(demo.publish_and_enrol)

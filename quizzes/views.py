@@ -1,3 +1,87 @@
-from flask import Blueprint
+"""Quiz pages: plain HTML forms, graded on the server."""
+
+from __future__ import annotations
+
+from flask import Blueprint, redirect, render_template, request, url_for
+from flask_login import current_user
+
+from courses import services as learning
+from courses.models import CourseVersion
+from quizzes import services
+from quizzes.banks import bank_for_version
+from training_app.auth.access import learner_required
+from training_app.errors import ValidationFailed
+from training_app.extensions import db
+from training_app.i18n import use_locale
 
 bp = Blueprint("quizzes", __name__, url_prefix="/quiz", template_folder="templates")
+
+ANSWER_PREFIX = "q-"
+
+
+@bp.get("/<course_slug>/")
+@learner_required
+def start(course_slug: str):
+    enrolment = learning.learner_enrolment(current_user, course_slug)
+    standing = services.standing(enrolment)
+    page = learning.overview(enrolment, current_user.locale)
+    use_locale(page.locale)
+    return render_template("quizzes/start.html", standing=standing, page=page, course_slug=course_slug)
+
+
+@bp.post("/<course_slug>/attempts")
+@learner_required
+def begin(course_slug: str):
+    enrolment = learning.learner_enrolment(current_user, course_slug)
+    attempt = services.start_attempt(enrolment, current_user.locale)
+    return redirect(url_for(".attempt", attempt_id=attempt.id), 303)
+
+
+@bp.get("/attempts/<int:attempt_id>")
+@learner_required
+def attempt(attempt_id: int):
+    attempt = services.learner_attempt(current_user.id, attempt_id)
+    if attempt.status == "open":
+        services.standing(db.session.get(learning.Enrolment, attempt.enrolment_id))  # closes it if expired
+    return _render_attempt(attempt)
+
+
+@bp.post("/attempts/<int:attempt_id>")
+@learner_required
+def submit(attempt_id: int):
+    answers = {
+        key.removeprefix(ANSWER_PREFIX): request.form.getlist(key)
+        for key in request.form
+        if key.startswith(ANSWER_PREFIX)
+    }
+    try:
+        submission = services.submit(current_user.id, attempt_id, answers)
+    except ValidationFailed as exc:
+        attempt = services.learner_attempt(current_user.id, attempt_id)
+        return _render_attempt(attempt, errors=exc.errors, summary=exc.message, selected=answers), 422
+    notice = None
+    if submission.already_submitted:
+        notice = "This attempt was already submitted (perhaps in another tab); here is its result."
+    return _render_attempt(submission.attempt, notice=notice)
+
+
+def _render_attempt(attempt, *, errors=None, summary=None, selected=None, notice=None):
+    version = db.session.get(CourseVersion, attempt.course_version_id)
+    bank = bank_for_version(version)
+    use_locale(attempt.locale)
+    reveal = services.may_review(attempt, bank)
+    questions = services.question_views(attempt, bank, reveal=reveal, selected=selected)
+    template = "quizzes/attempt.html" if attempt.status == "open" else "quizzes/result.html"
+    course_title = learning.course_text(version, "title", attempt.locale)
+    return render_template(
+        template,
+        attempt=attempt,
+        bank=bank,
+        questions=questions,
+        errors=errors or {},
+        summary=summary,
+        notice=notice,
+        reveal=reveal,
+        course=version.course,
+        course_title=course_title,
+    )

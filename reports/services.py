@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 from sqlalchemy import func, select
 
+from courses import publishing
+from courses.models import Course, CourseVersion, Enrolment
 from training_app import audit
 from training_app.auth import services as accounts
 from training_app.extensions import db
@@ -75,3 +77,32 @@ def invite_staff(
         ip_address=ip_address,
     )
     return account, password
+
+
+@dataclass(frozen=True)
+class CourseRow:
+    course: Course
+    version: CourseVersion
+    enrolled: int
+    completed: int
+
+
+def course_rows(tenant_id: int) -> list[CourseRow]:
+    enrolled = dict(
+        db.session.execute(
+            select(Enrolment.course_id, func.count())
+            .where(Enrolment.tenant_id == tenant_id)
+            .group_by(Enrolment.course_id)
+        ).all()
+    )
+    completed = dict(
+        db.session.execute(
+            select(Enrolment.course_id, func.count())
+            .where(Enrolment.tenant_id == tenant_id, Enrolment.completed_at.is_not(None))
+            .group_by(Enrolment.course_id)
+        ).all()
+    )
+    return [
+        CourseRow(course, version, enrolled.get(course.id, 0), completed.get(course.id, 0))
+        for course, version in publishing.published_courses()
+    ]

@@ -49,3 +49,9 @@ def staff_create():
         form=StaffForm(formdata=None),
         created=(account, password),
     ), 201
+
+
+@bp.get("/courses")
+@staff_required()
+def courses():
+    return render_template("reports/courses.html", rows=services.course_rows(current_user.tenant_id))

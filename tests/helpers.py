@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import re
 from typing import Any
 
@@ -36,4 +37,12 @@ class FormClient(FlaskClient):
 
 
 def text_of(response) -> str:
-    return response.get_data(as_text=True)
+    """The body with HTML entities decoded, to look for the words a person reads."""
+    return html.unescape(response.get_data(as_text=True))
+
+
+def sign_in_learner(client: FlaskClient, user_id: int) -> None:
+    """What a successful LTI launch leaves in the session (Flask-Login's user id)."""
+    with client.session_transaction() as session:
+        session["_user_id"] = f"learner:{user_id}"
+        session["_fresh"] = True

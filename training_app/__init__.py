@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from flask import Flask, request
+from flask import Flask, g, request
 from flask_babel import get_locale
 from flask_login import current_user
 from sqlalchemy.exc import ArgumentError
@@ -64,7 +64,11 @@ def _init_extensions(app: Flask) -> None:
 
 
 def _select_locale() -> str:
+    """The locale a page chose (a course's content locale), else the user's, else the browser's."""
     supported = app_locales()
+    chosen = getattr(g, "ui_locale", None)
+    if chosen in supported:
+        return chosen
     user_locale = getattr(current_user, "locale", None) if current_user else None
     if user_locale:
         base = user_locale.replace("_", "-").split("-")[0].lower()

@@ -27,6 +27,7 @@ class DemoContext:
     tenants: dict[str, Tenant] = field(default_factory=dict)
     learners: dict[str, list[User]] = field(default_factory=dict)
     lines: list[str] = field(default_factory=list)
+    today: date = field(default_factory=date.today)
 
 
 DemoStep = Callable[[DemoContext], None]

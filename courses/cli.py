@@ -1,0 +1,80 @@
+"""`flask --app wsgi courses validate|publish|list`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+from flask import Flask
+
+from courses import content, publishing
+from training_app.cli import TrainingGroup
+from training_app.extensions import db
+
+courses_cli = TrainingGroup("courses", help="Course content: validate and publish versions.")
+
+
+CONTENT_OPTION = click.option(
+    "--content",
+    "content_root",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=content.CONTENT_ROOT,
+    show_default="courses/content",
+    help="Folder holding the course folders.",
+)
+
+
+@courses_cli.command("validate")
+@CONTENT_OPTION
+def validate_courses(content_root: Path) -> None:
+    """Check every course folder; exit 1 listing each problem with its file and field."""
+    courses, errors = content.load_all(content_root)
+    for course in courses:
+        click.echo(
+            f"ok {course.slug}: {len(course.lessons)} lessons in {', '.join(course.locales)}, "
+            f"quiz {course.quiz}, hash {course.content_hash[:12]}"
+        )
+    for error in errors:
+        click.echo(f"ERROR {error.message}", err=True)
+    if errors:
+        raise SystemExit(1)
+
+
+@courses_cli.command("publish")
+@click.argument("slug")
+@click.option(
+    "--material",
+    "change",
+    flag_value="material",
+    help="Learners must re-attest (and later retrain): the policy's substance changed.",
+)
+@click.option("--minor", "change", flag_value="minor", help="Wording or typo fixes; attestations stay valid.")
+@CONTENT_OPTION
+def publish_course(slug: str, change: str | None, content_root: Path) -> None:
+    """Publish the course folder SLUG as a new version (nothing new when its content is unchanged)."""
+    if change is None:
+        raise click.UsageError("say whether the change is --material or --minor")
+    result = publishing.publish(slug, material=change == "material", actor="cli", root=content_root)
+    db.session.commit()
+    version = result.version
+    if result.created:
+        kind = "material" if version.material else "minor"
+        click.echo(f"Published {slug} v{version.number} ({kind}), content hash {version.content_hash[:12]}.")
+    else:
+        click.echo(
+            f"Nothing new: {slug} v{version.number} already has this content "
+            f"(hash {version.content_hash[:12]})."
+        )
+
+
+@courses_cli.command("list")
+def list_courses() -> None:
+    for course, version in publishing.published_courses():
+        click.echo(
+            f"{course.slug}\tv{version.number}\t{'material' if version.material else 'minor'}\t"
+            f"{version.published_at:%Y-%m-%d}\t{course.title}"
+        )
+
+
+def register(app: Flask) -> None:
+    app.cli.add_command(courses_cli)

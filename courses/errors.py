@@ -1,0 +1,36 @@
+"""Errors of the learning flow."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from training_app.errors import DomainError
+
+
+class ContentError(DomainError):
+    """A course folder is malformed. Names the file and the field (or line) to fix."""
+
+    status = 422
+    code = "invalid_content"
+    title = "The course content is not valid"
+
+    def __init__(self, file: Path | str, where: str | None, problem: str) -> None:
+        self.file = str(file)
+        self.where = where
+        self.problem = problem
+        location = f"{self.file}: {where}" if where else self.file
+        super().__init__(
+            f"{location}: {problem}", errors={self.file: f"{where}: {problem}" if where else problem}
+        )
+
+
+class ContentErrors(DomainError):
+    """Several content errors found in one validation pass."""
+
+    status = 422
+    code = "invalid_content"
+    title = "The course content is not valid"
+
+    def __init__(self, errors: list[ContentError]) -> None:
+        self.items = errors
+        super().__init__("\n".join(e.message for e in errors))

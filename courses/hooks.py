@@ -1,0 +1,51 @@
+"""Forward hand-offs without forward imports.
+
+Packages later in the flow register here at start-up: when a cycle ends (passed or failed),
+`courses` records the result and calls every result hook in the same transaction
+(certificates issues the certificate, lti queues the LMS score, reports queues webhooks).
+Hooks only write rows and outbox messages; they never call out of the process.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from courses.models import Completion, Enrolment
+
+ResultHook = Callable[["Completion"], None]
+_result_hooks: list[ResultHook] = []
+
+
+def on_result(hook: ResultHook) -> None:
+    if hook not in _result_hooks:
+        _result_hooks.append(hook)
+
+
+def run_result_hooks(completion: Completion) -> None:
+    for hook in _result_hooks:
+        hook(completion)
+
+
+@dataclass(frozen=True)
+class OverviewLink:
+    """An extra action on the learner's course overview (e.g. "Download your certificate")."""
+
+    label: str
+    url: str
+    primary: bool = False
+
+
+OverviewLinks = Callable[["Enrolment", "Completion | None"], list[OverviewLink]]
+_overview_links: list[OverviewLinks] = []
+
+
+def add_overview_links(provider: OverviewLinks) -> None:
+    if provider not in _overview_links:
+        _overview_links.append(provider)
+
+
+def overview_links(enrolment: Enrolment, latest: Completion | None) -> list[OverviewLink]:
+    return [link for provider in _overview_links for link in provider(enrolment, latest)]

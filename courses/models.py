@@ -1,0 +1,151 @@
+"""The learning half: published course versions, enrolments, progress, attestations, results."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from training_app.db import utcnow
+from training_app.extensions import db
+
+ENROLMENT_SOURCES = ("lti", "hr", "preview", "demo", "recertification", "policy_change")
+RESULT_STATUSES = ("completed", "failed")
+
+
+class Course(db.Model):
+    __tablename__ = "courses"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    slug: Mapped[str] = mapped_column(String(100), unique=True)
+    title: Mapped[str] = mapped_column(String(200))
+    audience: Mapped[str] = mapped_column(String(20))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class CourseVersion(db.Model):
+    """An immutable snapshot of a course folder, as learners see it once published."""
+
+    __tablename__ = "course_versions"
+    __table_args__ = (UniqueConstraint("course_id", "number"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    course_id: Mapped[int] = mapped_column(ForeignKey("courses.id", ondelete="CASCADE"), index=True)
+    number: Mapped[int]
+    content_hash: Mapped[str] = mapped_column(String(64))
+    material: Mapped[bool]
+    published_at: Mapped[datetime] = mapped_column(default=utcnow)
+    published_by: Mapped[str] = mapped_column(String(100))
+    manifest: Mapped[dict[str, Any]]
+    files: Mapped[dict[str, Any]]  # relative path -> text (course.yaml, lessons, quiz bank)
+
+    course: Mapped[Course] = relationship(lazy="joined")
+    lessons: Mapped[list[Lesson]] = relationship(
+        order_by="Lesson.position", lazy="selectin", cascade="all, delete-orphan"
+    )
+
+    @property
+    def label(self) -> str:
+        return f"v{self.number} · {self.published_at:%Y-%m-%d}"
+
+
+class Lesson(db.Model):
+    __tablename__ = "lessons"
+    __table_args__ = (UniqueConstraint("course_version_id", "slug"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    course_version_id: Mapped[int] = mapped_column(ForeignKey("course_versions.id", ondelete="CASCADE"))
+    slug: Mapped[str] = mapped_column(String(100))
+    position: Mapped[int]
+    minutes: Mapped[int]
+    texts: Mapped[dict[str, Any]]  # locale -> {"title", "html"}
+
+
+class Enrolment(db.Model):
+    """A learner's current assignment to a course. `cycle` starts again on retraining."""
+
+    __tablename__ = "enrolments"
+    __table_args__ = (
+        UniqueConstraint("user_id", "course_id"),
+        CheckConstraint(f"source IN {ENROLMENT_SOURCES!r}", name="source"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    course_id: Mapped[int] = mapped_column(ForeignKey("courses.id", ondelete="CASCADE"), index=True)
+    source: Mapped[str] = mapped_column(String(20))
+    cycle: Mapped[int] = mapped_column(default=1)
+    enrolled_at: Mapped[datetime] = mapped_column(default=utcnow)
+    due_at: Mapped[datetime | None]
+    started_at: Mapped[datetime | None]
+    completed_at: Mapped[datetime | None]  # of the current cycle
+    last_lesson_slug: Mapped[str | None] = mapped_column(String(100))
+
+    course: Mapped[Course] = relationship(lazy="joined")
+
+
+class LessonProgress(db.Model):
+    __tablename__ = "lesson_progress"
+    __table_args__ = (UniqueConstraint("enrolment_id", "cycle", "lesson_slug"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    enrolment_id: Mapped[int] = mapped_column(ForeignKey("enrolments.id", ondelete="CASCADE"))
+    cycle: Mapped[int]
+    lesson_slug: Mapped[str] = mapped_column(String(100))
+    course_version_id: Mapped[int] = mapped_column(ForeignKey("course_versions.id"))
+    completed_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Attestation(db.Model):
+    """The learner's signed confirmation of the policy summary of one course version."""
+
+    __tablename__ = "attestations"
+    __table_args__ = (Index("ix_attestations_enrolment_cycle", "enrolment_id", "cycle"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    enrolment_id: Mapped[int] = mapped_column(ForeignKey("enrolments.id", ondelete="CASCADE"))
+    cycle: Mapped[int]
+    course_version_id: Mapped[int] = mapped_column(ForeignKey("course_versions.id"))
+    content_hash: Mapped[str] = mapped_column(String(64))
+    policy_text_hash: Mapped[str] = mapped_column(String(64))
+    statement: Mapped[str] = mapped_column(Text)
+    typed_name: Mapped[str] = mapped_column(String(200))
+    locale: Mapped[str] = mapped_column(String(16))
+    attested_at: Mapped[datetime] = mapped_column(default=utcnow)
+    ip_address: Mapped[str | None] = mapped_column(String(64))
+    user_agent: Mapped[str | None] = mapped_column(String(500))
+
+    course_version: Mapped[CourseVersion] = relationship(lazy="joined")
+
+
+class Completion(db.Model):
+    """The result of a cycle: completed (passed) or failed (out of attempts). Append-only."""
+
+    __tablename__ = "completions"
+    __table_args__ = (
+        CheckConstraint(f"status IN {RESULT_STATUSES!r}", name="status"),
+        Index("ix_completions_tenant_completed", "tenant_id", "completed_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    enrolment_id: Mapped[int] = mapped_column(ForeignKey("enrolments.id", ondelete="CASCADE"))
+    course_id: Mapped[int] = mapped_column(ForeignKey("courses.id", ondelete="CASCADE"))
+    course_version_id: Mapped[int] = mapped_column(ForeignKey("course_versions.id"))
+    cycle: Mapped[int]
+    status: Mapped[str] = mapped_column(String(20))
+    score: Mapped[int]
+    content_hash: Mapped[str] = mapped_column(String(64))
+    attestation_id: Mapped[int | None] = mapped_column(ForeignKey("attestations.id"))
+    source_ref: Mapped[str | None] = mapped_column(String(100))  # e.g. "quiz_attempt:42"
+    completed_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime | None]
+
+    course: Mapped[Course] = relationship(lazy="joined")
+    course_version: Mapped[CourseVersion] = relationship(lazy="joined")

@@ -1,0 +1,363 @@
+"""Quiz attempts: start, resume, submit once, grade on the server, complete the course.
+
+Integrity rules (each enforced here, not in the browser):
+- one open attempt per learner and course (also a partial unique index);
+- submitting is idempotent: the attempt row is locked, and a second submit sees it graded;
+- the time limit is checked on the server: a submit after the deadline (plus a short grace for
+  the network) closes the attempt without a score and counts it;
+- the questions and option order are drawn once and stored, so a reload shows the same attempt.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, select
+
+from courses import services as learning
+from courses.models import CourseVersion, Enrolment
+from quizzes.bank import Bank, Question
+from quizzes.banks import bank_for_version
+from quizzes.draw import draw_questions
+from quizzes.grading import grade
+from quizzes.models import AttemptGrant, QuizAttempt
+from quizzes.question_types import check_answer
+from training_app import audit
+from training_app.db import utcnow
+from training_app.errors import Conflict, DomainError, NotFound, ValidationFailed
+from training_app.extensions import db
+
+GRACE = timedelta(seconds=30)
+
+
+class QuizLocked(DomainError):
+    status = 409
+    code = "quiz_locked"
+    title = "The quiz is not available right now"
+
+
+# --- the learner's standing -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Standing:
+    enrolment: Enrolment
+    bank: Bank
+    pass_mark: int
+    attempts: list[QuizAttempt]  # this cycle, oldest first
+    allowed: int
+    open_attempt: QuizAttempt | None
+    passed: bool
+    next_allowed_at: datetime | None
+
+    @property
+    def used(self) -> int:
+        return sum(1 for a in self.attempts if a.status != "open")
+
+    @property
+    def remaining(self) -> int:
+        return max(self.allowed - self.used, 0)
+
+    @property
+    def locked_out(self) -> bool:
+        return not self.passed and self.open_attempt is None and self.remaining == 0
+
+
+def standing(enrolment: Enrolment) -> Standing:
+    version, _ = learning.ready_for_quiz(enrolment)
+    bank = bank_for_version(version)
+    attempts = list(
+        db.session.scalars(
+            select(QuizAttempt)
+            .where(QuizAttempt.enrolment_id == enrolment.id, QuizAttempt.cycle == enrolment.cycle)
+            .order_by(QuizAttempt.number)
+        )
+    )
+    open_attempt = next((a for a in attempts if a.status == "open"), None)
+    if open_attempt is not None and _past_deadline(open_attempt, utcnow()):
+        _close_expired(open_attempt, enrolment, bank)
+        open_attempt = None
+    grants = (
+        db.session.scalar(
+            select(func.count())
+            .select_from(AttemptGrant)
+            .where(AttemptGrant.enrolment_id == enrolment.id, AttemptGrant.cycle == enrolment.cycle)
+        )
+        or 0
+    )
+    last_closed = max((a.submitted_at for a in attempts if a.submitted_at), default=None)
+    cooldown = timedelta(minutes=bank.cooldown_minutes)
+    next_allowed = last_closed + cooldown if last_closed and cooldown else None
+    return Standing(
+        enrolment=enrolment,
+        bank=bank,
+        pass_mark=version.manifest["pass_mark"],
+        attempts=attempts,
+        allowed=bank.max_attempts + grants,
+        open_attempt=open_attempt,
+        passed=any(a.passed for a in attempts),
+        next_allowed_at=next_allowed,
+    )
+
+
+# --- starting -------------------------------------------------------------------------------------
+
+
+def start_attempt(
+    enrolment: Enrolment, locale_preference: str | None, rng: random.Random | None = None
+) -> QuizAttempt:
+    """The open attempt, or a new one when the rules allow it."""
+    _lock_enrolment(enrolment)
+    current = standing(enrolment)
+    if current.open_attempt is not None:
+        return current.open_attempt
+    if current.passed:
+        raise Conflict(
+            "You already passed this quiz. Your result is on the course overview.", title="Already passed"
+        )
+    if current.remaining == 0:
+        raise QuizLocked(
+            f"You have used all {current.allowed} attempts. Ask your HR team to grant you "
+            "another attempt; they have been told you need one."
+        )
+    now = utcnow()
+    if current.next_allowed_at and now < current.next_allowed_at:
+        wait = int((current.next_allowed_at - now).total_seconds() // 60) + 1
+        raise QuizLocked(
+            f"Take a short break before the next attempt: you can start again in {wait} "
+            f"minute(s), at {current.next_allowed_at:%H:%M} UTC."
+        )
+    bank = current.bank
+    version, _ = learning.ready_for_quiz(enrolment)
+    drawn = draw_questions(bank, rng or random.SystemRandom())
+    attempt = QuizAttempt(
+        tenant_id=enrolment.tenant_id,
+        user_id=enrolment.user_id,
+        enrolment_id=enrolment.id,
+        cycle=enrolment.cycle,
+        number=len(current.attempts) + 1,
+        course_version_id=version.id,
+        quiz_id=bank.id,
+        locale=learning.content_locale(version, locale_preference),
+        status="open",
+        questions=[{"id": d.question_id, "options": list(d.option_order)} for d in drawn],
+        pass_mark=current.pass_mark,
+        started_at=now,
+        deadline_at=now + timedelta(minutes=bank.time_limit_minutes) if bank.time_limit_minutes else None,
+    )
+    db.session.add(attempt)
+    db.session.flush()
+    return attempt
+
+
+def _lock_enrolment(enrolment: Enrolment) -> None:
+    """Serialise starts and submits per learner (PostgreSQL row lock; SQLite locks at BEGIN)."""
+    db.session.execute(select(Enrolment.id).where(Enrolment.id == enrolment.id).with_for_update())
+
+
+# --- submitting -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Submission:
+    attempt: QuizAttempt
+    already_submitted: bool
+    late: bool
+
+
+def learner_attempt(user_id: int, attempt_id: int) -> QuizAttempt:
+    attempt = db.session.scalar(
+        select(QuizAttempt).where(QuizAttempt.id == attempt_id, QuizAttempt.user_id == user_id)
+    )
+    if attempt is None:
+        raise NotFound("There is no such quiz attempt for you. Start the quiz from the course overview.")
+    return attempt
+
+
+def submit(user_id: int, attempt_id: int, raw_answers: dict[str, list[str]]) -> Submission:
+    """Grade the attempt once. A repeated submit returns the graded attempt unchanged."""
+    attempt = db.session.scalar(
+        select(QuizAttempt)
+        .where(QuizAttempt.id == attempt_id, QuizAttempt.user_id == user_id)
+        .with_for_update()
+    )
+    if attempt is None:
+        raise NotFound("There is no such quiz attempt for you. Start the quiz from the course overview.")
+    db.session.refresh(attempt)  # the row as it is now that we hold the lock
+    if attempt.status != "open":
+        return Submission(attempt, already_submitted=True, late=attempt.status == "expired")
+    enrolment = db.session.get(Enrolment, attempt.enrolment_id)
+    bank = bank_for_version(db.session.get(CourseVersion, attempt.course_version_id))
+    now = utcnow()
+    if _past_deadline(attempt, now):
+        _close_expired(attempt, enrolment, bank)
+        return Submission(attempt, already_submitted=False, late=True)
+    answers = validate_answers(bank, attempt, raw_answers)
+    result = grade(bank, drawn_of(attempt), answers)
+    attempt.answers = answers
+    attempt.points = {q.question_id: q.fraction for q in result.questions}
+    attempt.score = result.score
+    attempt.passed = result.score >= attempt.pass_mark
+    attempt.status = "submitted"
+    attempt.submitted_at = now
+    db.session.flush()
+    _conclude(attempt, enrolment, bank)
+    return Submission(attempt, already_submitted=False, late=False)
+
+
+def validate_answers(bank: Bank, attempt: QuizAttempt, raw: dict[str, list[str]]) -> dict[str, list[str]]:
+    """Every drawn question answered with its own options; anything else is refused (422)."""
+    drawn_ids = [q["id"] for q in attempt.questions]
+    unknown = sorted(set(raw) - set(drawn_ids))
+    if unknown:
+        raise ValidationFailed(
+            f"Question {unknown[0]!r} is not part of this attempt. Reload the quiz page.",
+            errors={unknown[0]: "not part of this attempt"},
+        )
+    errors = {}
+    for position, question_id in enumerate(drawn_ids, 1):
+        selected = raw.get(question_id) or []
+        try:
+            check_answer(bank.question(question_id), selected)
+        except DomainError as exc:
+            errors[question_id] = exc.message.replace(f"question {question_id}", f"question {position}")
+    if errors:
+        missing = sum(1 for q in drawn_ids if not raw.get(q))
+        summary = (
+            f"Answer every question before you submit: {missing} still without an answer."
+            if missing
+            else "Some answers are not valid for their question. Reload the quiz page."
+        )
+        raise ValidationFailed(summary, errors=errors)
+    return {q: sorted(set(raw[q])) for q in drawn_ids}
+
+
+def drawn_of(attempt: QuizAttempt):
+    from quizzes.draw import DrawnQuestion
+
+    return [DrawnQuestion(q["id"], tuple(q["options"])) for q in attempt.questions]
+
+
+def _past_deadline(attempt: QuizAttempt, now: datetime) -> bool:
+    return attempt.deadline_at is not None and now > attempt.deadline_at + GRACE
+
+
+def _close_expired(attempt: QuizAttempt, enrolment: Enrolment, bank: Bank) -> None:
+    attempt.status = "expired"
+    attempt.submitted_at = utcnow()
+    attempt.score = 0
+    attempt.passed = False
+    attempt.closed_reason = (
+        f"The time limit of {bank.time_limit_minutes} minutes ended at "
+        f"{attempt.deadline_at:%H:%M} UTC before the answers were submitted."
+    )
+    db.session.flush()
+    _conclude(attempt, enrolment, bank)
+
+
+def _conclude(attempt: QuizAttempt, enrolment: Enrolment, bank: Bank) -> None:
+    """Passing completes the course; failing the last allowed attempt records a failed result."""
+    actor = f"learner:{attempt.user_id}"
+    if attempt.passed:
+        learning.record_result(
+            enrolment, passed=True, score=attempt.score, source_ref=f"quiz_attempt:{attempt.id}", actor=actor
+        )
+        return
+    current = standing(enrolment)
+    if current.remaining == 0:
+        learning.record_result(
+            enrolment, passed=False, score=attempt.score, source_ref=f"quiz_attempt:{attempt.id}", actor=actor
+        )
+
+
+# --- review -------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class QuestionView:
+    number: int
+    question: Question
+    prompt: str
+    scenario: str | None
+    options: list[tuple[str, str]]  # (option id, text) in the drawn order
+    multiple: bool
+    selected: list[str]
+    correct_ids: frozenset[str] | None  # only when the review may show them
+    fraction: float | None
+    explanation: str | None
+
+
+def question_views(
+    attempt: QuizAttempt, bank: Bank, *, reveal: bool, selected: dict[str, list[str]] | None = None
+) -> list[QuestionView]:
+    """What the page shows. The answer key and explanations only when `reveal` (after grading)."""
+    views = []
+    chosen = selected if selected is not None else (attempt.answers or {})
+    for number, drawn in enumerate(attempt.questions, 1):
+        question = bank.question(drawn["id"])
+        text = question.localized(attempt.locale)
+        views.append(
+            QuestionView(
+                number=number,
+                question=question,
+                prompt=text.prompt,
+                scenario=text.scenario,
+                options=[(option_id, text.option_texts[option_id]) for option_id in drawn["options"]],
+                multiple=question.select == "multiple",
+                selected=list(chosen.get(question.id, [])),
+                correct_ids=question.correct_ids if reveal else None,
+                fraction=(attempt.points or {}).get(question.id) if reveal else None,
+                explanation=text.explanation if reveal else None,
+            )
+        )
+    return views
+
+
+def may_review(attempt: QuizAttempt, bank: Bank) -> bool:
+    if attempt.status == "open":
+        return False
+    return bank.review == "after_each" or bool(attempt.passed)
+
+
+# --- HR -----------------------------------------------------------------------------------------------
+
+
+def grant_attempt(enrolment: Enrolment, staff_id: int, reason: str, ip_address: str | None) -> AttemptGrant:
+    reason = " ".join(reason.split())
+    if len(reason) < 3:
+        raise ValidationFailed(
+            "Give a short reason for the extra attempt (it goes in the audit log).",
+            errors={"reason": "required"},
+        )
+    _lock_enrolment(enrolment)
+    current = standing(enrolment)
+    if current.passed:
+        raise Conflict("This learner already passed; no extra attempt is needed.")
+    if current.remaining > 0:
+        raise Conflict(f"This learner still has {current.remaining} attempt(s) left.")
+    grant = AttemptGrant(
+        tenant_id=enrolment.tenant_id,
+        enrolment_id=enrolment.id,
+        cycle=enrolment.cycle,
+        granted_by=staff_id,
+        reason=reason[:500],
+        granted_at=utcnow(),
+    )
+    db.session.add(grant)
+    db.session.flush()
+    audit.record_event(
+        enrolment.tenant_id,
+        f"staff:{staff_id}",
+        "quiz.attempt_granted",
+        subject=("enrolment", enrolment.id),
+        data={
+            "user_id": enrolment.user_id,
+            "course": enrolment.course.slug,
+            "cycle": enrolment.cycle,
+            "reason": grant.reason,
+        },
+        ip_address=ip_address,
+    )
+    return grant
