@@ -20,10 +20,10 @@ from courses import services as learning
 from courses.models import CourseVersion, Enrolment
 from quizzes.bank import Bank, Question
 from quizzes.banks import bank_for_version
-from quizzes.draw import draw_questions
-from quizzes.grading import grade
+from quizzes.draw import DrawnQuestion, draw_questions
+from quizzes.grading import grade, passed
 from quizzes.models import AttemptGrant, QuizAttempt
-from quizzes.question_types import check_answer
+from quizzes.question_types import InvalidAnswer, check_answer
 from training_app import audit
 from training_app.db import utcnow
 from training_app.errors import Conflict, DomainError, NotFound, ValidationFailed
@@ -199,7 +199,7 @@ def submit(user_id: int, attempt_id: int, raw_answers: dict[str, list[str]]) -> 
     attempt.answers = answers
     attempt.points = {q.question_id: q.fraction for q in result.questions}
     attempt.score = result.score
-    attempt.passed = result.score >= attempt.pass_mark
+    attempt.passed = passed(result.score, attempt.pass_mark)
     attempt.status = "submitted"
     attempt.submitted_at = now
     db.session.flush()
@@ -218,11 +218,10 @@ def validate_answers(bank: Bank, attempt: QuizAttempt, raw: dict[str, list[str]]
         )
     errors = {}
     for position, question_id in enumerate(drawn_ids, 1):
-        selected = raw.get(question_id) or []
         try:
-            check_answer(bank.question(question_id), selected)
-        except DomainError as exc:
-            errors[question_id] = exc.message.replace(f"question {question_id}", f"question {position}")
+            check_answer(bank.question(question_id), raw.get(question_id) or [], number=position)
+        except InvalidAnswer as exc:
+            errors[question_id] = exc.message
     if errors:
         missing = sum(1 for q in drawn_ids if not raw.get(q))
         summary = (
@@ -234,9 +233,7 @@ def validate_answers(bank: Bank, attempt: QuizAttempt, raw: dict[str, list[str]]
     return {q: sorted(set(raw[q])) for q in drawn_ids}
 
 
-def drawn_of(attempt: QuizAttempt):
-    from quizzes.draw import DrawnQuestion
-
+def drawn_of(attempt: QuizAttempt) -> list[DrawnQuestion]:
     return [DrawnQuestion(q["id"], tuple(q["options"])) for q in attempt.questions]
 
 
