@@ -19,8 +19,11 @@ def bank_for_version(version: CourseVersion) -> Bank:
     if bank is None:
         bank = parse_bank(
             version.files["quiz.yaml"],
-            translations={m.group(1): text for name, text in version.files.items()
-                          if (m := TRANSLATION_FILE.match(name))},
+            translations={
+                m.group(1): text
+                for name, text in version.files.items()
+                if (m := TRANSLATION_FILE.match(name))
+            },
             known_lessons={lesson.slug for lesson in version.lessons},
             default_locale=version.manifest["default_locale"],
         )

@@ -1,0 +1,314 @@
+"""Quiz attempts over HTTP on SQLite and PostgreSQL: journeys, integrity, tampering, answer key."""
+
+import re
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import func, select, update
+
+from courses import publishing
+from courses import services as learning
+from courses.models import Completion, Enrolment
+from quizzes.banks import bank_for_version
+from quizzes.models import QuizAttempt
+from tests import factories
+from tests.helpers import FormClient, sign_in_learner, text_of
+from training_app.db import utcnow
+from training_app.extensions import db
+from training_app.models import AuditEvent, Tenant, User
+
+COURSE = "social-media-orientation"
+
+
+@pytest.fixture
+def learner(app, client):
+    """Ada, enrolled in the orientation with every lesson done and the policy attested."""
+    with app.app_context():
+        publishing.publish_all(material=True, actor="test")
+        acme = factories.tenant("acme")
+        factories.staff(acme, "hr@acme.example")
+        ada = factories.learner(acme, "Ada Lovelace")
+        ready_for_quiz(ada)
+        db.session.commit()
+        user_id = ada.id
+    sign_in_learner(client, user_id)
+    return user_id
+
+
+def ready_for_quiz(user: User, course: str = COURSE) -> Enrolment:
+    enrolment = learning.enrol(user, course, source="hr")
+    _, version = publishing.course_by_slug(course)
+    for lesson in version.lessons:
+        learning.complete_lesson(enrolment, lesson.slug)
+    learning.attest(
+        enrolment,
+        user,
+        confirmed=True,
+        typed_name=user.name,
+        locale_preference="en",
+        ip_address="127.0.0.1",
+        user_agent="pytest",
+    )
+    return enrolment
+
+
+def start(client) -> int:
+    response = client.submit(f"/quiz/{COURSE}/", {}, action=f"/quiz/{COURSE}/attempts")
+    assert response.status_code == 303, text_of(response)
+    return int(response.headers["Location"].rsplit("/", 1)[1])
+
+
+def answer_key(app, attempt_id: int, *, right: int) -> dict[str, list[str]]:
+    """Form data answering the first `right` questions correctly and the rest wrongly."""
+    with app.app_context():
+        attempt = db.session.get(QuizAttempt, attempt_id)
+        bank = bank_for_version(publishing.course_by_slug(COURSE)[1])
+        form = {}
+        for index, drawn in enumerate(attempt.questions):
+            question = bank.question(drawn["id"])
+            wrong = [o for o in question.option_ids if o not in question.correct_ids][:1]
+            form[f"q-{question.id}"] = sorted(question.correct_ids) if index < right else wrong
+        return form
+
+
+def submit(client, attempt_id: int, form: dict):
+    """POST the answers as the attempt page's form does (the page may be long open: no GET first)."""
+    return client.post_form(f"/quiz/attempts/{attempt_id}", form)
+
+
+def attempt_row(app, attempt_id: int) -> QuizAttempt:
+    with app.app_context():
+        return db.session.get(QuizAttempt, attempt_id)
+
+
+def results(app) -> list[Completion]:
+    with app.app_context():
+        return list(db.session.scalars(select(Completion).order_by(Completion.id)))
+
+
+def test_fail_then_pass_completes_the_course(app, client, learner):
+    first = start(client)
+    failed = submit(client, first, answer_key(app, first, right=5))
+    assert failed.status_code == 200 and "You scored 50/100; the pass mark is 80" in text_of(failed)
+    assert "Why:" in text_of(failed)  # review after each attempt shows explanations
+    assert results(app) == []  # attempts remain: no result yet
+    second = start(client)
+    assert second != first
+    passed = submit(client, second, answer_key(app, second, right=9))
+    assert "You passed with 90/100" in text_of(passed)
+    [completion] = results(app)
+    assert completion.status == "completed" and completion.score == 90
+    assert completion.source_ref == f"quiz_attempt:{second}"
+    assert completion.expires_at - completion.completed_at == timedelta(days=365)
+    with app.app_context():
+        assert db.session.scalar(select(AuditEvent.action).where(AuditEvent.action == "course.completed"))
+    overview = text_of(client.get(f"/courses/{COURSE}/"))
+    assert "You completed this course" in overview and "90/100" in overview
+    again = client.post_form(f"/quiz/{COURSE}/attempts", {})
+    assert again.status_code == 409 and "You already passed this quiz" in text_of(again)
+
+
+def test_out_of_attempts_then_hr_grants_one_more_then_pass(app, client, learner):
+    for _ in range(3):
+        attempt_id = start(client)
+        submit(client, attempt_id, answer_key(app, attempt_id, right=2))
+    [failed] = results(app)
+    assert failed.status == "failed" and failed.score == 20
+    locked = client.post_form(f"/quiz/{COURSE}/attempts", {})
+    assert locked.status_code == 409 and "You have used all 3 attempts" in text_of(locked)
+    assert "You have used all your attempts" in text_of(client.get(f"/quiz/{COURSE}/"))
+
+    staff = FormClient(app)
+    staff.login("hr@acme.example", factories.PASSWORD)
+    learner_page = staff.get(f"/console/learners/{learner}")
+    assert "Failed: needs another attempt" in text_of(learner_page)
+    with app.app_context():
+        enrolment_id = db.session.scalar(select(Enrolment.id))
+    refused = staff.submit(
+        f"/console/learners/{learner}",
+        {"reason": ""},
+        action=f"/console/enrolments/{enrolment_id}/grant-attempt",
+    )
+    assert refused.status_code == 422
+    granted = staff.submit(
+        f"/console/learners/{learner}",
+        {"reason": "Was ill during attempt 3"},
+        action=f"/console/enrolments/{enrolment_id}/grant-attempt",
+    )
+    assert granted.status_code == 303
+    with app.app_context():
+        event = db.session.scalar(select(AuditEvent).where(AuditEvent.action == "quiz.attempt_granted"))
+        assert event.data["reason"] == "Was ill during attempt 3"
+
+    fourth = start(client)
+    submit(client, fourth, answer_key(app, fourth, right=10))
+    assert [r.status for r in results(app)] == ["failed", "completed"]
+    assert results(app)[-1].score == 100
+
+
+def test_an_auditor_cannot_grant_attempts(app, client, learner):
+    with app.app_context():
+        acme = db.session.get(User, learner).tenant_id
+        factories.staff(db.session.get(Tenant, acme), "auditor@acme.example", "auditor")
+        enrolment_id = db.session.scalar(select(Enrolment.id))
+        db.session.commit()
+    auditor = FormClient(app)
+    auditor.login("auditor@acme.example", factories.PASSWORD)
+    refused = auditor.submit(
+        f"/console/learners/{learner}",
+        {"reason": "please"},
+        action=f"/console/enrolments/{enrolment_id}/grant-attempt",
+    )
+    assert refused.status_code == 403
+
+
+def test_a_submit_after_the_time_limit_is_closed_without_a_score(app, client, learner):
+    attempt_id = start(client)
+    form = answer_key(app, attempt_id, right=10)
+    with app.app_context():
+        db.session.execute(
+            update(QuizAttempt).values(
+                started_at=utcnow() - timedelta(minutes=25), deadline_at=utcnow() - timedelta(minutes=5)
+            )
+        )
+        db.session.commit()
+    late = submit(client, attempt_id, form)
+    assert late.status_code == 200
+    body = text_of(late)
+    assert "Time ran out" in body and "The time limit of 20 minutes ended" in body
+    row = attempt_row(app, attempt_id)
+    assert row.status == "expired" and row.score == 0 and row.passed is False and row.answers is None
+    assert "Attempts: 1 used of 3" in text_of(client.get(f"/quiz/{COURSE}/"))
+
+
+def test_an_expired_open_attempt_is_closed_when_the_learner_comes_back(app, client, learner):
+    attempt_id = start(client)
+    with app.app_context():
+        db.session.execute(update(QuizAttempt).values(deadline_at=utcnow() - timedelta(minutes=1)))
+        db.session.commit()
+    page = client.get(f"/quiz/attempts/{attempt_id}")
+    assert "Time ran out" in text_of(page)
+    assert start(client) != attempt_id
+
+
+def test_a_reload_shows_the_same_attempt_and_starting_again_resumes_it(app, client, learner):
+    attempt_id = start(client)
+    first = text_of(client.get(f"/quiz/attempts/{attempt_id}"))
+    assert text_of(client.get(f"/quiz/attempts/{attempt_id}")) == first
+    assert start(client) == attempt_id
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(QuizAttempt)) == 1
+
+
+def test_the_answer_key_never_reaches_the_browser_before_submission(app, client, learner):
+    attempt_id = start(client)
+    html = text_of(client.get(f"/quiz/attempts/{attempt_id}"))
+    with app.app_context():
+        attempt = db.session.get(QuizAttempt, attempt_id)
+        bank = bank_for_version(publishing.course_by_slug(COURSE)[1])
+        for drawn in attempt.questions:
+            question = bank.question(drawn["id"])
+            assert question.prompt.split()[0] in html
+            assert question.explanation not in html
+    assert "is-correct" not in html and "correct answer" not in html and '"correct"' not in html
+    options = re.findall(r'name="q-[^"]+" value="([^"]+)"', html)
+    assert len(options) >= 10 * 2
+
+
+def test_review_after_pass_hides_answers_of_failed_attempts(app, client):
+    with app.app_context():
+        publishing.publish_all(material=True, actor="test")
+        acme = factories.tenant("acme")
+        leader = factories.learner(acme, "Lee Leader")
+        ready_for_quiz(leader, "leaders-on-social-media")
+        db.session.commit()
+        leader_id = leader.id
+    sign_in_learner(client, leader_id)
+    response = client.submit(
+        "/quiz/leaders-on-social-media/", {}, action="/quiz/leaders-on-social-media/attempts"
+    )
+    attempt_id = int(response.headers["Location"].rsplit("/", 1)[1])
+    with app.app_context():
+        attempt = db.session.get(QuizAttempt, attempt_id)
+        bank = bank_for_version(publishing.course_by_slug("leaders-on-social-media")[1])
+        wrong = {
+            f"q-{d['id']}": [
+                o for o in bank.question(d["id"]).option_ids if o not in bank.question(d["id"]).correct_ids
+            ][:1]
+            for d in attempt.questions
+        }
+    failed = text_of(client.submit(f"/quiz/attempts/{attempt_id}", wrong))
+    assert "The right answers are shown once you pass" in failed and "Why:" not in failed
+
+
+def test_double_submit_grades_once_and_shows_the_result(app, client, learner):
+    attempt_id = start(client)
+    form = answer_key(app, attempt_id, right=9)
+    first = submit(client, attempt_id, form)
+    second = submit(client, attempt_id, answer_key(app, attempt_id, right=0))
+    assert "You passed with 90/100" in text_of(first)
+    assert "already submitted" in text_of(second) and "You passed with 90/100" in text_of(second)
+    assert len(results(app)) == 1 and attempt_row(app, attempt_id).score == 90
+
+
+@pytest.mark.parametrize("tamper", ["foreign_option", "unknown_question", "missing_answer", "two_on_single"])
+def test_a_tampered_form_gets_a_422_and_leaves_the_attempt_unchanged(app, client, learner, tamper):
+    attempt_id = start(client)
+    form = answer_key(app, attempt_id, right=10)
+    first_key = next(iter(form))
+    if tamper == "foreign_option":
+        form[first_key] = ["zz"]
+        expected = "Option 'zz' is not one of the options of question 1"
+    elif tamper == "unknown_question":
+        form["q-o99"] = ["a"]
+        expected = "Question 'o99' is not part of this attempt"
+    elif tamper == "missing_answer":
+        form.pop(first_key)
+        expected = "Answer every question before you submit: 1 still without an answer"
+    else:
+        single = next(k for k in form if len(form[k]) == 1)
+        with app.app_context():
+            bank = bank_for_version(publishing.course_by_slug(COURSE)[1])
+            form[single] = list(bank.question(single[2:]).option_ids[:2])
+        expected = "takes one answer; you chose 2"
+    response = submit(client, attempt_id, form)
+    assert response.status_code == 422 and expected in text_of(response)
+    row = attempt_row(app, attempt_id)
+    assert row.status == "open" and row.answers is None and row.score is None
+    if tamper == "missing_answer":  # what the learner chose is still selected on the page
+        assert text_of(response).count("checked") >= 9
+
+
+def test_another_learners_attempt_is_not_found(app, client, learner):
+    attempt_id = start(client)
+    with app.app_context():
+        other = factories.learner(db.session.get(Tenant, 1), "Bob Other", subject="bob")
+        db.session.commit()
+        other_id = other.id
+    sign_in_learner(client, other_id)
+    assert client.get(f"/quiz/attempts/{attempt_id}").status_code == 404
+    response = client.post_form(f"/quiz/attempts/{attempt_id}", {"q-o01": "a"})
+    assert response.status_code == 404
+    assert attempt_row(app, attempt_id).status == "open"
+
+
+def test_a_huge_payload_is_refused(app, client, learner):
+    attempt_id = start(client)
+    form = answer_key(app, attempt_id, right=10)
+    form["padding"] = "x" * (3 * 1024 * 1024)
+    response = submit(client, attempt_id, form)
+    assert response.status_code == 413
+    assert attempt_row(app, attempt_id).status == "open"
+
+
+def test_the_quiz_needs_the_lessons_and_the_attestation_first(app, client):
+    with app.app_context():
+        publishing.publish_all(material=True, actor="test")
+        acme = factories.tenant("acme")
+        fresh = factories.learner(acme, "New Hire")
+        learning.enrol(fresh, COURSE, source="hr")
+        db.session.commit()
+        fresh_id = fresh.id
+    sign_in_learner(client, fresh_id)
+    page = client.get(f"/quiz/{COURSE}/")
+    assert page.status_code == 409 and "Finish the lessons first" in text_of(page)
