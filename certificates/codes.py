@@ -1,0 +1,68 @@
+"""Public certificate codes: 80 random bits people can read aloud, type back and check.
+
+A code is 16 symbols of Crockford base32 (32**16 = 2**80) printed in four groups, for example
+`7KQ2-M9XD-4HPT-ZR3B`. The alphabet has no I, L, O or U, so what people type by mistake for
+the look-alikes is read back as the digit they meant (O -> 0, I and L -> 1).
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+import unicodedata
+
+from certificates.errors import InvalidCertificateCode
+
+ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+CODE_LENGTH = 16
+GROUP_SIZE = 4
+MAX_INPUT_LENGTH = 64
+EXAMPLE_CODE = "7KQ2-M9XD-4HPT-ZR3B"
+
+_LOOK_ALIKES = str.maketrans({"O": "0", "I": "1", "L": "1"})
+# Spaces and every Unicode dash (a code pasted from a PDF or a word processor often has U+2010).
+_SEPARATORS = re.compile(r"[\s\-\u2010-\u2015\u2212\uFE58\uFE63\uFF0D]+")
+
+
+def new_public_code() -> str:
+    """A fresh code with 80 bits from the OS random source, grouped for reading aloud."""
+    return _grouped("".join(secrets.choice(ALPHABET) for _ in range(CODE_LENGTH)))
+
+
+def normalise_code(text: str) -> str:
+    """The canonical grouped form of what someone typed, or InvalidCertificateCode saying why not.
+
+    Accepts lower case, spaces, missing or extra dashes, full-width characters and the look-alikes
+    O, I and L.
+    """
+    if len(text) > MAX_INPUT_LENGTH:
+        raise InvalidCertificateCode(
+            f"That is too long to be a certificate code (at most {MAX_INPUT_LENGTH} characters); "
+            f"a code looks like {EXAMPLE_CODE}.",
+            reason="too_long",
+        )
+    # NFKC turns full-width input from CJK keyboards into ASCII.
+    symbols = _SEPARATORS.sub("", unicodedata.normalize("NFKC", text)).upper().translate(_LOOK_ALIKES)
+    if not symbols:
+        raise InvalidCertificateCode(
+            f"Enter the code printed on the certificate, for example {EXAMPLE_CODE}.", reason="empty"
+        )
+    invalid = sorted({ch for ch in symbols if ch not in ALPHABET})
+    if invalid:
+        shown = ", ".join(repr(ch) for ch in invalid)
+        raise InvalidCertificateCode(
+            f"A certificate code has only digits and the letters A-Z except U; {shown} cannot be "
+            f"part of one (a code looks like {EXAMPLE_CODE}).",
+            reason="invalid_character",
+        )
+    if len(symbols) != CODE_LENGTH:
+        raise InvalidCertificateCode(
+            f"A certificate code has {CODE_LENGTH} letters and digits (for example {EXAMPLE_CODE}); "
+            f"this one has {len(symbols)}. Check for a missing or extra character.",
+            reason="wrong_length",
+        )
+    return _grouped(symbols)
+
+
+def _grouped(symbols: str) -> str:
+    return "-".join(symbols[i : i + GROUP_SIZE] for i in range(0, len(symbols), GROUP_SIZE))

@@ -1,0 +1,359 @@
+"""Certificate PDFs: an HTML/CSS template printed by WeasyPrint, with a vector QR code.
+
+Rendering needs no Flask app and no database: give it a CertificateDocument and the tenant's
+Branding. Fonts come from the system (Debian fonts-noto-core and fonts-noto-cjk); the font
+stacks in pdf.css cover Latin, Arabic, Devanagari, Chinese and Japanese names.
+
+WeasyPrint's FontConfiguration (a Pango font map) and the parsed stylesheet are built once per
+thread and reused: building them costs more than printing a page, and Pango objects are not safe
+to share between threads.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import re
+import threading
+import unicodedata
+from dataclasses import dataclass, field
+from datetime import date
+from functools import cache
+from pathlib import Path
+
+import pypdfium2
+import segno
+from babel.dates import format_date
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, Template, select_autoescape
+from markupsafe import Markup
+from weasyprint import CSS, HTML
+from weasyprint.text.fonts import FontConfiguration
+from weasyprint.urls import URLFetcher
+
+from certificates.codes import normalise_code
+from certificates.errors import InvalidBranding, InvalidCertificate
+
+TEMPLATES = Path(__file__).resolve().parent / "templates"
+PDF_TEMPLATE = "certificates/pdf.html"
+PDF_STYLESHEET = TEMPLATES / "certificates" / "pdf.css"
+
+HEX_COLOUR = re.compile(r"^#[0-9a-fA-F]{6}$")
+LOGO_TYPES = {
+    "image/png": (b"\x89PNG\r\n\x1a\n",),
+    "image/jpeg": (b"\xff\xd8\xff",),
+    "image/gif": (b"GIF87a", b"GIF89a"),
+    "image/webp": (b"RIFF",),
+    "image/svg+xml": (),
+}
+MAX_LOGO_BYTES = 1024 * 1024
+MAX_CACHED_IMAGES = 32
+MAX_NAME_LENGTH = 200
+MAX_TITLE_LENGTH = 300
+LINE_WIDTH_MM = 230  # the text width inside the frame, less a margin for the estimate
+MM_PER_PT = 25.4 / 72
+
+
+# --- what a certificate says and how the tenant wants it to look ----------------------------
+
+
+@dataclass(frozen=True)
+class Logo:
+    data: bytes
+    mime_type: str
+
+    def __post_init__(self) -> None:
+        if self.mime_type not in LOGO_TYPES:
+            allowed = ", ".join(sorted(LOGO_TYPES))
+            raise InvalidBranding("logo", f"{self.mime_type!r} is not a supported image type ({allowed})")
+        if not self.data:
+            raise InvalidBranding("logo", "the file is empty")
+        if len(self.data) > MAX_LOGO_BYTES:
+            raise InvalidBranding("logo", f"the file is larger than {MAX_LOGO_BYTES // 1024} KiB")
+        if not _looks_like(self.data, self.mime_type):
+            raise InvalidBranding("logo", f"the file does not contain {self.mime_type} data")
+
+    def data_uri(self) -> str:
+        return f"data:{self.mime_type};base64,{base64.b64encode(self.data).decode('ascii')}"
+
+
+@dataclass(frozen=True)
+class Branding:
+    organisation_name: str
+    primary_colour: str = "#1f3a5f"
+    accent_colour: str = "#b8860b"
+    signatory_name: str = ""
+    signatory_title: str = ""
+    logo: Logo | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("primary_colour", "accent_colour"):
+            value = getattr(self, name)
+            if not isinstance(value, str) or not HEX_COLOUR.match(value):
+                raise InvalidBranding(name, f"{value!r} is not a colour written as #rrggbb, e.g. #1f3a5f")
+            object.__setattr__(self, name, value.lower())
+        if not self.organisation_name.strip():
+            raise InvalidBranding("organisation_name", "the organisation name is empty")
+
+
+@dataclass(frozen=True)
+class CertificateDocument:
+    holder_name: str
+    course_title: str
+    policy_version: str
+    completed_on: date
+    expires_on: date | None
+    score: int
+    code: str
+    verify_url: str
+    locale: str = "en"
+    issuer_name: str = ""
+
+    def __post_init__(self) -> None:
+        name = " ".join(self.holder_name.split())
+        if not name:
+            raise InvalidCertificate("holder_name", "the name is empty")
+        if len(name) > MAX_NAME_LENGTH:
+            raise InvalidCertificate("holder_name", f"the name is longer than {MAX_NAME_LENGTH} characters")
+        if not self.course_title.strip() or len(self.course_title) > MAX_TITLE_LENGTH:
+            raise InvalidCertificate("course_title", f"give a title of 1 to {MAX_TITLE_LENGTH} characters")
+        if isinstance(self.score, bool) or not isinstance(self.score, int) or not 0 <= self.score <= 100:
+            raise InvalidCertificate("score", f"{self.score!r} is not a whole number from 0 to 100")
+        if self.expires_on is not None and self.expires_on < self.completed_on:
+            raise InvalidCertificate("expires_on", "the certificate expires before it was earned")
+        if not self.verify_url.startswith(("https://", "http://")):
+            raise InvalidCertificate("verify_url", "the verification address must start with https://")
+        # NFC so that a name typed with combining accents prints and extracts like the composed one.
+        object.__setattr__(self, "holder_name", unicodedata.normalize("NFC", name))
+        object.__setattr__(self, "code", normalise_code(self.code))
+
+
+# --- labels ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Labels:
+    title: str
+    certifies: str
+    completed: str
+    policy_version: str
+    completed_on: str
+    valid_until: str
+    no_expiry: str
+    score: str
+    certificate_no: str
+    verify_at: str
+    issued_by: str
+
+
+LABELS = {
+    "en": Labels(
+        title="Certificate of Completion",
+        certifies="This certifies that",
+        completed="has successfully completed",
+        policy_version="Policy version",
+        completed_on="Completed on",
+        valid_until="Valid until",
+        no_expiry="No expiry",
+        score="Score",
+        certificate_no="Certificate no.",
+        verify_at="Verify at",
+        issued_by="Issued by",
+    ),
+    "es": Labels(
+        title="Certificado de finalización",
+        certifies="Se certifica que",
+        completed="ha completado satisfactoriamente",
+        policy_version="Versión de la política",
+        completed_on="Completado el",
+        valid_until="Válido hasta",
+        no_expiry="Sin caducidad",
+        score="Puntuación",
+        certificate_no="Certificado n.º",
+        verify_at="Verifíquelo en",
+        issued_by="Emitido por",
+    ),
+    "fr": Labels(
+        title="Certificat de réussite",
+        certifies="Nous certifions que",
+        completed="a suivi avec succès la formation",
+        policy_version="Version de la politique",
+        completed_on="Terminé le",
+        valid_until="Valable jusqu’au",
+        no_expiry="Sans expiration",
+        score="Score",
+        certificate_no="Certificat n°",
+        verify_at="Vérifier sur",
+        issued_by="Délivré par",
+    ),
+    "de": Labels(
+        title="Teilnahmezertifikat",
+        certifies="Hiermit wird bestätigt, dass",
+        completed="erfolgreich abgeschlossen hat:",
+        policy_version="Richtlinienversion",
+        completed_on="Abgeschlossen am",
+        valid_until="Gültig bis",
+        no_expiry="Unbefristet",
+        score="Ergebnis",
+        certificate_no="Zertifikat-Nr.",
+        verify_at="Prüfen unter",
+        issued_by="Ausgestellt von",
+    ),
+    "pt": Labels(
+        title="Certificado de conclusão",
+        certifies="Certificamos que",
+        completed="concluiu com êxito",
+        policy_version="Versão da política",
+        completed_on="Concluído em",
+        valid_until="Válido até",
+        no_expiry="Sem data de validade",
+        score="Pontuação",
+        certificate_no="Certificado n.º",
+        verify_at="Verifique em",
+        issued_by="Emitido por",
+    ),
+}
+DEFAULT_LOCALE = "en"
+
+
+def language_of(locale: str) -> str:
+    """'es-MX' and 'es_MX' print with Spanish labels; a language without labels prints in English."""
+    language = locale.replace("_", "-").split("-")[0].lower()
+    return language if language in LABELS else DEFAULT_LOCALE
+
+
+def long_date(day: date, locale: str) -> str:
+    return format_date(day, format="long", locale=language_of(locale))
+
+
+# --- rendering ---------------------------------------------------------------------------------
+
+
+@dataclass
+class _Printer:
+    """Per-thread WeasyPrint state: fonts, the parsed stylesheet and an offline URL fetcher."""
+
+    font_config: FontConfiguration
+    stylesheet: CSS
+    url_fetcher: URLFetcher
+    image_cache: dict[str, object] = field(default_factory=dict)
+
+
+_local = threading.local()
+
+
+def _printer() -> _Printer:
+    printer: _Printer | None = getattr(_local, "printer", None)
+    if printer is None:
+        font_config = FontConfiguration()
+        # Only data: URIs (the logo) may load: a template can never reach the network or disk.
+        url_fetcher = URLFetcher(allowed_protocols={"data"})
+        stylesheet = CSS(filename=str(PDF_STYLESHEET), font_config=font_config, url_fetcher=url_fetcher)
+        printer = _local.printer = _Printer(font_config, stylesheet, url_fetcher)
+    return printer
+
+
+@cache
+def _template() -> Template:
+    environment = Environment(
+        loader=FileSystemLoader(TEMPLATES),
+        autoescape=select_autoescape(["html"]),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    return environment.get_template(PDF_TEMPLATE)
+
+
+def certificate_html(cert: CertificateDocument, branding: Branding) -> str:
+    """The HTML that WeasyPrint prints (also handy to look at in a browser while styling)."""
+    language = language_of(cert.locale)
+    return _template().render(
+        cert=cert,
+        branding=branding,
+        labels=LABELS[language],
+        lang=language,
+        completed_on=long_date(cert.completed_on, language),
+        expires_on=long_date(cert.expires_on, language) if cert.expires_on else None,
+        name_lang=name_language(cert.holder_name),
+        name_pt=fitted_font_size(cert.holder_name, largest=32, one_line_floor=22, smallest=12),
+        course_pt=fitted_font_size(cert.course_title, largest=18, one_line_floor=13, smallest=9),
+        qr_svg=qr_svg(cert.verify_url),
+        logo_uri=branding.logo.data_uri() if branding.logo else None,
+    )
+
+
+def render_certificate_pdf(cert: CertificateDocument, branding: Branding) -> bytes:
+    """One A4 landscape page, fonts embedded (subset), QR code as vector paths."""
+    printer = _printer()
+    if len(printer.image_cache) > MAX_CACHED_IMAGES:
+        printer.image_cache.clear()
+    document = HTML(string=certificate_html(cert, branding), url_fetcher=printer.url_fetcher)
+    return document.write_pdf(
+        stylesheets=[printer.stylesheet],
+        font_config=printer.font_config,
+        # Decoded logos, keyed by their data: URI, so a tenant's bulk export decodes its logo once.
+        cache=printer.image_cache,
+    )
+
+
+def render_preview_png(pdf_bytes: bytes, *, width_px: int = 1200) -> bytes:
+    """The first page as a PNG `width_px` wide, for the HR branding preview."""
+    pdf = pypdfium2.PdfDocument(pdf_bytes)
+    try:
+        page = pdf[0]
+        width, height = page.get_size()
+        image = page.render(scale=width_px / width).to_pil()
+        # pdfium rounds the bitmap size up, which can add a pixel of margin.
+        image = image.crop((0, 0, width_px, round(height * width_px / width)))
+        buffer = io.BytesIO()
+        image.save(buffer, format="PNG", optimize=True)
+        return buffer.getvalue()
+    finally:
+        pdf.close()
+
+
+# --- pieces of the page ------------------------------------------------------------------------
+
+
+def qr_svg(url: str) -> Markup:
+    """A QR code of `url` as inline SVG (vector), with its 4-module quiet zone."""
+    code = segno.make(url, error="m", micro=False)
+    return Markup(code.svg_inline(scale=1, border=4, dark="#111111", light="#ffffff", omitsize=True))
+
+
+def name_language(name: str) -> str | None:
+    """'ja' when the name has kana, so Han characters take Japanese glyph forms; else unknown.
+
+    A name in Han characters only (山田太郎, 王小明) cannot be told apart and prints with the
+    Simplified Chinese forms, which differ from the Japanese ones in a few strokes only.
+    """
+    if any("\u3040" <= ch <= "\u30ff" or "\u31f0" <= ch <= "\u31ff" for ch in name):
+        return "ja"
+    if any("\uac00" <= ch <= "\ud7af" for ch in name):
+        return "ko"
+    return None
+
+
+def fitted_font_size(text: str, *, largest: float, one_line_floor: float, smallest: float) -> float:
+    """A font size (pt) at which `text` fits the page width: on one line if that keeps it at least
+    `one_line_floor`, else on two lines, never below `smallest` (so everything stays on one page).
+    """
+    # Average advance of Noto Serif Bold is about 0.6 em; East Asian wide characters take 1 em.
+    ems = sum(1.0 if unicodedata.east_asian_width(ch) in "WF" else 0.6 for ch in text)
+    one_line = LINE_WIDTH_MM / (ems * MM_PER_PT)
+    if one_line >= one_line_floor:
+        return _half_points(min(largest, one_line))
+    # Two lines hold a little less than twice one line: lines break between words.
+    return _half_points(max(smallest, min(one_line_floor, 1.8 * one_line)))
+
+
+def _half_points(size: float) -> float:
+    return int(size * 2) / 2
+
+
+def _looks_like(data: bytes, mime_type: str) -> bool:
+    if mime_type == "image/svg+xml":
+        return b"<svg" in data[:4096]
+    if mime_type == "image/webp":
+        return data[:4] == b"RIFF" and data[8:12] == b"WEBP"
+    return data.startswith(LOGO_TYPES[mime_type])

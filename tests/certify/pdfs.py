@@ -1,0 +1,77 @@
+"""Reading rendered certificates back: text, fonts and the QR code, the way a verifier would."""
+
+from __future__ import annotations
+
+import io
+import unicodedata
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pypdf
+import pypdfium2
+import zxingcpp
+from pypdf.generic import DictionaryObject
+
+
+def page_count(pdf: bytes) -> int:
+    return len(pypdf.PdfReader(io.BytesIO(pdf)).pages)
+
+
+def text_lines(pdf: bytes) -> list[str]:
+    """The first page's text as pypdf extracts it, one entry per line, whitespace collapsed."""
+    text = pypdf.PdfReader(io.BytesIO(pdf)).pages[0].extract_text()
+    return [" ".join(line.split()) for line in text.splitlines() if line.strip()]
+
+
+def plain_text(pdf: bytes) -> str:
+    return " ".join(text_lines(pdf))
+
+
+def nfkc(text: str) -> str:
+    return unicodedata.normalize("NFKC", " ".join(text.split()))
+
+
+@dataclass(frozen=True)
+class PdfFont:
+    name: str
+    subtype: str
+    embedded: bool
+
+
+def fonts(pdf: bytes) -> list[PdfFont]:
+    """Every font the first page uses (also inside form XObjects), and whether its file is embedded."""
+    page = pypdf.PdfReader(io.BytesIO(pdf)).pages[0]
+    return list(_fonts_in(page["/Resources"].get_object()))
+
+
+def _fonts_in(resources: DictionaryObject) -> Iterator[PdfFont]:
+    for font in (resources.get("/Font") or DictionaryObject()).values():
+        font = font.get_object()
+        descriptor_owner = font["/DescendantFonts"][0].get_object() if "/DescendantFonts" in font else font
+        descriptor = descriptor_owner.get("/FontDescriptor")
+        descriptor = descriptor.get_object() if descriptor is not None else DictionaryObject()
+        embedded = any(key in descriptor for key in ("/FontFile", "/FontFile2", "/FontFile3"))
+        yield PdfFont(str(font["/BaseFont"]), str(font["/Subtype"]), embedded)
+    for xobject in (resources.get("/XObject") or DictionaryObject()).values():
+        xobject = xobject.get_object()
+        if xobject.get("/Subtype") == "/Form" and "/Resources" in xobject:
+            yield from _fonts_in(xobject["/Resources"].get_object())
+
+
+def image_count(pdf: bytes) -> int:
+    page = pypdf.PdfReader(io.BytesIO(pdf)).pages[0]
+    return len(page.images)
+
+
+def qr_codes(pdf: bytes, dpi: int = 200) -> list[str]:
+    """The QR codes found on the first page printed at `dpi`, as a phone camera would read them."""
+    document = pypdfium2.PdfDocument(pdf)
+    try:
+        image = document[0].render(scale=dpi / 72).to_pil()
+    finally:
+        document.close()
+    return [
+        barcode.text
+        for barcode in zxingcpp.read_barcodes(image)
+        if barcode.format == zxingcpp.BarcodeFormat.QRCode and barcode.valid
+    ]
