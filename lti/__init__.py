@@ -4,6 +4,13 @@ from flask import Flask
 
 
 def init_app(app: Flask) -> None:
+    from courses import hooks
+    from lti import ags, cli, services
     from lti.views import bp
+    from training_app import outbox, security
 
     app.register_blueprint(bp)
+    cli.register(app)
+    hooks.on_result(ags.queue_scores)
+    outbox.register_handler(ags.KIND, ags.deliver_score)
+    security.register_frame_origins(services.registered_origins)

@@ -79,17 +79,6 @@ class LaunchState(db.Model):
     expires_at: Mapped[datetime] = mapped_column(index=True)
 
 
-class UsedNonce(db.Model):
-    """A nonce is used once: the primary key makes a replay fail atomically on every backend."""
-
-    __tablename__ = "lti_used_nonces"
-
-    issuer: Mapped[str] = mapped_column(String(500), primary_key=True)
-    nonce: Mapped[str] = mapped_column(String(255), primary_key=True)
-    used_at: Mapped[datetime] = mapped_column(default=utcnow)
-    expires_at: Mapped[datetime] = mapped_column(index=True)
-
-
 class ResourceLink(db.Model):
     """A placement of a course in an LMS course (context), with its gradebook column."""
 

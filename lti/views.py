@@ -1,3 +1,281 @@
-from flask import Blueprint
+"""LTI endpoints: OIDC login, launch, JWKS, tool configuration, deep linking, instructor report."""
+
+from __future__ import annotations
+
+import secrets
+from urllib.parse import parse_qs, urlsplit
+
+import jwt
+from flask import (
+    Blueprint,
+    abort,
+    jsonify,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+from flask_login import current_user, login_user
+
+from lti import claims, errors, keys, registration, services, storage, tool_config
+from lti.launch import lti_request, new_launch, new_login
+from lti.models import Platform
+from training_app.extensions import csrf, db, limiter
+from training_app.models import User
 
 bp = Blueprint("lti", __name__, url_prefix="/lti", template_folder="templates")
+
+LOGIN_RECORD_TTL = 600
+CONTINUE_TTL = 120
+STATE_COOKIE_PREFIX = "lti1p3-"
+LOGIN_PARAMS = ("iss", "login_hint", "target_link_uri", "lti_message_hint", "lti_deployment_id", "client_id")
+
+
+@bp.route("/login", methods=["GET", "POST"])
+@csrf.exempt
+def login():
+    """Third-party initiated login: remember the request, then send the browser to the LMS."""
+    lti = lti_request()
+    oidc = new_login(lti)
+    try:
+        auth = oidc.get_redirect_object(tool_config.launch_url())
+    except errors.LIBRARY_ERRORS as exc:
+        raise errors.launch_failed(exc) from None
+    auth_url = auth.get_redirect_url()
+    auth_params = parse_qs(urlsplit(auth_url).query)
+    state = auth_params["state"][-1]
+    storage_target = lti.get_param("lti_storage_target")
+    storage.store().put(
+        f"login-{state}",
+        {
+            "nonce": auth_params["nonce"][-1],
+            "params": {name: lti.get_param(name) for name in LOGIN_PARAMS if lti.get_param(name)},
+            "storage_target": storage_target,
+            "auth_origin": _origin(auth_url),
+        },
+        LOGIN_RECORD_TTL,
+    )
+    if storage_target:
+        response = make_response(
+            render_template(
+                "lti/platform_storage_put.html",
+                auth_url=auth_url,
+                state=state,
+                target=storage_target,
+                platform_origin=_origin(auth_url),
+            )
+        )
+    else:
+        response = redirect(auth_url)
+    oidc._cookie_service.update_response(response)
+    return response
+
+
+@bp.post("/launch")
+@csrf.exempt
+def launch():
+    if request.form.get("error"):
+        raise errors.LaunchFailed(
+            "platform_error", request.form.get("error_description") or request.form["error"]
+        )
+    state = request.form.get("state", "")
+    record = storage.store().get(f"login-{state}") if state else None
+    cookie_ok = state and request.cookies.get(STATE_COOKIE_PREFIX + state) == state
+    verified_by_platform = bool(
+        record and record.get("storage_target") and request.form.get("lti_storage_verified") == "1"
+    )
+    if not cookie_ok and not verified_by_platform:
+        return _cookieless_launch(record, state)
+    if record is None:  # the login was already completed by this launch: a replay (or it expired)
+        raise errors.LaunchFailed("replayed", "no pending login for this state")
+    if unverified_nonce(request.form.get("id_token", "")) != record["nonce"]:
+        raise errors.LaunchFailed("state", "the id_token's nonce was not issued with this state")
+    cookies = dict(request.cookies)
+    if verified_by_platform:
+        cookies[STATE_COOKIE_PREFIX + state] = state  # the platform's storage vouched for the state
+    message_launch = new_launch(lti_request_with(cookies))
+    try:
+        body = message_launch.body()
+        platform = db.session.get(Platform, _platform_id(body))
+        outcome = services.process_launch(platform, body)
+    except errors.LIBRARY_ERRORS as exc:
+        raise errors.launch_failed(exc) from None
+    storage.store().take(f"login-{state}")
+    login_user(outcome.user)
+    _remember_launch(outcome, body, platform)
+    target = _landing_url(outcome)
+    if verified_by_platform:  # cookies are blocked in this frame: continue in a new window
+        return _continue_in_new_window(outcome.user, target)
+    return redirect(target, 303)
+
+
+def unverified_nonce(id_token: str) -> str | None:
+    """The nonce claim, read before validation only to bind the token to its login's state."""
+    try:
+        return jwt.decode(id_token, options={"verify_signature": False}).get("nonce")
+    except jwt.InvalidTokenError:
+        return None
+
+
+def lti_request_with(cookies: dict[str, str]):
+    from pylti1p3.contrib.flask import FlaskRequest
+
+    return FlaskRequest(cookies=cookies)
+
+
+def _platform_id(body: dict) -> int:
+    from lti.launch import find_platform
+
+    audience = body["aud"][0] if isinstance(body["aud"], list) else body["aud"]
+    platform = find_platform(body["iss"], audience)
+    if platform is None:
+        raise errors.LaunchFailed("unknown_platform", "validated launch without a platform")
+    return platform.id
+
+
+def _remember_launch(outcome: services.LaunchOutcome, body: dict, platform: Platform) -> None:
+    message = claims.LaunchClaims(body)
+    session["lti"] = {
+        "platform_id": platform.id,
+        "role": outcome.role,
+        "resource_link_id": outcome.resource_link.id if outcome.resource_link else None,
+        "return_url": message.return_url,
+    }
+    session["embedded"] = True
+    if message.message_type == claims.DEEP_LINKING:
+        settings = message.deep_linking_settings
+        key = secrets.token_urlsafe(16)
+        storage.store().put(
+            f"deep-link-{key}",
+            {
+                "platform_id": platform.id,
+                "deployment_id": message.deployment_id,
+                "return_url": settings.get("deep_link_return_url"),
+                "data": settings.get("data"),
+                "accept_multiple": settings.get("accept_multiple") in (True, "true"),
+            },
+            3600,
+        )
+        session["lti"]["deep_link"] = key
+
+
+def _landing_url(outcome: services.LaunchOutcome) -> str:
+    if outcome.message_type == claims.DEEP_LINKING:
+        return url_for("lti.deep_linking")
+    if outcome.role == "instructor":
+        return url_for("lti.course_report")
+    return url_for("courses.overview", course_slug=outcome.course_slug)
+
+
+def _cookieless_launch(record: dict | None, state: str):
+    """The state cookie did not come back: the browser blocks cookies in the LMS frame."""
+    if record is None:
+        raise errors.LaunchFailed("state", f"no login record for state {state[:12]}")
+    if record.get("storage_target"):
+        return render_template(
+            "lti/platform_storage_get.html",
+            state=state,
+            target=record["storage_target"],
+            platform_origin=record["auth_origin"],
+            id_token=request.form.get("id_token", ""),
+        ), 200
+    restart = url_for("lti.login", **record["params"], _external=True)
+    return render_template("lti/open_in_new_window.html", url=restart), 200
+
+
+def _continue_in_new_window(user: User, target: str):
+    token = secrets.token_urlsafe(24)
+    storage.store().put(f"continue-{token}", {"user_id": user.id, "target": target}, CONTINUE_TTL)
+    return render_template(
+        "lti/open_in_new_window.html", url=url_for("lti.continue_launch", token=token, _external=True)
+    ), 200
+
+
+@bp.get("/continue/<token>")
+@limiter.limit("30 per minute")
+def continue_launch(token: str):
+    """Top-level continuation of a launch made in a frame without cookies (single use, 2 minutes)."""
+    record = storage.store().take(f"continue-{token}")
+    if record is None:
+        raise errors.LaunchFailed("expired", "continue token unknown or used")
+    user = db.session.get(User, record["user_id"])
+    login_user(user)
+    return redirect(record["target"], 303)
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+@bp.get("/register")
+@limiter.limit("20 per minute")
+def register():
+    tenant = registration.tenant_for_registration(request.args.get("tenant"), request.args.get("code"))
+    platform = registration.register(
+        tenant, request.args.get("openid_configuration", ""), request.args.get("registration_token")
+    )
+    return render_template("lti/registered.html", platform=platform)
+
+
+@bp.get("/jwks")
+def jwks():
+    response = jsonify({"keys": keys.published_keys()})
+    response.cache_control.max_age = 300
+    response.cache_control.public = True
+    return response
+
+
+@bp.get("/config.json")
+def canvas_config():
+    return jsonify(tool_config.canvas_configuration())
+
+
+@bp.get("/report")
+def course_report():
+    link = _instructor_link()
+    from lti import roster
+
+    report = roster.course_report(link)
+    return render_template("lti/report.html", report=report, link=link)
+
+
+@bp.route("/deep-linking", methods=["GET", "POST"])
+def deep_linking():
+    from lti import deep_linking as dl
+
+    context = _deep_link_context()
+    if request.method == "GET":
+        return render_template("lti/deep_linking.html", courses=dl.course_choices(), context=context)
+    chosen = request.form.getlist("course")
+    html = dl.response_form(context, chosen, actor=f"learner:{current_user.id}")
+    storage.store().take(f"deep-link-{session['lti']['deep_link']}")
+    session["lti"] = {**session["lti"], "deep_link": None}
+    return html
+
+
+def _instructor_link():
+    from lti.models import ResourceLink
+
+    context = session.get("lti") or {}
+    if (
+        not current_user.is_authenticated
+        or context.get("role") != "instructor"
+        or not context.get("resource_link_id")
+    ):
+        abort(403)
+    link = db.session.get(ResourceLink, context["resource_link_id"])
+    if link is None or link.tenant_id != current_user.tenant_id:
+        abort(403)
+    return link
+
+
+def _deep_link_context() -> dict:
+    context = session.get("lti") or {}
+    key = context.get("deep_link")
+    record = storage.store().get(f"deep-link-{key}") if key and context.get("role") == "instructor" else None
+    if record is None:
+        raise errors.LaunchFailed("expired", "no deep linking context in this session")
+    return record

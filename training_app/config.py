@@ -43,6 +43,7 @@ class BaseConfig:
     OUTBOX_BATCH_SIZE: int = 50
     OUTBOX_HTTP_TIMEOUT: float = 10.0
     FRAME_ANCESTORS: str = ""  # extra origins allowed to embed the tool, space separated
+    LTI_ROSTER_CACHE_SECONDS: int = 600  # how long an LMS course roster (NRPS) is reused
     DEFAULT_LOCALE: str = "en"
     SUPPORTED_LOCALES: tuple[str, ...] = ("en", "es")
     SESSION_COOKIE_HTTPONLY = True

@@ -1,0 +1,98 @@
+"""Read the claims of a validated LTI 1.3 message (names from the IMS specifications)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+LTI = "https://purl.imsglobal.org/spec/lti/claim/"
+MESSAGE_TYPE = LTI + "message_type"
+DEPLOYMENT_ID = LTI + "deployment_id"
+ROLES = LTI + "roles"
+CUSTOM = LTI + "custom"
+CONTEXT = LTI + "context"
+RESOURCE_LINK = LTI + "resource_link"
+LAUNCH_PRESENTATION = LTI + "launch_presentation"
+TARGET_LINK_URI = LTI + "target_link_uri"
+AGS_ENDPOINT = "https://purl.imsglobal.org/spec/lti-ags/claim/endpoint"
+NRPS = "https://purl.imsglobal.org/spec/lti-nrps/claim/namesroleservice"
+DEEP_LINKING_SETTINGS = "https://purl.imsglobal.org/spec/lti-dl/claim/deep_linking_settings"
+
+RESOURCE_LINK_REQUEST = "LtiResourceLinkRequest"
+DEEP_LINKING = "LtiDeepLinkingRequest"
+
+# Roles that may see the course report and choose content (LIS vocabulary, context or institution).
+INSTRUCTOR_ROLE_SUFFIXES = ("#Instructor", "#Administrator", "#ContentDeveloper", "#TeachingAssistant")
+INSTRUCTOR_ROLE_EXCLUDED = ("#TeachingAssistantGrader",)
+
+
+class LaunchClaims:
+    def __init__(self, body: dict[str, Any]) -> None:
+        self.body = body
+
+    @property
+    def message_type(self) -> str:
+        return self.body.get(MESSAGE_TYPE, "")
+
+    @property
+    def subject(self) -> str:
+        return str(self.body["sub"])
+
+    @property
+    def deployment_id(self) -> str:
+        return str(self.body.get(DEPLOYMENT_ID, ""))
+
+    @property
+    def name(self) -> str:
+        given = " ".join(filter(None, [self.body.get("given_name"), self.body.get("family_name")]))
+        return (self.body.get("name") or given or "").strip()
+
+    @property
+    def email(self) -> str | None:
+        return self.body.get("email") or None
+
+    @property
+    def locale(self) -> str | None:
+        return self.body.get(LAUNCH_PRESENTATION, {}).get("locale") or self.body.get("locale") or None
+
+    @property
+    def roles(self) -> list[str]:
+        return list(self.body.get(ROLES) or [])
+
+    @property
+    def is_instructor(self) -> bool:
+        return any(
+            role.endswith(INSTRUCTOR_ROLE_SUFFIXES) and not role.endswith(INSTRUCTOR_ROLE_EXCLUDED)
+            for role in self.roles
+        )
+
+    @property
+    def custom(self) -> dict[str, str]:
+        return {str(k): str(v) for k, v in (self.body.get(CUSTOM) or {}).items() if v is not None}
+
+    @property
+    def context(self) -> dict[str, Any]:
+        return self.body.get(CONTEXT) or {}
+
+    @property
+    def resource_link(self) -> dict[str, Any]:
+        return self.body.get(RESOURCE_LINK) or {}
+
+    @property
+    def resource_link_id(self) -> str:
+        return str(self.resource_link.get("id", ""))
+
+    @property
+    def ags(self) -> dict[str, Any]:
+        return self.body.get(AGS_ENDPOINT) or {}
+
+    @property
+    def nrps(self) -> dict[str, Any]:
+        return self.body.get(NRPS) or {}
+
+    @property
+    def deep_linking_settings(self) -> dict[str, Any]:
+        return self.body.get(DEEP_LINKING_SETTINGS) or {}
+
+    @property
+    def return_url(self) -> str | None:
+        return self.body.get(LAUNCH_PRESENTATION, {}).get("return_url")

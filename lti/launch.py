@@ -1,0 +1,245 @@
+"""The OIDC login and the launch, on pylti1p3next with the checks it lacks.
+
+pylti1p3next 2.0.2 gives us the OIDC login (including auth URLs with a query string), the
+state-cookie check, registration and deployment lookup through a tool configuration, and the
+message validators. What we add, because the library does not do it:
+- nonces consumed on first use (`SharedLaunchStorage.check_value`): a replayed id_token fails;
+- exp/iat/nonce/iss/aud required, 60 s leeway for clock skew, `azp` checked;
+- the platform's JWKS cached per process as key objects, refetched once on an unknown kid;
+- registrations, deployments and keys read from the database, per tenant;
+- launch state in storage every worker sees (database or Redis), no launch body stored.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+import jwt
+import requests
+from pylti1p3.contrib.flask import FlaskMessageLaunch, FlaskOIDCLogin, FlaskRequest
+from pylti1p3.deployment import Deployment as LibDeployment
+from pylti1p3.exception import LtiException, LtiMessageValidationException
+from pylti1p3.registration import Registration
+from pylti1p3.tool_config import ToolConfAbstract
+from sqlalchemy import select
+
+from lti import keys
+from lti.models import Deployment, Platform
+from lti.storage import SharedLaunchStorage
+from training_app.extensions import db
+
+LEEWAY_SECONDS = 60
+REQUIRED_CLAIMS = ["iss", "aud", "exp", "iat", "nonce", "sub"]
+JWKS_TTL_SECONDS = 3600
+JWKS_NEGATIVE_SECONDS = 60  # a kid still unknown after a refetch is not refetched for again this long
+
+
+class LaunchError(LtiException):
+    """A launch refused for a reason we can explain to the learner."""
+
+    def __init__(self, message: str, *, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+# --- tool configuration from the database ---------------------------------------------------------
+
+
+class DatabaseToolConf(ToolConfAbstract):
+    """Registrations keyed by (issuer, client id); an issuer may have several (Canvas, Blackboard)."""
+
+    def check_iss_has_one_client(self, iss: str) -> bool:
+        return False
+
+    def check_iss_has_many_clients(self, iss: str) -> bool:
+        return True
+
+    def find_registration_by_issuer(self, iss: str, *args: Any, **kwargs: Any) -> Registration | None:
+        return self.find_registration_by_params(iss, None)
+
+    def find_registration_by_params(
+        self, iss: str, client_id: str | None, *args: Any, **kwargs: Any
+    ) -> Registration | None:
+        platform = find_platform(iss, client_id)
+        return registration_for(platform, with_tool_key=False) if platform else None
+
+    def find_deployment(self, iss: str, deployment_id: str) -> LibDeployment | None:
+        return self.find_deployment_by_params(iss, deployment_id, None)
+
+    def find_deployment_by_params(
+        self, iss: str, deployment_id: str, client_id: str | None, *args: Any, **kwargs: Any
+    ) -> LibDeployment | None:
+        platform = find_platform(iss, client_id)
+        if platform is None:
+            return None
+        if deployment_id not in platform.deployment_ids and not adopt_first_deployment(
+            platform, deployment_id
+        ):
+            return None
+        return LibDeployment().set_deployment_id(deployment_id)
+
+
+def adopt_first_deployment(platform: Platform, deployment_id: str) -> bool:
+    """Canvas registers dynamically without a deployment id: the first signed launch brings it."""
+    if platform.deployments or not (platform.registration or {}).get("accept_first_deployment"):
+        return False
+    platform.deployments.append(Deployment(deployment_id=deployment_id))
+    platform.registration = {**platform.registration, "accept_first_deployment": False}
+    db.session.flush()
+    return True
+
+
+def find_platform(issuer: str, client_id: str | None) -> Platform | None:
+    """The registration for this issuer and client id; without a client id, the only one."""
+    query = select(Platform).where(Platform.issuer == issuer)
+    if client_id:
+        return db.session.scalar(query.where(Platform.client_id == client_id))
+    candidates = db.session.scalars(query.limit(2)).all()
+    return candidates[0] if len(candidates) == 1 else None
+
+
+def registration_for(platform: Platform, *, with_tool_key: bool = True) -> Registration:
+    """pylti1p3's view of a platform; the tool key only when something is signed (not on launch)."""
+    registration = (
+        Registration()
+        .set_issuer(platform.issuer)
+        .set_client_id(platform.client_id)
+        .set_auth_login_url(platform.auth_login_url)
+        .set_auth_token_url(platform.auth_token_url)
+        .set_key_set_url(platform.key_set_url)
+    )
+    if with_tool_key:
+        key = keys.active_key(platform.tenant_id)
+        registration.set_tool_private_key(key.private_pem).set_tool_public_key(keys.public_pem(key))
+    if platform.token_audience:
+        registration.set_auth_audience(platform.token_audience)
+    return registration
+
+
+# --- the platform's keys -----------------------------------------------------------------------------
+
+_jwks_cache: dict[str, tuple[float, dict[str, jwt.PyJWK]]] = {}
+_missing_kids: dict[tuple[str, str], float] = {}  # (url, kid) refetched for and still unknown
+_jwks_lock = threading.Lock()
+_http = requests.Session()
+
+
+def platform_key(key_set_url: str, kid: str | None, alg: str | None) -> jwt.PyJWK:
+    """The platform's public key for `kid`, from a per-process cache of its JWKS.
+
+    An unknown kid refetches the key set once (the LMS may have rotated its key); a kid still
+    unknown after that is remembered for a minute, so forged kids cannot make us refetch per request.
+    """
+    if not kid:
+        raise LaunchError("The launch token names no signing key (kid).", reason="no_kid")
+    if alg != "RS256":
+        raise LaunchError(
+            f"The launch token is signed with {alg!r}; only RS256 is accepted.", reason="bad_algorithm"
+        )
+    now = time.monotonic()
+    fetched_at, known = _jwks_cache.get(key_set_url, (0.0, {}))
+    stale = now - fetched_at >= JWKS_TTL_SECONDS
+    recently_missing = (
+        now - _missing_kids.get((key_set_url, kid), -JWKS_NEGATIVE_SECONDS) < JWKS_NEGATIVE_SECONDS
+    )
+    if stale or (kid not in known and not recently_missing):
+        known = _fetch_jwks(key_set_url)
+    if kid not in known:
+        with _jwks_lock:
+            _missing_kids[(key_set_url, kid)] = now
+        raise LaunchError(
+            "The launch token was signed with a key the LMS does not publish.", reason="unknown_kid"
+        )
+    return known[kid]
+
+
+def _fetch_jwks(key_set_url: str) -> dict[str, jwt.PyJWK]:
+    try:
+        response = _http.get(key_set_url, timeout=10)
+        response.raise_for_status()
+        key_set = jwt.PyJWKSet.from_dict(response.json())
+    except (requests.RequestException, ValueError, jwt.PyJWKSetError) as exc:
+        raise LaunchError(
+            f"Could not read the LMS's public keys at {key_set_url}: {exc}", reason="jwks_unavailable"
+        ) from None
+    known = {key.key_id: key for key in key_set.keys if key.key_id}
+    with _jwks_lock:
+        _jwks_cache[key_set_url] = (time.monotonic(), known)
+    return known
+
+
+# --- login and launch ---------------------------------------------------------------------------------
+
+
+class ToolOIDCLogin(FlaskOIDCLogin):
+    pass
+
+
+class ToolMessageLaunch(FlaskMessageLaunch):
+    def validate_jwt_signature(self) -> ToolMessageLaunch:
+        header = self._jwt.get("header", {})
+        key = platform_key(self._registration.get_key_set_url(), header.get("kid"), header.get("alg"))
+        client_id = self.get_client_id()
+        try:
+            body = jwt.decode(
+                self._get_id_token(),
+                key.key,
+                algorithms=["RS256"],
+                audience=client_id,
+                issuer=self._registration.get_issuer(),
+                leeway=LEEWAY_SECONDS,
+                options={"require": REQUIRED_CLAIMS},
+            )
+        except jwt.InvalidTokenError as exc:
+            raise LaunchError(f"The launch token is not valid: {exc}", reason=_jwt_reason(exc)) from None
+        audiences = body["aud"] if isinstance(body["aud"], list) else [body["aud"]]
+        if (len(audiences) > 1 or "azp" in body) and body.get("azp") != client_id:
+            raise LaunchError("The launch token's authorised party (azp) is not this tool.", reason="bad_azp")
+        return self
+
+    def save_launch_data(self) -> ToolMessageLaunch:
+        return self  # we keep only what later steps need (see lti.services), not the whole token
+
+    def body(self) -> dict[str, Any]:
+        return self._get_jwt_body()
+
+
+def _jwt_reason(exc: jwt.InvalidTokenError) -> str:
+    return {
+        jwt.ExpiredSignatureError: "expired",
+        jwt.ImmatureSignatureError: "not_yet_valid",
+        jwt.InvalidAudienceError: "bad_audience",
+        jwt.InvalidIssuerError: "bad_issuer",
+        jwt.InvalidSignatureError: "bad_signature",
+        jwt.MissingRequiredClaimError: "missing_claim",
+        jwt.InvalidIssuedAtError: "not_yet_valid",
+    }.get(type(exc), "invalid_token")
+
+
+def lti_request() -> FlaskRequest:
+    return FlaskRequest()
+
+
+def new_login(request: FlaskRequest) -> ToolOIDCLogin:
+    return ToolOIDCLogin(request, DatabaseToolConf(), launch_data_storage=SharedLaunchStorage())
+
+
+def new_launch(request: FlaskRequest) -> ToolMessageLaunch:
+    return ToolMessageLaunch(request, DatabaseToolConf(), launch_data_storage=SharedLaunchStorage())
+
+
+__all__ = [
+    "DatabaseToolConf",
+    "LaunchError",
+    "LtiMessageValidationException",
+    "ToolMessageLaunch",
+    "ToolOIDCLogin",
+    "find_platform",
+    "lti_request",
+    "new_launch",
+    "new_login",
+    "platform_key",
+    "registration_for",
+]

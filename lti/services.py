@@ -1,0 +1,293 @@
+"""Registrations and what a validated launch does: the learner, their enrolment, the grade target."""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+from urllib.parse import urlsplit
+
+from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
+
+from courses import publishing
+from courses import services as learning
+from courses.models import Enrolment
+from lti import claims, keys
+from lti.models import Deployment, GradeTarget, Platform, ResourceLink
+from training_app import audit
+from training_app.db import utcnow
+from training_app.errors import Conflict, DomainError, ValidationFailed
+from training_app.extensions import db
+from training_app.models import Tenant, User
+
+log = logging.getLogger(__name__)
+
+
+# --- registration -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PlatformFields:
+    issuer: str
+    client_id: str
+    deployment_ids: list[str]
+    auth_login_url: str
+    auth_token_url: str
+    key_set_url: str
+    token_audience: str | None = None
+    name: str = ""
+
+
+def add_platform(tenant: Tenant, fields: PlatformFields, *, actor: str) -> Platform:
+    errors = validate_platform_fields(fields)
+    if errors:
+        raise ValidationFailed(
+            "The platform registration is not valid: " + "; ".join(f"{k}: {v}" for k, v in errors.items()),
+            errors=errors,
+        )
+    existing = db.session.scalar(
+        select(Platform).where(Platform.issuer == fields.issuer, Platform.client_id == fields.client_id)
+    )
+    if existing is not None:
+        raise Conflict(
+            f"A platform with issuer {fields.issuer} and client id {fields.client_id} is already "
+            "registered. Add deployments to it instead."
+        )
+    platform = Platform(
+        tenant_id=tenant.id,
+        name=fields.name or urlsplit(fields.issuer).hostname or fields.issuer,
+        issuer=fields.issuer,
+        client_id=fields.client_id,
+        auth_login_url=fields.auth_login_url,
+        auth_token_url=fields.auth_token_url,
+        key_set_url=fields.key_set_url,
+        token_audience=fields.token_audience or None,
+        deployments=[Deployment(deployment_id=d) for d in dict.fromkeys(fields.deployment_ids)],
+    )
+    db.session.add(platform)
+    db.session.flush()
+    keys.active_key(tenant.id)
+    forget_origins()
+    audit.record_event(
+        tenant.id,
+        actor,
+        "lti.platform_added",
+        subject=("lti_platform", platform.id),
+        data={
+            "issuer": platform.issuer,
+            "client_id": platform.client_id,
+            "deployment_ids": platform.deployment_ids,
+        },
+    )
+    return platform
+
+
+def validate_platform_fields(fields: PlatformFields) -> dict[str, str]:
+    errors = {}
+    for name in ("issuer", "auth_login_url", "auth_token_url", "key_set_url"):
+        problem = url_problem(getattr(fields, name))
+        if problem:
+            errors[name] = problem
+    if fields.token_audience and url_problem(fields.token_audience):
+        errors["token_audience"] = url_problem(fields.token_audience) or ""
+    if not fields.client_id.strip():
+        errors["client_id"] = "required"
+    if not [d for d in fields.deployment_ids if d.strip()]:
+        errors["deployment_id"] = "at least one deployment id is required"
+    return errors
+
+
+def url_problem(url: str) -> str | None:
+    parts = urlsplit(url or "")
+    if parts.scheme not in ("https", "http") or not parts.hostname:
+        return f"{url!r} is not an absolute http(s) URL"
+    if parts.scheme == "http" and parts.hostname not in ("localhost", "127.0.0.1"):
+        return f"{url!r} must use https (plain http is accepted only for localhost)"
+    return None
+
+
+def add_deployment(platform: Platform, deployment_id: str, *, actor: str) -> Deployment:
+    if deployment_id in platform.deployment_ids:
+        raise Conflict(f"Deployment {deployment_id!r} is already registered.")
+    deployment = Deployment(platform_id=platform.id, deployment_id=deployment_id)
+    platform.deployments.append(deployment)
+    db.session.flush()
+    audit.record_event(
+        platform.tenant_id,
+        actor,
+        "lti.deployment_added",
+        subject=("lti_platform", platform.id),
+        data={"deployment_id": deployment_id},
+    )
+    return deployment
+
+
+def platforms_of(tenant_id: int) -> list[Platform]:
+    return list(
+        db.session.scalars(
+            select(Platform).where(Platform.tenant_id == tenant_id).order_by(Platform.created_at)
+        )
+    )
+
+
+_origins_cache: tuple[float, list[str]] = (0.0, [])
+ORIGINS_TTL_SECONDS = 60
+
+
+def registered_origins() -> list[str]:
+    """Origins of every registered platform: they may embed the tool (CSP frame-ancestors).
+
+    Asked on every response, so kept for a minute per process; a database outage must not break
+    the response it decorates.
+    """
+    global _origins_cache
+    fetched_at, origins = _origins_cache
+    if time.monotonic() - fetched_at < ORIGINS_TTL_SECONDS:
+        return origins
+    try:
+        rows = db.session.execute(select(Platform.issuer, Platform.auth_login_url)).all()
+    except SQLAlchemyError:
+        log.warning("could not read platform origins for frame-ancestors")
+        return origins
+    found = {f"{p.scheme}://{p.netloc}" for row in rows for p in map(urlsplit, row) if p.scheme and p.netloc}
+    _origins_cache = (time.monotonic(), sorted(found))
+    return _origins_cache[1]
+
+
+def forget_origins() -> None:
+    global _origins_cache
+    _origins_cache = (0.0, [])
+
+
+# --- launches -----------------------------------------------------------------------------------------
+
+
+class LaunchRefused(DomainError):
+    status = 400
+    code = "launch_refused"
+    title = "We could not open your training"
+
+
+@dataclass(frozen=True)
+class LaunchOutcome:
+    user: User
+    role: str  # learner | instructor
+    message_type: str
+    course_slug: str | None
+    resource_link: ResourceLink | None
+    enrolment: Enrolment | None
+
+
+def process_launch(platform: Platform, body: dict[str, Any]) -> LaunchOutcome:
+    """A validated launch: who it is, what they may do, and the course it opens."""
+    message = claims.LaunchClaims(body)
+    user = upsert_user(platform, message)
+    if message.message_type == claims.DEEP_LINKING:
+        if not message.is_instructor:
+            raise LaunchRefused(
+                "Only instructors and administrators can choose content for the LMS.", status=403
+            )
+        return LaunchOutcome(user, "instructor", message.message_type, None, None, None)
+    course_slug = message.custom.get("course")
+    if not course_slug:
+        raise LaunchRefused(
+            "This LMS link does not say which course to open. Ask your LMS administrator to add the "
+            "custom parameter course=<course> to the link (or to re-add it with the content picker)."
+        )
+    try:
+        publishing.course_by_slug(course_slug)
+    except DomainError:
+        raise LaunchRefused(
+            f"This LMS link asks for the course {course_slug!r}, which does not exist. "
+            "Ask your LMS administrator to choose the course again.",
+            status=404,
+        ) from None
+    link = upsert_resource_link(platform, message, course_slug)
+    if message.is_instructor:
+        return LaunchOutcome(user, "instructor", message.message_type, course_slug, link, None)
+    enrolment = learning.enrol(user, course_slug, source="lti")
+    upsert_grade_target(enrolment, link, message.subject)
+    return LaunchOutcome(user, "learner", message.message_type, course_slug, link, enrolment)
+
+
+def upsert_user(platform: Platform, message: claims.LaunchClaims) -> User:
+    user = db.session.scalar(
+        select(User).where(
+            User.tenant_id == platform.tenant_id,
+            User.issuer == platform.issuer,
+            User.subject == message.subject,
+        )
+    )
+    if user is None:
+        user = User(tenant_id=platform.tenant_id, issuer=platform.issuer, subject=message.subject)
+        db.session.add(user)
+    user.name = message.name or user.name or ""
+    user.email = message.email or user.email
+    user.locale = message.locale or user.locale
+    custom = message.custom
+    user.department = custom.get("department") or user.department
+    user.employee_id = custom.get("employee_id") or user.employee_id
+    user.manager_email = custom.get("manager_email") or user.manager_email
+    user.hire_date = parse_hire_date(custom.get("hire_date")) or user.hire_date
+    db.session.flush()
+    return user
+
+
+def parse_hire_date(value: str | None) -> date | None:
+    if not value:
+        return None
+    try:
+        return date.fromisoformat(value.strip()[:10])
+    except ValueError:
+        log.warning(
+            "ignored a hire_date custom parameter that is not YYYY-MM-DD", extra={"value": value[:40]}
+        )
+        return None
+
+
+def upsert_resource_link(platform: Platform, message: claims.LaunchClaims, course_slug: str) -> ResourceLink:
+    link = db.session.scalar(
+        select(ResourceLink).where(
+            ResourceLink.platform_id == platform.id,
+            ResourceLink.deployment_id == message.deployment_id,
+            ResourceLink.resource_link_id == message.resource_link_id,
+        )
+    )
+    if link is None:
+        link = ResourceLink(
+            tenant_id=platform.tenant_id,
+            platform_id=platform.id,
+            deployment_id=message.deployment_id,
+            resource_link_id=message.resource_link_id,
+            course_slug=course_slug,
+        )
+        db.session.add(link)
+    ags = message.ags
+    link.course_slug = course_slug
+    link.context_id = message.context.get("id")
+    link.context_title = message.context.get("title") or message.context.get("label")
+    link.title = message.resource_link.get("title")
+    link.lineitem_url = ags.get("lineitem") or link.lineitem_url
+    link.lineitems_url = ags.get("lineitems") or link.lineitems_url
+    link.ags_scopes = list(ags.get("scope") or link.ags_scopes or [])
+    link.memberships_url = message.nrps.get("context_memberships_url") or link.memberships_url
+    link.updated_at = utcnow()
+    db.session.flush()
+    return link
+
+
+def upsert_grade_target(enrolment: Enrolment, link: ResourceLink, lti_user_id: str) -> GradeTarget:
+    target = db.session.scalar(
+        select(GradeTarget).where(
+            GradeTarget.enrolment_id == enrolment.id, GradeTarget.resource_link_id == link.id
+        )
+    )
+    if target is None:
+        target = GradeTarget(enrolment_id=enrolment.id, resource_link_id=link.id, lti_user_id=lti_user_id)
+        db.session.add(target)
+    target.last_launch_at = utcnow()
+    db.session.flush()
+    return target

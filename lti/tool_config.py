@@ -1,0 +1,99 @@
+"""Everything an LMS administrator enters to install the tool, from one place."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import current_app, request, url_for
+
+TOOL_NAME = "Postwise social media policy training"
+TOOL_DESCRIPTION = (
+    "Orientation and annual refresher training on the company's social media policy, "
+    "with a policy attestation, a graded quiz and a certificate."
+)
+SCOPES = [
+    "https://purl.imsglobal.org/spec/lti-ags/scope/lineitem",
+    "https://purl.imsglobal.org/spec/lti-ags/scope/result.readonly",
+    "https://purl.imsglobal.org/spec/lti-ags/scope/score",
+    "https://purl.imsglobal.org/spec/lti-nrps/scope/contextmembership.readonly",
+]
+CUSTOM_PARAMETERS = {
+    "course": "social-media-orientation",
+    "department": "$Person.address.department (or your LMS's department field)",
+    "employee_id": "$Person.sourcedId",
+    "hire_date": "YYYY-MM-DD, from your HR integration",
+}
+MESSAGES = ["LtiResourceLinkRequest", "LtiDeepLinkingRequest"]
+
+
+def base_url() -> str:
+    configured = current_app.config.get("PUBLIC_URL")
+    if configured:
+        return configured.rstrip("/")
+    return request.host_url.rstrip("/")
+
+
+def _url(endpoint: str) -> str:
+    return base_url() + url_for(endpoint)
+
+
+def launch_url() -> str:
+    return _url("lti.launch")
+
+
+def values() -> dict[str, Any]:
+    """The values for a manual installation (CLI `lti tool-config`, README, HR console)."""
+    return {
+        "Tool name": TOOL_NAME,
+        "Description": TOOL_DESCRIPTION,
+        "Tool URL / target link URI": launch_url(),
+        "OpenID Connect login (initiate login) URL": _url("lti.login"),
+        "Redirect (launch) URLs": launch_url(),
+        "Deep linking URL": launch_url(),
+        "Public keyset (JWKS) URL": _url("lti.jwks"),
+        "Dynamic registration URL": _url("lti.register"),
+        "Canvas JSON configuration URL": _url("lti.canvas_config"),
+        "Signature method": "RS256",
+        "Messages": ", ".join(MESSAGES),
+        "Scopes (services)": SCOPES,
+        "Privacy": "send the user's name and email (and locale)",
+        "Custom parameters": [f"{k}={v}" for k, v in CUSTOM_PARAMETERS.items()],
+    }
+
+
+def canvas_configuration() -> dict[str, Any]:
+    """Canvas's "Paste JSON" / "Enter URL" developer key configuration."""
+    domain = base_url().split("://", 1)[-1]
+    return {
+        "title": TOOL_NAME,
+        "description": TOOL_DESCRIPTION,
+        "oidc_initiation_url": _url("lti.login"),
+        "target_link_uri": launch_url(),
+        "public_jwk_url": _url("lti.jwks"),
+        "scopes": SCOPES,
+        "custom_fields": {"course": "social-media-orientation"},
+        "extensions": [
+            {
+                "platform": "canvas.instructure.com",
+                "domain": domain,
+                "tool_id": "postwise",
+                "privacy_level": "public",
+                "settings": {
+                    "placements": [
+                        {
+                            "placement": "assignment_selection",
+                            "message_type": "LtiDeepLinkingRequest",
+                            "target_link_uri": launch_url(),
+                            "text": "Postwise training",
+                        },
+                        {
+                            "placement": "link_selection",
+                            "message_type": "LtiDeepLinkingRequest",
+                            "target_link_uri": launch_url(),
+                            "text": "Postwise training",
+                        },
+                    ],
+                },
+            }
+        ],
+    }

@@ -1,0 +1,67 @@
+"""Launches from the emulated LMS through the tool's real endpoints."""
+
+from sqlalchemy import func, select
+
+from courses.models import Enrolment
+from lti.models import GradeTarget, ResourceLink
+from tests.launch.conftest import ORIENTATION, learner, learner_claims
+from training_app.extensions import db
+from training_app.models import User
+
+
+def test_a_learner_launch_creates_the_user_enrols_and_opens_the_course(app, driver, registered):
+    claims = learner_claims(
+        registered,
+        custom={"department": "Marketing", "employee_id": "E42", "hire_date": "2026-11-02"},
+        locale="es-ES",
+    )
+    result = driver.launch(claims)
+    assert result.response.status == 303, result.response.text
+    assert result.response.location.endswith(f"/courses/{ORIENTATION}/")
+    page = driver.get(result.response.location)
+    assert page.status == 200 and "Orientación sobre la política de redes sociales" in page.text
+    with app.app_context():
+        user = db.session.scalar(select(User))
+        assert (
+            user.name,
+            user.email,
+            user.department,
+            user.employee_id,
+            str(user.hire_date),
+            user.locale,
+        ) == ("Ada Lovelace", "ada@acme.example", "Marketing", "E42", "2026-11-02", "es-ES")
+        assert user.issuer == registered.issuer and user.subject == "u-ada"
+        enrolment = db.session.scalar(select(Enrolment))
+        assert enrolment.source == "lti" and enrolment.due_at.date().isoformat() == "2026-12-02"
+        link = db.session.scalar(select(ResourceLink))
+        assert link.course_slug == ORIENTATION and link.lineitem_url and link.memberships_url
+        assert db.session.scalar(select(func.count()).select_from(GradeTarget)) == 1
+
+
+def test_a_second_launch_resumes_where_the_learner_left_off(app, driver, registered):
+    first = driver.launch(learner_claims(registered))
+    overview = driver.get(first.response.location)
+    assert "Start the course" in overview.text
+    driver.get("/courses/social-media-orientation/lessons/why-social-media-matter")
+    again = driver.launch(learner_claims(registered))
+    assert again.response.status == 303
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(Enrolment)) == 1
+        assert db.session.scalar(select(func.count()).select_from(User)) == 1
+
+
+def test_a_replayed_launch_is_refused(driver, registered):
+    result = driver.launch(learner_claims(registered))
+    assert result.response.status == 303
+    replay = driver.replay(result)
+    assert replay.status == 401
+    assert "This launch has already been used" in replay.text
+
+
+def test_a_link_without_a_course_parameter_gets_a_clear_error(driver, registered):
+    claims = registered.resource_link_claims(
+        learner(), ["http://purl.imsglobal.org/vocab/lis/v2/membership#Learner"]
+    )
+    result = driver.launch(claims)
+    assert result.response.status == 400
+    assert "does not say which course to open" in result.response.text

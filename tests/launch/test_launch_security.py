@@ -1,0 +1,92 @@
+"""Every launch the specification says to refuse is refused with a 4xx page, never a 500."""
+
+import logging
+
+import pytest
+
+from tests.launch.conftest import learner_claims
+from tests.lti_platform import Platform
+from tests.lti_platform.tokens import TokenOptions
+
+CASES = [case.name for case in Platform(flavour="moodle").bad_token_cases()]
+EXPECTED_WORDS = {
+    "expired": "has expired",
+    "iat_in_future": "clock",
+    "wrong_nonce": "does not belong to this browser session",
+    "unsupported_message_type": "kind of launch",
+    "unknown_deployment_id": "deployment",
+    "wrong_aud": "not registered",
+    "wrong_iss": "not registered",
+}
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_each_bad_token_is_refused_with_a_clear_page(driver, registered, case, caplog):
+    caplog.set_level(logging.WARNING, logger="lti.launch")
+    result = driver.launch(learner_claims(registered), bad=case)
+    response = result.response
+    assert 400 <= response.status < 500, f"{case}: {response.status} {response.text[:300]}"
+    assert "We could not open your training" in response.text
+    assert "Traceback" not in response.text
+    request_id = response.headers["X-Request-ID"]
+    assert request_id in response.text, "the page shows the correlation id"
+    assert any(getattr(r, "request_id", None) == request_id for r in caplog.records), "and the log has it"
+    if case in EXPECTED_WORDS:
+        assert EXPECTED_WORDS[case] in response.text
+
+
+def test_clock_skew_within_60_seconds_is_accepted(driver, registered):
+    ahead = driver.launch(learner_claims(registered), token=TokenOptions(iat_offset=45))
+    assert ahead.response.status == 303
+    just_expired = driver.launch(
+        learner_claims(registered), token=TokenOptions(iat_offset=-3700, exp_offset=-45)
+    )
+    assert just_expired.response.status == 303
+
+
+def test_a_state_mismatch_is_refused(driver, registered):
+    login = driver.login(learner_claims(registered))
+    auth = driver.authorize(login)
+    other = driver.authorize(driver.login(learner_claims(registered)))
+    response = driver.post_launch(auth, {"state": other.state})
+    assert response.status == 401 and "does not belong to this browser session" in response.text
+
+
+def test_a_launch_with_a_state_nobody_issued_is_refused(driver, registered):
+    auth = driver.authorize(driver.login(learner_claims(registered)))
+    response = driver.post_launch(auth, {"state": "state-forged"})
+    assert response.status == 401
+
+
+def test_an_error_answer_from_the_lms_is_a_clear_page(client, registered):
+    response = client.post("/lti/launch", data={"error": "login_required", "error_description": "No session"})
+    assert response.status_code == 400
+    assert "could not complete the sign-in" in response.get_data(as_text=True)
+
+
+def test_a_login_from_an_unregistered_lms_is_refused(client, registered):
+    response = client.post(
+        "/lti/login",
+        data={
+            "iss": "https://unknown.example",
+            "login_hint": "x",
+            "target_link_uri": "http://localhost/lti/launch",
+        },
+    )
+    assert response.status_code == 403 and "not registered" in response.get_data(as_text=True)
+
+
+def test_a_login_without_a_login_hint_is_refused(client, registered):
+    response = client.post("/lti/login", data={"iss": registered.issuer, "client_id": registered.client_id})
+    assert response.status_code == 400
+
+
+def test_an_unknown_kid_refetches_the_key_set_once(driver, registered):
+    fetches_before = registered.jwks_fetches
+    result = driver.launch(learner_claims(registered), bad="unknown_kid")
+    assert result.response.status == 401
+    new_key = registered.rotate_key()  # the LMS starts signing with a key published since our last fetch
+    assert new_key
+    ok = driver.launch(learner_claims(registered))
+    assert ok.response.status == 303
+    assert registered.jwks_fetches - fetches_before <= 3
