@@ -32,6 +32,7 @@ from weasyprint.urls import URLFetcher
 
 from certificates.codes import normalise_code
 from certificates.errors import InvalidBranding, InvalidCertificate
+from certificates.text_layer import exact_text_layer
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 PDF_TEMPLATE = "certificates/pdf.html"
@@ -288,12 +289,15 @@ def render_certificate_pdf(cert: CertificateDocument, branding: Branding) -> byt
     if len(printer.image_cache) > MAX_CACHED_IMAGES:
         printer.image_cache.clear()
     document = HTML(string=certificate_html(cert, branding), url_fetcher=printer.url_fetcher)
-    return document.write_pdf(
-        stylesheets=[printer.stylesheet],
-        font_config=printer.font_config,
-        # Decoded logos, keyed by their data: URI, so a tenant's bulk export decodes its logo once.
-        cache=printer.image_cache,
-    )
+    # The patch that makes names in complex scripts (Devanagari, Bengali...) read back exactly
+    # from the PDF; it refuses to run on a WeasyPrint version it was not checked against.
+    with exact_text_layer():
+        return document.write_pdf(
+            stylesheets=[printer.stylesheet],
+            font_config=printer.font_config,
+            # Decoded logos, keyed by their data: URI, so a tenant's bulk export decodes its logo once.
+            cache=printer.image_cache,
+        )
 
 
 def render_preview_png(pdf_bytes: bytes, *, width_px: int = 1200) -> bytes:

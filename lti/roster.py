@@ -105,7 +105,7 @@ class CourseReport:
 def course_report(link: ResourceLink) -> CourseReport:
     members, problem = cached_members(link)
     learners = [m for m in members if _is_learner(m) and m.get("status", "Active") == "Active"]
-    course, version = publishing.course_by_slug(link.course_slug)
+    course, _ = publishing.course_by_slug(link.course_slug)
     users = {
         u.subject: u
         for u in db.session.scalars(

@@ -17,7 +17,9 @@ class StaffForm(FlaskForm):
 
 
 class GrantAttemptForm(FlaskForm):
-    reason = TextAreaField(_l("Reason (kept in the audit log)"), validators=[DataRequired(), Length(min=3, max=500)])
+    reason = TextAreaField(
+        _l("Reason (kept in the audit log)"), validators=[DataRequired(), Length(min=3, max=500)]
+    )
 
 
 class LearnerFilter(FlaskForm):

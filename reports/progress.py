@@ -46,8 +46,14 @@ def status_of(enrolment: Enrolment, latest: Completion | None, lessons_done: int
     return "in_progress" if enrolment.started_at or lessons_done else "not_started"
 
 
-def enrolment_rows(tenant_id: int, *, department: str | None = None, status: str | None = None,
-                   course_slug: str | None = None, user_id: int | None = None) -> list[EnrolmentRow]:
+def enrolment_rows(
+    tenant_id: int,
+    *,
+    department: str | None = None,
+    status: str | None = None,
+    course_slug: str | None = None,
+    user_id: int | None = None,
+) -> list[EnrolmentRow]:
     query = (
         select(Enrolment, User, Course)
         .join(User, User.id == Enrolment.user_id)
@@ -67,8 +73,14 @@ def enrolment_rows(tenant_id: int, *, department: str | None = None, status: str
     done = _lessons_done(ids)
     now = utcnow()
     result = [
-        EnrolmentRow(user, enrolment, course, status_of(enrolment, latest.get(enrolment.id), done.get(enrolment.id, 0), now),
-                     done.get(enrolment.id, 0), latest.get(enrolment.id))
+        EnrolmentRow(
+            user,
+            enrolment,
+            course,
+            status_of(enrolment, latest.get(enrolment.id), done.get(enrolment.id, 0), now),
+            done.get(enrolment.id, 0),
+            latest.get(enrolment.id),
+        )
         for enrolment, user, course in rows
     ]
     return [row for row in result if not status or row.status == status]
@@ -79,7 +91,9 @@ def _latest_results(enrolment_ids: list[int]) -> dict[int, Completion]:
         return {}
     newest = (
         select(Completion.enrolment_id, func.max(Completion.id).label("id"))
-        .where(Completion.enrolment_id.in_(enrolment_ids)).group_by(Completion.enrolment_id).subquery()
+        .where(Completion.enrolment_id.in_(enrolment_ids))
+        .group_by(Completion.enrolment_id)
+        .subquery()
     )
     completions = db.session.scalars(select(Completion).join(newest, newest.c.id == Completion.id))
     return {completion.enrolment_id: completion for completion in completions}
@@ -98,10 +112,14 @@ def _lessons_done(enrolment_ids: list[int]) -> dict[int, int]:
 
 
 def departments(tenant_id: int) -> list[str]:
-    return list(db.session.scalars(
-        select(User.department).where(User.tenant_id == tenant_id, User.department.is_not(None))
-        .distinct().order_by(User.department)
-    ))
+    return list(
+        db.session.scalars(
+            select(User.department)
+            .where(User.tenant_id == tenant_id, User.department.is_not(None))
+            .distinct()
+            .order_by(User.department)
+        )
+    )
 
 
 @dataclass(frozen=True)
@@ -121,7 +139,8 @@ def learner_record(tenant_id: int, user_id: int) -> LearnerRecord:
     rows = enrolment_rows(tenant_id, user_id=user_id)
     ids = [row.enrolment.id for row in rows]
     return LearnerRecord(
-        user=user, rows=rows,
+        user=user,
+        rows=rows,
         attempts=_grouped(QuizAttempt, ids, QuizAttempt.started_at),
         attestations=_grouped(Attestation, ids, Attestation.attested_at),
         completions=_grouped(Completion, ids, Completion.completed_at),

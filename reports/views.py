@@ -65,11 +65,19 @@ def learners():
     filters = LearnerFilter(request.args)
     chosen = filters.data if filters.validate() else {}
     rows = progress.enrolment_rows(
-        current_user.tenant_id, department=chosen.get("department") or None,
-        status=chosen.get("status") or None, course_slug=chosen.get("course") or None)
-    return render_template("reports/learners.html", rows=rows, filters=filters,
-                           departments=progress.departments(current_user.tenant_id),
-                           courses=services.course_rows(current_user.tenant_id), statuses=progress.STATUS_LABELS)
+        current_user.tenant_id,
+        department=chosen.get("department") or None,
+        status=chosen.get("status") or None,
+        course_slug=chosen.get("course") or None,
+    )
+    return render_template(
+        "reports/learners.html",
+        rows=rows,
+        filters=filters,
+        departments=progress.departments(current_user.tenant_id),
+        courses=services.course_rows(current_user.tenant_id),
+        statuses=progress.STATUS_LABELS,
+    )
 
 
 @bp.get("/learners/<int:user_id>")
@@ -85,8 +93,9 @@ def grant_attempt(enrolment_id: int):
     enrolment = progress.tenant_enrolment(current_user.tenant_id, enrolment_id)
     form = GrantAttemptForm()
     if not form.validate_on_submit():
-        raise ValidationFailed("Give a short reason for the extra attempt (it goes in the audit log).",
-                               errors=form.errors)
+        raise ValidationFailed(
+            "Give a short reason for the extra attempt (it goes in the audit log).", errors=form.errors
+        )
     quiz_services.grant_attempt(enrolment, current_user.id, form.reason.data, request.remote_addr)
     flash("Another attempt was granted; the learner can start it now.", "success")
     return redirect(url_for(".learner", user_id=enrolment.user_id), 303)
