@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 from flask import Flask
 
-from courses import content, publishing
+from courses import content, publishing, services
 from training_app.cli import TrainingGroup
 from training_app.extensions import db
 
@@ -74,6 +74,24 @@ def list_courses() -> None:
             f"{course.slug}\tv{version.number}\t{'material' if version.material else 'minor'}\t"
             f"{version.published_at:%Y-%m-%d}\t{course.title}"
         )
+
+
+@courses_cli.command("recertify")
+@click.option(
+    "--days-before",
+    default=30,
+    show_default=True,
+    help="Start the next cycle this many days before a certificate expires.",
+)
+def recertify(days_before: int) -> None:
+    """Assign the training again to everyone whose certificate expires soon (new cycle, due at expiry)."""
+    due = services.due_for_recertification(days_before)
+    for enrolment, completion in due:
+        services.start_new_cycle(
+            enrolment, source="recertification", due_at=completion.expires_at, actor="cli"
+        )
+    db.session.commit()
+    click.echo(f"Started a new cycle for {len(due)} enrolment(s) expiring within {days_before} days.")
 
 
 def register(app: Flask) -> None:

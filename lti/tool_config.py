@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import current_app, request, url_for
+from training_app.urls import base_url, external_url
 
 TOOL_NAME = "Postwise social media policy training"
 TOOL_DESCRIPTION = (
@@ -26,22 +26,20 @@ CUSTOM_PARAMETERS = {
 MESSAGES = ["LtiResourceLinkRequest", "LtiDeepLinkingRequest"]
 
 
-def base_url() -> str:
-    configured = current_app.config.get("PUBLIC_URL")
-    if configured:
-        return configured.rstrip("/")
-    return request.host_url.rstrip("/")
-
-
 def _url(endpoint: str) -> str:
-    return base_url() + url_for(endpoint)
+    return external_url(endpoint)
 
 
 def launch_url() -> str:
     return _url("lti.launch")
 
 
-def values() -> dict[str, Any]:
+def registration_url(tenant_slug: str, code: str) -> str:
+    """The URL an LMS administrator enters for dynamic registration (it names the tenant)."""
+    return external_url("lti.register", tenant=tenant_slug, code=code)
+
+
+def values(dynamic_registration_url: str | None = None) -> dict[str, Any]:
     """The values for a manual installation (CLI `lti tool-config`, README, HR console)."""
     return {
         "Tool name": TOOL_NAME,
@@ -51,7 +49,8 @@ def values() -> dict[str, Any]:
         "Redirect (launch) URLs": launch_url(),
         "Deep linking URL": launch_url(),
         "Public keyset (JWKS) URL": _url("lti.jwks"),
-        "Dynamic registration URL": _url("lti.register"),
+        "Dynamic registration URL": dynamic_registration_url
+        or "per organisation: flask --app wsgi lti tool-config --tenant SLUG",
         "Canvas JSON configuration URL": _url("lti.canvas_config"),
         "Signature method": "RS256",
         "Messages": ", ".join(MESSAGES),

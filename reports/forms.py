@@ -1,8 +1,9 @@
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import EmailField, SelectField, StringField, TextAreaField
+from flask_wtf.file import FileField
+from wtforms import BooleanField, EmailField, SelectField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import AnyOf, DataRequired, Email, Length, Optional
+from wtforms.validators import AnyOf, DataRequired, Email, Length, Optional, Regexp
 
 from reports.progress import STATUSES
 from training_app.models import STAFF_ROLES
@@ -29,3 +30,40 @@ class LearnerFilter(FlaskForm):
     department = StringField(_l("Department"), validators=[Optional(), Length(max=120)])
     status = StringField(_l("Status"), validators=[Optional(), AnyOf(STATUSES)])
     course = StringField(_l("Course"), validators=[Optional(), Length(max=100)])
+
+
+class CertificateFilterForm(FlaskForm):
+    class Meta:
+        csrf = False  # a GET filter form
+
+    course = StringField(_l("Course"), validators=[Optional(), Length(max=100)])
+    department = StringField(_l("Department"), validators=[Optional(), Length(max=120)])
+    status = StringField(_l("Status"), validators=[Optional(), AnyOf(["valid", "expired", "revoked"])])
+
+
+class RevokeForm(FlaskForm):
+    reason = TextAreaField(
+        _l("Reason (kept in the audit log, never shown publicly)"),
+        validators=[DataRequired(), Length(min=3, max=1000)],
+    )
+
+
+HEX = Regexp(r"^#[0-9a-fA-F]{6}$", message=_l("Write the colour as #rrggbb, e.g. #1f3a5f."))
+
+
+class BrandingForm(FlaskForm):
+    primary_colour = StringField(_l("Main colour"), validators=[DataRequired(), HEX])
+    accent_colour = StringField(_l("Accent colour"), validators=[DataRequired(), HEX])
+    signatory_name = StringField(_l("Signatory name"), validators=[Optional(), Length(max=200)])
+    signatory_title = StringField(_l("Signatory title"), validators=[Optional(), Length(max=200)])
+    initials_only = BooleanField(_l("Show only the holder's initials on the public verification page"))
+    logo = FileField(_l("Logo (PNG, JPEG, SVG or WebP, up to 1 MiB)"))
+    remove_logo = BooleanField(_l("Remove the current logo"))
+
+    def load(self, row) -> None:
+        if row is None:
+            self.primary_colour.data, self.accent_colour.data = "#1f3a5f", "#b8860b"
+            return
+        self.primary_colour.data, self.accent_colour.data = row.primary_colour, row.accent_colour
+        self.signatory_name.data, self.signatory_title.data = row.signatory_name, row.signatory_title
+        self.initials_only.data = row.initials_only

@@ -62,6 +62,8 @@ def configure_logging(app: Flask) -> None:
     root.addHandler(handler)
     root.setLevel(app.config["LOG_LEVEL"])
     logging.getLogger("alembic.runtime.migration").setLevel(logging.WARNING)
+    logging.getLogger("weasyprint").setLevel(logging.WARNING)
+    logging.getLogger("fontTools").setLevel(logging.WARNING)
     app.logger.handlers.clear()
     app.logger.propagate = True
     app.before_request(_assign_request_id)

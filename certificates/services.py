@@ -1,0 +1,368 @@
+"""Issuing, verifying, revoking and rendering certificates. Services flush, never commit."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import Select, select
+
+from certificates import codes, render
+from certificates.models import Branding, Certificate
+from courses.models import Attestation, Completion
+from training_app import audit
+from training_app.db import utcnow
+from training_app.errors import DomainError, NotFound, ValidationFailed
+from training_app.extensions import db
+from training_app.models import Tenant, User
+from training_app.urls import external_url
+
+
+class CertificateRevoked(DomainError):
+    status = 410
+    code = "certificate_revoked"
+    title = "This certificate was revoked"
+
+
+# --- issuing --------------------------------------------------------------------------------------
+
+
+def issue_for(completion: Completion) -> Certificate | None:
+    """Result hook: a passed cycle gets its certificate (a failed one gets none)."""
+    if completion.status != "completed":
+        return None
+    user = db.session.get(User, completion.user_id)
+    attestation = (
+        db.session.get(Attestation, completion.attestation_id) if completion.attestation_id else None
+    )
+    certificate = Certificate(
+        tenant_id=completion.tenant_id,
+        user_id=user.id,
+        completion_id=completion.id,
+        course_id=completion.course_id,
+        course_version_id=completion.course_version_id,
+        code=unique_code(),
+        credential_id=f"urn:uuid:{uuid.uuid4()}",
+        subject_id=f"urn:uuid:{uuid.uuid4()}",
+        holder_name=(user.name or (attestation.typed_name if attestation else "")).strip()
+        or user.email
+        or "—",
+        holder_email=user.email,
+        course_title=completion.course.title,
+        course_slug=completion.course.slug,
+        policy_version=completion.course_version.label,
+        content_hash=completion.content_hash,
+        locale=attestation.locale if attestation else "en",
+        score=completion.score,
+        completed_at=completion.completed_at,
+        expires_at=completion.expires_at,
+        issued_at=utcnow(),
+    )
+    db.session.add(certificate)
+    db.session.flush()
+    audit.record_event(
+        completion.tenant_id,
+        f"learner:{user.id}",
+        "certificate.issued",
+        subject=("certificate", certificate.id),
+        data={
+            "code": certificate.code,
+            "course": certificate.course_slug,
+            "completion_id": completion.id,
+            "expires_at": _iso(certificate.expires_at),
+        },
+    )
+    return certificate
+
+
+def unique_code() -> str:
+    while True:  # 80 random bits: a collision is astronomically rare, but never reuse a code
+        code = codes.new_public_code()
+        if db.session.scalar(select(Certificate.id).where(Certificate.code == code)) is None:
+            return code
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment else None
+
+
+# --- public verification ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Verification:
+    code: str
+    status: str  # valid | expired | revoked | unknown
+    holder: str | None = None
+    course_title: str | None = None
+    policy_version: str | None = None
+    issuer: str | None = None
+    completed_at: datetime | None = None
+    expires_at: datetime | None = None
+    revoked_at: datetime | None = None
+
+    def as_json(self) -> dict:
+        data = {"code": self.code, "status": self.status}
+        if self.status != "unknown":
+            data.update(
+                {
+                    "holder": self.holder,
+                    "course": self.course_title,
+                    "policy_version": self.policy_version,
+                    "issuer": self.issuer,
+                    "completed_at": _iso(self.completed_at),
+                    "expires_at": _iso(self.expires_at),
+                    "revoked_at": _iso(self.revoked_at),
+                }
+            )
+        return data
+
+
+def verify(code_text: str) -> Verification:
+    """What anyone may learn about a code. Raises InvalidCertificateCode (400) for malformed input."""
+    code = codes.normalise_code(code_text)
+    certificate = db.session.scalar(select(Certificate).where(Certificate.code == code))
+    if certificate is None:
+        return Verification(code=code, status="unknown")
+    tenant = db.session.get(Tenant, certificate.tenant_id)
+    branding = db.session.get(Branding, certificate.tenant_id)
+    holder = (
+        initials(certificate.holder_name) if branding and branding.initials_only else certificate.holder_name
+    )
+    return Verification(
+        code=code,
+        status=certificate.status(utcnow()),
+        holder=holder,
+        course_title=certificate.course_title,
+        policy_version=certificate.policy_version,
+        issuer=tenant.name,
+        completed_at=certificate.completed_at,
+        expires_at=certificate.expires_at,
+        revoked_at=certificate.revoked_at,
+    )
+
+
+def initials(name: str) -> str:
+    return " ".join(f"{part[0]}." for part in name.split() if part)
+
+
+# --- documents ------------------------------------------------------------------------------------
+
+
+def branding_for(tenant_id: int) -> render.Branding:
+    tenant = db.session.get(Tenant, tenant_id)
+    row = db.session.get(Branding, tenant_id)
+    if row is None:
+        return render.Branding(organisation_name=tenant.name)
+    logo = render.Logo(row.logo, row.logo_mime) if row.logo and row.logo_mime else None
+    return render.Branding(
+        organisation_name=tenant.name,
+        primary_colour=row.primary_colour,
+        accent_colour=row.accent_colour,
+        signatory_name=row.signatory_name,
+        signatory_title=row.signatory_title,
+        logo=logo,
+    )
+
+
+def document_for(certificate: Certificate) -> render.CertificateDocument:
+    tenant = db.session.get(Tenant, certificate.tenant_id)
+    return render.CertificateDocument(
+        holder_name=certificate.holder_name,
+        course_title=certificate.course_title,
+        policy_version=certificate.policy_version,
+        completed_on=certificate.completed_at.date(),
+        expires_on=certificate.expires_at.date() if certificate.expires_at else None,
+        score=certificate.score,
+        code=certificate.code,
+        verify_url=verify_url(certificate.code),
+        locale=certificate.locale,
+        issuer_name=tenant.name,
+    )
+
+
+def verify_url(code: str) -> str:
+    return external_url("certificates.verify_page", code=code)
+
+
+def pdf_of(certificate: Certificate, branding: render.Branding | None = None) -> bytes:
+    return render.render_certificate_pdf(
+        document_for(certificate), branding or branding_for(certificate.tenant_id)
+    )
+
+
+def filename_of(certificate: Certificate) -> str:
+    safe_name = "".join(ch if ch.isalnum() else "-" for ch in certificate.holder_name).strip("-")[:60]
+    return f"certificate-{certificate.course_slug}-{safe_name or 'holder'}-{certificate.code}.pdf"
+
+
+# --- who may see what -----------------------------------------------------------------------------
+
+
+def learner_certificate(user_id: int, certificate_id: int) -> Certificate:
+    certificate = db.session.get(Certificate, certificate_id)
+    if certificate is None or certificate.user_id != user_id:
+        raise NotFound(
+            "There is no such certificate of yours. Your certificates are on your course overview."
+        )
+    if certificate.revoked_at is not None:
+        raise CertificateRevoked(
+            f"This certificate was revoked on {certificate.revoked_at:%Y-%m-%d} and can no "
+            "longer be downloaded. Ask your HR team if you think this is a mistake."
+        )
+    return certificate
+
+
+def tenant_certificate(tenant_id: int, certificate_id: int) -> Certificate:
+    certificate = db.session.get(Certificate, certificate_id)
+    if certificate is None or certificate.tenant_id != tenant_id:
+        raise NotFound("There is no such certificate in your organisation.")
+    return certificate
+
+
+def latest_for_enrolment(user_id: int, completion_ids: list[int]) -> Certificate | None:
+    if not completion_ids:
+        return None
+    return db.session.scalar(
+        select(Certificate)
+        .where(Certificate.user_id == user_id, Certificate.completion_id.in_(completion_ids))
+        .order_by(Certificate.issued_at.desc())
+        .limit(1)
+    )
+
+
+# --- HR -------------------------------------------------------------------------------------------
+
+
+def revoke(certificate: Certificate, *, staff_id: int, reason: str, ip_address: str | None) -> Certificate:
+    reason = " ".join((reason or "").split())
+    if len(reason) < 3:
+        raise ValidationFailed(
+            "Give the reason for revoking (kept in the audit log, never shown publicly).",
+            errors={"reason": "required"},
+        )
+    if certificate.revoked_at is not None:
+        raise ValidationFailed("This certificate is already revoked.", errors={"certificate": "revoked"})
+    certificate.revoked_at = utcnow()
+    certificate.revoked_reason = reason[:1000]
+    certificate.revoked_by = staff_id
+    db.session.flush()
+    audit.record_event(
+        certificate.tenant_id,
+        f"staff:{staff_id}",
+        "certificate.revoked",
+        subject=("certificate", certificate.id),
+        data={"code": certificate.code, "reason": certificate.revoked_reason},
+        ip_address=ip_address,
+    )
+    return certificate
+
+
+@dataclass(frozen=True)
+class CertificateFilter:
+    course: str | None = None
+    department: str | None = None
+    status: str | None = None  # valid | expired | revoked
+    issued_from: datetime | None = None
+    issued_to: datetime | None = None
+
+
+def certificates_query(tenant_id: int, filters: CertificateFilter) -> Select:
+    query = (
+        select(Certificate)
+        .join(User, User.id == Certificate.user_id)
+        .where(Certificate.tenant_id == tenant_id)
+        .order_by(Certificate.issued_at.desc(), Certificate.id)
+    )
+    now = utcnow()
+    if filters.course:
+        query = query.where(Certificate.course_slug == filters.course)
+    if filters.department:
+        query = query.where(User.department == filters.department)
+    if filters.issued_from:
+        query = query.where(Certificate.issued_at >= filters.issued_from)
+    if filters.issued_to:
+        query = query.where(Certificate.issued_at < filters.issued_to)
+    if filters.status == "revoked":
+        query = query.where(Certificate.revoked_at.is_not(None))
+    elif filters.status == "expired":
+        query = query.where(Certificate.revoked_at.is_(None), Certificate.expires_at <= now)
+    elif filters.status == "valid":
+        query = query.where(
+            Certificate.revoked_at.is_(None),
+            (Certificate.expires_at.is_(None)) | (Certificate.expires_at > now),
+        )
+    return query
+
+
+def certificates_of(
+    tenant_id: int, filters: CertificateFilter, limit: int | None = None
+) -> list[Certificate]:
+    query = certificates_query(tenant_id, filters)
+    return list(db.session.scalars(query.limit(limit) if limit else query))
+
+
+def save_branding(
+    tenant_id: int,
+    *,
+    staff_id: int,
+    primary_colour: str,
+    accent_colour: str,
+    signatory_name: str,
+    signatory_title: str,
+    initials_only: bool,
+    logo: tuple[bytes, str] | None,
+    remove_logo: bool,
+) -> Branding:
+    tenant = db.session.get(Tenant, tenant_id)
+    new_logo = render.Logo(*logo) if logo else None  # validates type, size and content
+    render.Branding(
+        organisation_name=tenant.name,
+        primary_colour=primary_colour,
+        accent_colour=accent_colour,
+        signatory_name=signatory_name,
+        signatory_title=signatory_title,
+        logo=new_logo,
+    )
+    row = db.session.get(Branding, tenant_id) or Branding(tenant_id=tenant_id)
+    db.session.add(row)
+    row.primary_colour, row.accent_colour = primary_colour.lower(), accent_colour.lower()
+    row.signatory_name, row.signatory_title = signatory_name.strip(), signatory_title.strip()
+    row.initials_only = initials_only
+    if new_logo:
+        row.logo, row.logo_mime = new_logo.data, new_logo.mime_type
+    elif remove_logo:
+        row.logo, row.logo_mime = None, None
+    db.session.flush()
+    audit.record_event(
+        tenant_id,
+        f"staff:{staff_id}",
+        "certificate.branding_changed",
+        subject=("tenant", tenant_id),
+        data={
+            "primary_colour": row.primary_colour,
+            "accent_colour": row.accent_colour,
+            "signatory": row.signatory_name,
+            "initials_only": initials_only,
+            "logo": bool(row.logo),
+        },
+    )
+    return row
+
+
+def sample_certificate(tenant_id: int) -> render.CertificateDocument:
+    """What the branding preview prints."""
+    tenant = db.session.get(Tenant, tenant_id)
+    today = utcnow().date()
+    return render.CertificateDocument(
+        holder_name="María José Fernández",
+        course_title="Social media policy orientation",
+        policy_version="v1 · preview",
+        completed_on=today,
+        expires_on=today + timedelta(days=365),
+        score=90,
+        code="PREV-1EW0-0000-0000",
+        verify_url=verify_url("PREV-1EW0-0000-0000"),
+        issuer_name=tenant.name,
+    )
