@@ -14,6 +14,7 @@ from certificates.models import Branding
 from certificates.views import pdf_response
 from reports.forms import BrandingForm, CertificateFilterForm, RevokeForm
 from reports.progress import departments
+from reports.services import course_rows
 from reports.views import bp
 from training_app.auth.access import staff_required
 from training_app.db import utcnow
@@ -47,6 +48,7 @@ def certificates():
         limit=PAGE_LIMIT,
         departments=departments(current_user.tenant_id),
         revoke_form=RevokeForm(),
+        courses=course_rows(current_user.tenant_id),
     )
 
 

@@ -52,7 +52,9 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 
 def _worker_suffix() -> str:
-    return os.environ.get("PYTEST_XDIST_WORKER", "main")
+    """Unique per pytest run and worker, so two runs on one machine never share a database."""
+    run = os.environ.get("PYTEST_XDIST_TESTRUNUID", "")[:8] or str(os.getpid())
+    return f"{run}_{os.environ.get('PYTEST_XDIST_WORKER', 'main')}"
 
 
 @pytest.fixture(scope="session")
