@@ -13,4 +13,4 @@ def init_app(app: Flask) -> None:
     cli.register(app)
     hooks.on_result(ags.queue_scores)
     outbox.register_handler(ags.KIND, ags.deliver_score)
-    security.register_frame_origins(services.registered_origins)
+    security.register_frame_origins(services.frame_origins)

@@ -8,7 +8,6 @@ with backoff; a 401 gets a fresh token once; any other 4xx goes to dead letter w
 
 from __future__ import annotations
 
-import json
 import logging
 from typing import Any
 from urllib.parse import urlencode, urlsplit, urlunsplit
@@ -32,6 +31,7 @@ SCOPE_LINEITEM = "https://purl.imsglobal.org/spec/lti-ags/scope/lineitem"
 SCOPE_LINEITEM_READ = "https://purl.imsglobal.org/spec/lti-ags/scope/lineitem.readonly"
 TAG = "postwise"
 KIND = "ags_score"
+MAX_PAGES = 50
 
 
 def queue_scores(completion: Completion) -> None:
@@ -43,6 +43,8 @@ def queue_scores(completion: Completion) -> None:
         link = target.resource_link
         if not (link.lineitem_url or link.lineitems_url):
             continue  # the LMS offered no gradebook service for this link
+        if link.ags_scopes and SCOPE_SCORE not in link.ags_scopes:
+            continue  # it offered one, but does not take scores from us
         outbox.enqueue(
             KIND,
             score_payload(completion, target),
@@ -76,17 +78,11 @@ def score_payload(completion: Completion, target: GradeTarget) -> dict[str, Any]
 
 def deliver_score(delivery: outbox.Delivery) -> None:
     payload = delivery.payload
-    platform = db.session.get(Platform, payload["platform_id"])
-    if platform is None:
-        raise outbox.DeliveryError("the LMS registration was removed", retry=False)
-    lineitem = payload["lineitem_url"] or find_or_create_lineitem(platform, payload)
-    response = _authorised(
-        platform,
-        [SCOPE_SCORE],
-        "POST",
-        scores_url(lineitem),
-        json_body=payload["score"],
-        content_type=SCORE_TYPE,
+    client = _service_client(payload["platform_id"])
+    scopes = list(payload["scopes"] or [SCOPE_SCORE])
+    lineitem = payload["lineitem_url"] or find_or_create_lineitem(client, scopes, payload)
+    response = oauth.service_request(
+        client, scopes, "POST", scores_url(lineitem), json_body=payload["score"], content_type=SCORE_TYPE
     )
     if response.status_code == 409:
         log.info("LMS already had this score (409)", extra={"message_id": delivery.id})
@@ -94,27 +90,34 @@ def deliver_score(delivery: outbox.Delivery) -> None:
     outbox.raise_for_delivery_status(response)
 
 
-def find_or_create_lineitem(platform: Platform, payload: dict[str, Any]) -> str:
-    container = payload["lineitems_url"]
-    query = {"resource_link_id": payload["resource_link_id"], "tag": TAG}
-    read_scopes = [SCOPE_LINEITEM] if SCOPE_LINEITEM in payload["scopes"] else [SCOPE_LINEITEM_READ]
-    found = _authorised(platform, read_scopes, "GET", with_query(container, query), accept=LINEITEMS_TYPE)
-    outbox.raise_for_delivery_status(found)
-    items = [
-        item for item in found.json() if item.get("resourceId") == payload["resource_id"]
-    ] or found.json()
-    if items:
-        return items[0]["id"]
-    if SCOPE_LINEITEM not in payload["scopes"]:
+def _service_client(platform_id: int) -> oauth.ServiceClient:
+    with oauth.unit_of_work():
+        platform = db.session.get(Platform, platform_id)
+        if platform is None:
+            raise outbox.DeliveryError("the LMS registration was removed", retry=False)
+        return oauth.client_for(platform)
+
+
+def find_or_create_lineitem(client: oauth.ServiceClient, scopes: list[str], payload: dict[str, Any]) -> str:
+    """The line item this link's scores go to: ours if the LMS has it, else a new one."""
+    if not {SCOPE_LINEITEM, SCOPE_LINEITEM_READ} & set(scopes):
+        raise outbox.DeliveryError(
+            "the launch has no line item and the LMS does not let us read or create one", retry=False
+        )
+    found = find_lineitem(client, scopes, payload)
+    if found:
+        return found
+    if SCOPE_LINEITEM not in scopes:
         raise outbox.DeliveryError(
             "the launch has no line item and the LMS does not let us create one", retry=False
         )
-    created = _authorised(
-        platform,
-        [SCOPE_LINEITEM],
+    created = oauth.service_request(
+        client,
+        scopes,
         "POST",
-        container,
+        payload["lineitems_url"],
         content_type=LINEITEM_TYPE,
+        accept=LINEITEM_TYPE,
         json_body={
             "scoreMaximum": 100,
             "label": payload["label"],
@@ -124,30 +127,46 @@ def find_or_create_lineitem(platform: Platform, payload: dict[str, Any]) -> str:
         },
     )
     outbox.raise_for_delivery_status(created)
-    return created.json()["id"]
+    item = _json(created)
+    if not isinstance(item, dict) or not item.get("id"):
+        raise outbox.DeliveryError(f"the LMS created a line item without an id: {created.text[:500]}")
+    return item["id"]
 
 
-def _authorised(
-    platform: Platform,
-    scopes: list[str],
-    method: str,
-    url: str,
-    *,
-    json_body: Any = None,
-    content_type: str | None = None,
-    accept: str = "application/json",
-) -> requests.Response:
-    """Call a service with a cached token; on 401 get a fresh token and try once more."""
-    for attempt in (1, 2):
-        headers = {"Authorization": f"Bearer {oauth.access_token(platform, scopes)}", "Accept": accept}
-        if content_type:
-            headers["Content-Type"] = content_type
-        data = None if json_body is None else json.dumps(json_body).encode()
-        response = outbox.send_http(url, data=data, headers=headers, timeout=15, method=method)
-        if response.status_code != 401 or attempt == 2:
-            return response
-        oauth.forget_token(platform, scopes)
-    return response
+def find_lineitem(client: oauth.ServiceClient, scopes: list[str], payload: dict[str, Any]) -> str | None:
+    url: str | None = with_query(payload["lineitems_url"], {"resource_link_id": payload["resource_link_id"]})
+    for _page in range(MAX_PAGES):
+        if not url:
+            break
+        response = oauth.service_request(client, scopes, "GET", url, accept=LINEITEMS_TYPE)
+        outbox.raise_for_delivery_status(response)
+        items = _json(response)
+        ours = [item for item in items if is_ours(item, payload)] if isinstance(items, list) else []
+        ours.sort(key=lambda item: item.get("resourceId") != payload["resource_id"])
+        if ours:
+            return ours[0]["id"]
+        url = oauth.next_page(response)
+    return None
+
+
+def is_ours(item: Any, payload: dict[str, Any]) -> bool:
+    """A column for this link and course. Filters are hints (some LMSs ignore them): check the item."""
+    if not isinstance(item, dict) or not item.get("id"):
+        return False
+    if item.get("resourceId") not in (None, payload["resource_id"]):
+        return False
+    if item.get("resourceLinkId"):
+        return item["resourceLinkId"] == payload["resource_link_id"]
+    return item.get("tag") == TAG and item.get("resourceId") == payload["resource_id"]
+
+
+def _json(response: requests.Response) -> Any:
+    try:
+        return response.json()
+    except ValueError:
+        raise outbox.DeliveryError(
+            f"the LMS answered {response.status_code} with a body that is not JSON: {response.text[:300]}"
+        ) from None
 
 
 def scores_url(lineitem_url: str) -> str:

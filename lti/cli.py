@@ -5,9 +5,10 @@ from __future__ import annotations
 import click
 from flask import Flask, current_app
 
-from lti import keys, services, tool_config
+from lti import keys, registration, services, tool_config
 from training_app.auth.services import find_tenant
 from training_app.cli import TrainingGroup
+from training_app.errors import ValidationFailed
 from training_app.extensions import db
 
 lti_cli = TrainingGroup(
@@ -59,7 +60,13 @@ def add_platform(
         token_audience=token_audience,
         name=name,
     )
-    platform = services.add_platform(tenant, fields, actor="cli")
+    try:
+        platform = services.add_platform(tenant, fields, actor="cli")
+    except ValidationFailed as exc:
+        raise click.ClickException(
+            "The platform was not added:\n"
+            + "\n".join(f"  --{name.replace('_', '-')}: {problem}" for name, problem in exc.errors.items())
+        ) from None
     db.session.commit()
     click.echo(
         f"Registered {platform.issuer} (client id {platform.client_id}) for tenant {tenant.slug} "
@@ -68,8 +75,15 @@ def add_platform(
 
 
 @lti_cli.command("tool-config")
-def show_tool_config() -> None:
+@click.option(
+    "--tenant",
+    "tenant_slug",
+    default=None,
+    help="Also print this tenant's dynamic registration URL (its secret code is created on first use).",
+)
+def show_tool_config(tenant_slug: str | None) -> None:
     """Print every value an LMS administrator enters to install the tool."""
+    tenant = find_tenant(tenant_slug) if tenant_slug else None
     with current_app.test_request_context(
         base_url=current_app.config.get("PUBLIC_URL") or "http://127.0.0.1:5000"
     ):
@@ -77,13 +91,19 @@ def show_tool_config() -> None:
             click.echo(
                 "Note: TRAINING_PUBLIC_URL is not set; URLs below use http://127.0.0.1:5000.\n", err=True
             )
-        for label, value in tool_config.values().items():
+        dynamic_url = (
+            tool_config.registration_url(tenant.slug, registration.registration_code(tenant))
+            if tenant
+            else None
+        )
+        for label, value in tool_config.values(dynamic_url).items():
             if isinstance(value, list):
                 click.echo(f"{label}:")
                 for item in value:
                     click.echo(f"    {item}")
             else:
                 click.echo(f"{label}: {value}")
+    db.session.commit()
 
 
 @lti_cli.command("rotate-key")
@@ -95,11 +115,18 @@ def rotate_key(tenant_slug: str | None) -> None:
     from training_app.models import Tenant
 
     tenants = [find_tenant(tenant_slug)] if tenant_slug else list(db.session.scalars(select(Tenant)))
+    if not tenants:
+        raise click.ClickException("No tenant exists yet; there is no key to rotate.")
     for tenant in tenants:
         new, retired = keys.rotate(tenant.id)
+        until = new.created_at + keys.RETIRED_KEY_GRACE
         click.echo(
-            f"{tenant.slug}: new key {new.kid}; {len(retired)} previous key(s) served until "
-            f"{keys.RETIRED_KEY_GRACE} from now."
+            f"{tenant.slug}: new signing key {new.kid}; "
+            + (
+                f"{len(retired)} previous key(s) stay in /lti/jwks until {until:%Y-%m-%d %H:%M} UTC."
+                if retired
+                else "there was no previous key."
+            )
         )
     db.session.commit()
 

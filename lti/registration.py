@@ -15,17 +15,21 @@ from urllib.parse import urlsplit
 import requests
 from sqlalchemy import select
 
-from lti import keys, tool_config
+from lti import keys, services, tool_config
 from lti.models import Deployment, Platform
+from lti.services import url_problem
 from training_app import audit
 from training_app.errors import DomainError, Forbidden
 from training_app.extensions import db
 from training_app.models import Tenant
+from training_app.urls import external_url
 
 PLATFORM_CONFIGURATION = "https://purl.imsglobal.org/spec/lti-platform-configuration"
 TOOL_CONFIGURATION = "https://purl.imsglobal.org/spec/lti-tool-configuration"
 BRIGHTSPACE_TOKEN_AUDIENCE = "https://api.brightspace.com/auth/token"
 CLAIMS = ["iss", "sub", "name", "given_name", "family_name", "email", "locale"]
+ENDPOINTS = ("registration_endpoint", "authorization_endpoint", "token_endpoint", "jwks_uri")
+PREFERRED_PLACEMENTS = {"LtiDeepLinkingRequest": ["ContentArea", "assignment_selection", "link_selection"]}
 _http = requests.Session()
 
 
@@ -35,9 +39,13 @@ class RegistrationFailed(DomainError):
     title = "The registration did not complete"
 
 
+def current_code(tenant: Tenant) -> str | None:
+    return (tenant.settings or {}).get("lti_registration_code")
+
+
 def registration_code(tenant: Tenant) -> str:
     """The tenant's secret for dynamic registration URLs (created on first use)."""
-    code = (tenant.settings or {}).get("lti_registration_code")
+    code = current_code(tenant)
     if not code:
         code = secrets.token_urlsafe(18)
         tenant.settings = {**(tenant.settings or {}), "lti_registration_code": code}
@@ -47,11 +55,11 @@ def registration_code(tenant: Tenant) -> str:
 
 def tenant_for_registration(slug: str | None, code: str | None) -> Tenant:
     tenant = db.session.scalar(select(Tenant).where(Tenant.slug == (slug or "")))
-    expected = (tenant.settings or {}).get("lti_registration_code") if tenant else None
+    expected = current_code(tenant) if tenant else None
     if tenant is None or not expected or not code or not hmac.compare_digest(expected, code):
         raise Forbidden(
             "This registration link is not valid. Copy the dynamic registration URL from the "
-            "Postwise HR console (LMS settings) or from `flask --app wsgi lti tool-config --tenant ...`."
+            "Postwise HR console (LMS connections) or from `flask --app wsgi lti tool-config --tenant ...`."
         )
     return tenant
 
@@ -59,54 +67,77 @@ def tenant_for_registration(slug: str | None, code: str | None) -> Tenant:
 def register(tenant: Tenant, openid_configuration_url: str, registration_token: str | None) -> Platform:
     configuration = fetch_configuration(openid_configuration_url, registration_token)
     answer = post_registration(configuration, registration_token)
-    return save_platform(tenant, configuration, answer)
+    return save_platform(tenant, configuration, answer, configuration_url=openid_configuration_url)
 
 
 def fetch_configuration(url: str, token: str | None) -> dict[str, Any]:
     if urlsplit(url or "").scheme not in ("http", "https"):
         raise RegistrationFailed("The LMS did not send a valid openid_configuration URL.", status=400)
+    # Used as given: Canvas already put the registration token in its query string.
     headers = {"Accept": "application/json", **({"Authorization": f"Bearer {token}"} if token else {})}
     configuration = _json_call("GET", url, headers=headers, what="the LMS's configuration")
-    missing = [
-        k
-        for k in ("issuer", "registration_endpoint", "authorization_endpoint", "token_endpoint", "jwks_uri")
-        if not configuration.get(k)
-    ]
+    missing = [k for k in ("issuer", *ENDPOINTS) if not configuration.get(k)]
     if missing:
-        raise RegistrationFailed(f"The LMS's configuration lacks {', '.join(missing)}.")
-    if PLATFORM_CONFIGURATION not in configuration:
-        raise RegistrationFailed("The LMS's configuration does not describe an LTI platform.")
+        raise RegistrationFailed(f"The LMS's configuration ({url}) lacks {', '.join(missing)}.")
+    problems = {k: _url_problem(k, configuration[k]) for k in ("issuer", *ENDPOINTS)}
+    invalid = {k: problem for k, problem in problems.items() if problem}
+    if invalid:
+        names, details = ", ".join(invalid), "; ".join(invalid.values())
+        raise RegistrationFailed(f"The LMS's configuration ({url}) has invalid {names}: {details}")
+    if not isinstance(configuration.get(PLATFORM_CONFIGURATION), dict):
+        raise RegistrationFailed(
+            f"The LMS's configuration ({url}) does not describe an LTI platform ({PLATFORM_CONFIGURATION})."
+        )
     return configuration
+
+
+def _url_problem(name: str, value: Any) -> str | None:
+    limit = services.MAX_LENGTHS["issuer" if name == "issuer" else "key_set_url"]
+    if isinstance(value, str) and len(value) > limit:
+        return f"{name} is longer than {limit} characters"
+    return url_problem(str(value))
+
+
+def placements(configuration: dict[str, Any], message_type: str) -> list[str]:
+    """Our preferred placements the platform offers for this message type (Moodle: ContentArea;
+    Canvas: its own names, and it refuses ones it does not know)."""
+    offered: set[str] = set()
+    for message in configuration[PLATFORM_CONFIGURATION].get("messages_supported") or []:
+        # Older Moodle releases list plain strings instead of objects.
+        if isinstance(message, dict) and message.get("type") == message_type:
+            offered.update(message.get("placements") or [])
+    return [p for p in PREFERRED_PLACEMENTS.get(message_type, []) if p in offered]
 
 
 def tool_registration(configuration: dict[str, Any]) -> dict[str, Any]:
     launch = tool_config.launch_url()
     supported = configuration.get("scopes_supported")
     scopes = [s for s in tool_config.SCOPES if not supported or s in supported]
+    deep_linking: dict[str, Any] = {
+        "type": "LtiDeepLinkingRequest",
+        "target_link_uri": launch,
+        "label": "Postwise training",
+    }
+    offered = placements(configuration, "LtiDeepLinkingRequest")
+    if offered:
+        deep_linking["placements"] = offered
     return {
         "application_type": "web",
         "response_types": ["id_token"],
         "grant_types": ["implicit", "client_credentials"],
-        "initiate_login_uri": tool_config.base_url() + "/lti/login",
+        "initiate_login_uri": external_url("lti.login"),
         "redirect_uris": [launch],
         "client_name": tool_config.TOOL_NAME,
-        "jwks_uri": tool_config.base_url() + "/lti/jwks",
+        "jwks_uri": external_url("lti.jwks"),
         "token_endpoint_auth_method": "private_key_jwt",
         "scope": " ".join(scopes),
         TOOL_CONFIGURATION: {
+            # Moodle refuses a domain that is not host[:port] of target_link_uri.
             "domain": urlsplit(launch).netloc,
             "target_link_uri": launch,
             "description": tool_config.TOOL_DESCRIPTION,
             "claims": CLAIMS,
-            "messages": [
-                {"type": "LtiResourceLinkRequest", "target_link_uri": launch},
-                {
-                    "type": "LtiDeepLinkingRequest",
-                    "target_link_uri": launch,
-                    "label": "Postwise training",
-                    "placements": ["ContentArea"],
-                },
-            ],
+            "messages": [{"type": "LtiResourceLinkRequest", "target_link_uri": launch}, deep_linking],
         },
     }
 
@@ -126,12 +157,19 @@ def post_registration(configuration: dict[str, Any], token: str | None) -> dict[
     )
     if not answer.get("client_id"):
         raise RegistrationFailed("The LMS accepted the registration but returned no client id.")
+    tool_answer = answer.get(TOOL_CONFIGURATION)
+    deployment_id = tool_answer.get("deployment_id") if isinstance(tool_answer, dict) else None
+    if len(str(answer["client_id"])) > 255 or len(str(deployment_id or "")) > services.MAX_DEPLOYMENT_ID:
+        raise RegistrationFailed("The LMS answered a client id or deployment id longer than 255 characters.")
     return answer
 
 
-def save_platform(tenant: Tenant, configuration: dict[str, Any], answer: dict[str, Any]) -> Platform:
+def save_platform(
+    tenant: Tenant, configuration: dict[str, Any], answer: dict[str, Any], *, configuration_url: str
+) -> Platform:
     issuer, client_id = configuration["issuer"], str(answer["client_id"])
-    deployment_id = answer.get(TOOL_CONFIGURATION, {}).get("deployment_id")
+    tool_answer = answer.get(TOOL_CONFIGURATION)
+    deployment_id = tool_answer.get("deployment_id") if isinstance(tool_answer, dict) else None
     platform = db.session.scalar(
         select(Platform).where(Platform.issuer == issuer, Platform.client_id == client_id)
     )
@@ -154,7 +192,11 @@ def save_platform(tenant: Tenant, configuration: dict[str, Any], answer: dict[st
     platform.key_set_url = configuration["jwks_uri"]
     platform.token_audience = BRIGHTSPACE_TOKEN_AUDIENCE if family == "desire2learn" else None
     platform.product_family = family
-    platform.registration = {"answer": answer, "accept_first_deployment": deployment_id is None}
+    platform.registration = {
+        "answer": answer,
+        "openid_configuration": configuration_url,
+        "accept_first_deployment": deployment_id is None,
+    }
     if deployment_id is not None and str(deployment_id) not in platform.deployment_ids:
         platform.deployments.append(Deployment(deployment_id=str(deployment_id)))
     db.session.flush()
@@ -182,7 +224,10 @@ def _json_call(
     except requests.RequestException as exc:
         raise RegistrationFailed(f"Could not reach your LMS for {what} ({type(exc).__name__}).") from None
     if response.status_code >= 400:
-        raise RegistrationFailed(f"Your LMS refused {what} ({response.status_code}): {response.text[:300]}")
+        raise RegistrationFailed(
+            f"Your LMS refused {what} (HTTP {response.status_code}): {_lms_message(response)}",
+            errors={"lms_status": response.status_code},
+        )
     try:
         data = response.json()
     except ValueError:
@@ -190,3 +235,16 @@ def _json_call(
     if not isinstance(data, dict):
         raise RegistrationFailed(f"Your LMS answered {what} with unexpected JSON.")
     return data
+
+
+def _lms_message(response: requests.Response) -> str:
+    """What the LMS said: Moodle answers plain text, Canvas `{"errorMessage": ...}`."""
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if isinstance(body, dict):
+        for key in ("errorMessage", "error_description", "error", "message", "errors"):
+            if body.get(key):
+                return str(body[key])[:300]
+    return response.text.strip()[:300] or response.reason or "no explanation"

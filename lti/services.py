@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import logging
-import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from typing import Any
 from urllib.parse import urlsplit
 
+from flask import request, session
 from sqlalchemy import select
-from sqlalchemy.exc import SQLAlchemyError
 
 from courses import publishing
 from courses import services as learning
@@ -19,7 +18,7 @@ from lti import claims, keys
 from lti.models import Deployment, GradeTarget, Platform, ResourceLink
 from training_app import audit
 from training_app.db import utcnow
-from training_app.errors import Conflict, DomainError, ValidationFailed
+from training_app.errors import Conflict, DomainError, NotFound, ValidationFailed
 from training_app.extensions import db
 from training_app.models import Tenant, User
 
@@ -40,8 +39,38 @@ class PlatformFields:
     token_audience: str | None = None
     name: str = ""
 
+    def normalised(self) -> PlatformFields:
+        """Pasted values often carry spaces; blank deployment ids are no deployment ids."""
+        return replace(
+            self,
+            issuer=self.issuer.strip(),
+            client_id=self.client_id.strip(),
+            deployment_ids=list(dict.fromkeys(d.strip() for d in self.deployment_ids if d.strip())),
+            auth_login_url=self.auth_login_url.strip(),
+            auth_token_url=self.auth_token_url.strip(),
+            key_set_url=self.key_set_url.strip(),
+            token_audience=(self.token_audience or "").strip() or None,
+            name=self.name.strip(),
+        )
 
-def add_platform(tenant: Tenant, fields: PlatformFields, *, actor: str) -> Platform:
+
+# Column sizes (lti.models): longer values are refused with a message instead of a database error.
+MAX_LENGTHS = {
+    "issuer": 500,
+    "client_id": 255,
+    "auth_login_url": 1000,
+    "auth_token_url": 1000,
+    "key_set_url": 1000,
+    "token_audience": 1000,
+    "name": 200,
+}
+MAX_DEPLOYMENT_ID = 255
+
+
+def add_platform(
+    tenant: Tenant, fields: PlatformFields, *, actor: str, ip_address: str | None = None
+) -> Platform:
+    fields = fields.normalised()
     errors = validate_platform_fields(fields)
     if errors:
         raise ValidationFailed(
@@ -52,9 +81,15 @@ def add_platform(tenant: Tenant, fields: PlatformFields, *, actor: str) -> Platf
         select(Platform).where(Platform.issuer == fields.issuer, Platform.client_id == fields.client_id)
     )
     if existing is not None:
+        hint = (
+            "Add deployments to it instead."
+            if existing.tenant_id == tenant.id
+            else "It belongs to another organisation; check the client id."
+        )
         raise Conflict(
             f"A platform with issuer {fields.issuer} and client id {fields.client_id} is already "
-            "registered. Add deployments to it instead."
+            f"registered. {hint}",
+            errors={"client_id": "already registered for this issuer"},
         )
     platform = Platform(
         tenant_id=tenant.id,
@@ -64,13 +99,12 @@ def add_platform(tenant: Tenant, fields: PlatformFields, *, actor: str) -> Platf
         auth_login_url=fields.auth_login_url,
         auth_token_url=fields.auth_token_url,
         key_set_url=fields.key_set_url,
-        token_audience=fields.token_audience or None,
-        deployments=[Deployment(deployment_id=d) for d in dict.fromkeys(fields.deployment_ids)],
+        token_audience=fields.token_audience,
+        deployments=[Deployment(deployment_id=d) for d in fields.deployment_ids],
     )
     db.session.add(platform)
     db.session.flush()
     keys.active_key(tenant.id)
-    forget_origins()
     audit.record_event(
         tenant.id,
         actor,
@@ -81,6 +115,7 @@ def add_platform(tenant: Tenant, fields: PlatformFields, *, actor: str) -> Platf
             "client_id": platform.client_id,
             "deployment_ids": platform.deployment_ids,
         },
+        ip_address=ip_address,
     )
     return platform
 
@@ -95,8 +130,13 @@ def validate_platform_fields(fields: PlatformFields) -> dict[str, str]:
         errors["token_audience"] = url_problem(fields.token_audience) or ""
     if not fields.client_id.strip():
         errors["client_id"] = "required"
+    for name, limit in MAX_LENGTHS.items():
+        if name not in errors and len(getattr(fields, name) or "") > limit:
+            errors[name] = f"at most {limit} characters"
     if not [d for d in fields.deployment_ids if d.strip()]:
         errors["deployment_id"] = "at least one deployment id is required"
+    elif any(len(d) > MAX_DEPLOYMENT_ID for d in fields.deployment_ids):
+        errors["deployment_id"] = f"a deployment id has at most {MAX_DEPLOYMENT_ID} characters"
     return errors
 
 
@@ -109,9 +149,20 @@ def url_problem(url: str) -> str | None:
     return None
 
 
-def add_deployment(platform: Platform, deployment_id: str, *, actor: str) -> Deployment:
+def add_deployment(
+    platform: Platform, deployment_id: str, *, actor: str, ip_address: str | None = None
+) -> Deployment:
+    deployment_id = deployment_id.strip()
+    if not deployment_id or len(deployment_id) > MAX_DEPLOYMENT_ID:
+        raise ValidationFailed(
+            f"A deployment id is 1 to {MAX_DEPLOYMENT_ID} characters long.",
+            errors={"deployment_id": "required" if not deployment_id else "too long"},
+        )
     if deployment_id in platform.deployment_ids:
-        raise Conflict(f"Deployment {deployment_id!r} is already registered.")
+        raise Conflict(
+            f"Deployment {deployment_id!r} is already registered.",
+            errors={"deployment_id": "already registered"},
+        )
     deployment = Deployment(platform_id=platform.id, deployment_id=deployment_id)
     platform.deployments.append(deployment)
     db.session.flush()
@@ -121,8 +172,17 @@ def add_deployment(platform: Platform, deployment_id: str, *, actor: str) -> Dep
         "lti.deployment_added",
         subject=("lti_platform", platform.id),
         data={"deployment_id": deployment_id},
+        ip_address=ip_address,
     )
     return deployment
+
+
+def tenant_platform(tenant_id: int, platform_id: int) -> Platform:
+    """A platform of this tenant; another tenant's platform is as unknown as a missing one."""
+    platform = db.session.get(Platform, platform_id)
+    if platform is None or platform.tenant_id != tenant_id:
+        raise NotFound("There is no such LMS connection.")
+    return platform
 
 
 def platforms_of(tenant_id: int) -> list[Platform]:
@@ -133,33 +193,30 @@ def platforms_of(tenant_id: int) -> list[Platform]:
     )
 
 
-_origins_cache: tuple[float, list[str]] = (0.0, [])
-ORIGINS_TTL_SECONDS = 60
+def platform_origins(platform: Platform) -> list[str]:
+    """The origins this LMS shows the tool from: its issuer, its login page and, for Canvas, the
+    school's own domain (only the dynamic registration's openid_configuration URL tells us)."""
+    urls = [
+        platform.issuer,
+        platform.auth_login_url,
+        (platform.registration or {}).get("openid_configuration"),
+    ]
+    return sorted(
+        {f"{p.scheme}://{p.netloc}" for p in map(urlsplit, filter(None, urls)) if p.scheme and p.netloc}
+    )
 
 
-def registered_origins() -> list[str]:
-    """Origins of every registered platform: they may embed the tool (CSP frame-ancestors).
-
-    Asked on every response, so kept for a minute per process; a database outage must not break
-    the response it decorates.
-    """
-    global _origins_cache
-    fetched_at, origins = _origins_cache
-    if time.monotonic() - fetched_at < ORIGINS_TTL_SECONDS:
-        return origins
-    try:
-        rows = db.session.execute(select(Platform.issuer, Platform.auth_login_url)).all()
-    except SQLAlchemyError:
-        log.warning("could not read platform origins for frame-ancestors")
-        return origins
-    found = {f"{p.scheme}://{p.netloc}" for row in rows for p in map(urlsplit, row) if p.scheme and p.netloc}
-    _origins_cache = (time.monotonic(), sorted(found))
-    return _origins_cache[1]
+# LTI entry points are framed by an LMS before we know which one (login, launch, registration);
+# they hold no session-bound action a framing site could abuse.
+OPEN_FRAME_ENDPOINTS = {"lti.login", "lti.launch", "lti.register"}
+FRAME_ORIGINS_KEY = "lti_frame_origins"
 
 
-def forget_origins() -> None:
-    global _origins_cache
-    _origins_cache = (0.0, [])
+def frame_origins() -> list[str]:
+    """CSP frame-ancestors for this response: the launching LMS only (never other tenants')."""
+    if request.endpoint in OPEN_FRAME_ENDPOINTS:
+        return ["*"]
+    return list(session.get(FRAME_ORIGINS_KEY) or [])
 
 
 # --- launches -----------------------------------------------------------------------------------------

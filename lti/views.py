@@ -24,6 +24,7 @@ from lti.launch import lti_request, new_launch, new_login
 from lti.models import Platform
 from training_app.extensions import csrf, db, limiter
 from training_app.models import User
+from training_app.urls import external_url
 
 bp = Blueprint("lti", __name__, url_prefix="/lti", template_folder="templates")
 
@@ -144,6 +145,7 @@ def _remember_launch(outcome: services.LaunchOutcome, body: dict, platform: Plat
         "return_url": message.return_url,
     }
     session["embedded"] = True
+    session[services.FRAME_ORIGINS_KEY] = services.platform_origins(platform)
     if message.message_type == claims.DEEP_LINKING:
         settings = message.deep_linking_settings
         key = secrets.token_urlsafe(16)
@@ -181,15 +183,17 @@ def _cookieless_launch(record: dict | None, state: str):
             platform_origin=record["auth_origin"],
             id_token=request.form.get("id_token", ""),
         ), 200
-    restart = url_for("lti.login", **record["params"], _external=True)
+    restart = external_url("lti.login", **record["params"])
     return render_template("lti/open_in_new_window.html", url=restart), 200
 
 
 def _continue_in_new_window(user: User, target: str):
     token = secrets.token_urlsafe(24)
-    storage.store().put(f"continue-{token}", {"user_id": user.id, "target": target}, CONTINUE_TTL)
+    # The frame's session cookie is blocked too: carry the launch context to the new window.
+    record = {"user_id": user.id, "target": target, "lti": session.get("lti")}
+    storage.store().put(f"continue-{token}", record, CONTINUE_TTL)
     return render_template(
-        "lti/open_in_new_window.html", url=url_for("lti.continue_launch", token=token, _external=True)
+        "lti/open_in_new_window.html", url=external_url("lti.continue_launch", token=token)
     ), 200
 
 
@@ -201,7 +205,10 @@ def continue_launch(token: str):
     if record is None:
         raise errors.LaunchFailed("expired", "continue token unknown or used")
     user = db.session.get(User, record["user_id"])
+    if user is None:
+        raise errors.LaunchFailed("expired", "the launched user no longer exists")
     login_user(user)
+    session["lti"] = record.get("lti")
     return redirect(record["target"], 303)
 
 
@@ -258,6 +265,7 @@ def deep_linking():
 
 def _instructor_link():
     from lti.models import ResourceLink
+    from training_app.errors import Forbidden
 
     context = session.get("lti") or {}
     if (
@@ -265,7 +273,10 @@ def _instructor_link():
         or context.get("role") != "instructor"
         or not context.get("resource_link_id")
     ):
-        abort(403)
+        raise Forbidden(
+            "Only instructors and administrators can see the course report. Open it from the "
+            "training's link in your LMS course."
+        )
     link = db.session.get(ResourceLink, context["resource_link_id"])
     if link is None or link.tenant_id != current_user.tenant_id:
         abort(403)
@@ -273,9 +284,13 @@ def _instructor_link():
 
 
 def _deep_link_context() -> dict:
+    from training_app.errors import Forbidden
+
     context = session.get("lti") or {}
+    if context and context.get("role") != "instructor":
+        raise Forbidden("Only instructors and administrators can choose content for the LMS.")
     key = context.get("deep_link")
-    record = storage.store().get(f"deep-link-{key}") if key and context.get("role") == "instructor" else None
+    record = storage.store().get(f"deep-link-{key}") if key else None
     if record is None:
         raise errors.LaunchFailed("expired", "no deep linking context in this session")
     return record

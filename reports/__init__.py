@@ -4,7 +4,10 @@ from flask import Flask
 
 
 def init_app(app: Flask) -> None:
-    from reports import certificates_views  # noqa: F401  (adds its routes to the console blueprint)
+    from reports import (
+        certificates_views,  # noqa: F401  (adds its routes to the console blueprint)
+        lms_views,  # noqa: F401  (adds its routes to the console blueprint)
+    )
     from reports.views import bp
 
     app.register_blueprint(bp)

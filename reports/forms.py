@@ -67,3 +67,30 @@ class BrandingForm(FlaskForm):
         self.primary_colour.data, self.accent_colour.data = row.primary_colour, row.accent_colour
         self.signatory_name.data, self.signatory_title.data = row.signatory_name, row.signatory_title
         self.initials_only.data = row.initials_only
+
+
+class PlatformForm(FlaskForm):
+    """An LMS registered by hand: the same values as `flask --app wsgi lti add-platform`."""
+
+    name = StringField(_l("Label (optional)"), validators=[Optional(), Length(max=200)])
+    issuer = StringField(_l("Issuer (iss)"), validators=[DataRequired(), Length(max=500)])
+    client_id = StringField(_l("Client id"), validators=[DataRequired(), Length(max=255)])
+    deployment_ids = TextAreaField(
+        _l("Deployment ids (one per line)"), validators=[DataRequired(), Length(max=5000)]
+    )
+    auth_login_url = StringField(
+        _l("OIDC authorization (login) URL"), validators=[DataRequired(), Length(max=1000)]
+    )
+    auth_token_url = StringField(_l("Access token URL"), validators=[DataRequired(), Length(max=1000)])
+    key_set_url = StringField(_l("Public keyset (JWKS) URL"), validators=[DataRequired(), Length(max=1000)])
+    token_audience = StringField(
+        _l("Token audience (only if it differs from the token URL, e.g. Brightspace)"),
+        validators=[Optional(), Length(max=1000)],
+    )
+
+    def deployment_id_list(self) -> list[str]:
+        return [line.strip() for line in (self.deployment_ids.data or "").splitlines() if line.strip()]
+
+
+class DeploymentForm(FlaskForm):
+    deployment_id = StringField(_l("Deployment id"), validators=[DataRequired(), Length(max=255)])

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from flask import Flask, g, request
+from flask import Flask, g, has_request_context, request
 from flask_babel import get_locale
 from flask_login import current_user
 from sqlalchemy.exc import ArgumentError
@@ -69,6 +69,8 @@ def _select_locale() -> str:
     chosen = getattr(g, "ui_locale", None)
     if chosen in supported:
         return chosen
+    if not has_request_context():  # CLI commands and jobs: services' messages in the default locale
+        return supported[0]
     user_locale = getattr(current_user, "locale", None) if current_user else None
     if user_locale:
         base = user_locale.replace("_", "-").split("-")[0].lower()

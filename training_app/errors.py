@@ -15,12 +15,17 @@ from werkzeug.exceptions import HTTPException
 log = logging.getLogger(__name__)
 
 
+def N_(message: str) -> str:
+    """Mark a constant for message extraction; it is translated where it is shown (`_(title)`)."""
+    return message
+
+
 class DomainError(Exception):
     """A rule was broken by the input; `message` tells the user what to do."""
 
     status = 400
     code = "bad_request"
-    title = "This request cannot be completed"
+    title = N_("This request cannot be completed")
 
     def __init__(
         self,
@@ -45,25 +50,25 @@ class DomainError(Exception):
 class NotFound(DomainError):
     status = 404
     code = "not_found"
-    title = "Not found"
+    title = N_("Not found")
 
 
 class Forbidden(DomainError):
     status = 403
     code = "forbidden"
-    title = "Not allowed"
+    title = N_("Not allowed")
 
 
 class Conflict(DomainError):
     status = 409
     code = "conflict"
-    title = "Already done"
+    title = N_("Already done")
 
 
 class ValidationFailed(DomainError):
     status = 422
     code = "validation_failed"
-    title = "Please check what you entered"
+    title = N_("Please check what you entered")
 
 
 HTTP_CODES = {
@@ -82,15 +87,15 @@ HTTP_CODES = {
 }
 
 FRIENDLY_MESSAGES = {
-    400: "The request could not be understood. Go back, reload the page and try again.",
-    401: "Please sign in to continue.",
-    403: "You do not have access to this page. If you think you should, ask your HR administrator.",
-    404: "We could not find that page. Check the address, or go back to where you came from.",
-    405: "This page cannot be used that way. Go back and use the links and buttons on the page.",
-    413: "What you sent is too large. Send less at a time.",
-    429: "Too many requests in a short time. Wait a minute and try again.",
-    500: "Something went wrong on our side. It has been logged; please try again in a moment.",
-    503: "The service is temporarily unavailable. Please try again in a few minutes.",
+    400: N_("The request could not be understood. Go back, reload the page and try again."),
+    401: N_("Please sign in to continue."),
+    403: N_("You do not have access to this page. If you think you should, ask your HR administrator."),
+    404: N_("We could not find that page. Check the address, or go back to where you came from."),
+    405: N_("This page cannot be used that way. Go back and use the links and buttons on the page."),
+    413: N_("What you sent is too large. Send less at a time."),
+    429: N_("Too many requests in a short time. Wait a minute and try again."),
+    500: N_("Something went wrong on our side. It has been logged; please try again in a moment."),
+    503: N_("The service is temporarily unavailable. Please try again in a few minutes."),
 }
 
 
