@@ -1,12 +1,18 @@
 """Certificate PDFs: an HTML/CSS template printed by WeasyPrint, with a vector QR code.
 
+The QR code is not part of the HTML: the template leaves a box for it and certificates/qr.py
+draws it into the PDF page after layout (printing it as inline SVG cost an eighth of a page).
+
 Rendering needs no Flask app and no database: give it a CertificateDocument and the tenant's
 Branding. Fonts come from the system (Debian fonts-noto-core and fonts-noto-cjk); the font
 stacks in pdf.css cover Latin, Arabic, Devanagari, Chinese and Japanese names.
 
-WeasyPrint's FontConfiguration (a Pango font map) and the parsed stylesheet are built once per
-thread and reused: building them costs more than printing a page, and Pango objects are not safe
-to share between threads.
+WeasyPrint's FontConfiguration (a Pango font map) and the parsed stylesheet (one per tenant
+colour scheme, see compiled_stylesheet) are built once per thread and reused: building them
+costs more than printing a page, and Pango objects are not safe to share between threads.
+
+Printing runs inside text_layer.exact_text_layer(), a patch pinned to WeasyPrint 70.0 that makes
+names in Devanagari and other complex scripts read back exactly from the PDF.
 """
 
 from __future__ import annotations
@@ -22,16 +28,15 @@ from functools import cache
 from pathlib import Path
 
 import pypdfium2
-import segno
 from babel.dates import format_date
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, Template, select_autoescape
-from markupsafe import Markup
 from weasyprint import CSS, HTML
 from weasyprint.text.fonts import FontConfiguration
 from weasyprint.urls import URLFetcher
 
 from certificates.codes import normalise_code
 from certificates.errors import InvalidBranding, InvalidCertificate
+from certificates.qr import QR_ANCHOR, VerifyQr, qr_matrix
 from certificates.text_layer import exact_text_layer
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
@@ -48,6 +53,7 @@ LOGO_TYPES = {
 }
 MAX_LOGO_BYTES = 1024 * 1024
 MAX_CACHED_IMAGES = 32
+MAX_CACHED_STYLESHEETS = 32  # per thread: one per tenant colour scheme
 MAX_NAME_LENGTH = 200
 MAX_TITLE_LENGTH = 300
 LINE_WIDTH_MM = 230  # the text width inside the frame, less a margin for the estimate
@@ -231,12 +237,26 @@ def long_date(day: date, locale: str) -> str:
 
 @dataclass
 class _Printer:
-    """Per-thread WeasyPrint state: fonts, the parsed stylesheet and an offline URL fetcher."""
+    """Per-thread WeasyPrint state: fonts, parsed stylesheets and an offline URL fetcher."""
 
     font_config: FontConfiguration
-    stylesheet: CSS
     url_fetcher: URLFetcher
     image_cache: dict[str, object] = field(default_factory=dict)
+    # Parsed pdf.css for each (primary, accent) colour pair, see compiled_stylesheet.
+    stylesheets: dict[tuple[str, str], CSS] = field(default_factory=dict)
+
+    def stylesheet(self, branding: Branding) -> CSS:
+        colours = (branding.primary_colour, branding.accent_colour)
+        stylesheet = self.stylesheets.get(colours)
+        if stylesheet is None:
+            if len(self.stylesheets) >= MAX_CACHED_STYLESHEETS:
+                self.stylesheets.clear()
+            stylesheet = self.stylesheets[colours] = CSS(
+                string=compiled_stylesheet(*colours),
+                font_config=self.font_config,
+                url_fetcher=self.url_fetcher,
+            )
+        return stylesheet
 
 
 _local = threading.local()
@@ -245,12 +265,39 @@ _local = threading.local()
 def _printer() -> _Printer:
     printer: _Printer | None = getattr(_local, "printer", None)
     if printer is None:
-        font_config = FontConfiguration()
         # Only data: URIs (the logo) may load: a template can never reach the network or disk.
         url_fetcher = URLFetcher(allowed_protocols={"data"})
-        stylesheet = CSS(filename=str(PDF_STYLESHEET), font_config=font_config, url_fetcher=url_fetcher)
-        printer = _local.printer = _Printer(font_config, stylesheet, url_fetcher)
+        printer = _local.printer = _Printer(FontConfiguration(), url_fetcher)
     return printer
+
+
+_CUSTOM_PROPERTIES = re.compile(r":root\s*\{(?P<body>[^}]*)\}")
+_CUSTOM_PROPERTY = re.compile(r"--(?P<name>[a-z0-9-]+)\s*:\s*(?P<value>[^;]+);")
+_VAR = re.compile(r"var\(\s*--(?P<name>[a-z0-9-]+)\s*\)")
+
+
+@cache
+def _stylesheet_source() -> tuple[str, dict[str, str]]:
+    """pdf.css without its `:root { --name: value; ... }` rule, and those values."""
+    source = PDF_STYLESHEET.read_text(encoding="utf-8")
+    root = _CUSTOM_PROPERTIES.search(source)
+    if root is None:
+        raise ValueError(f"{PDF_STYLESHEET.name} has no :root rule with its custom properties")
+    values = {match["name"]: match["value"].strip() for match in _CUSTOM_PROPERTY.finditer(root["body"])}
+    if any("var(" in value for value in values.values()):
+        raise ValueError(f"{PDF_STYLESHEET.name}: a custom property's value uses var()")
+    return source[: root.start()] + source[root.end() :], values
+
+
+def compiled_stylesheet(primary_colour: str, accent_colour: str) -> str:
+    """pdf.css with every var(--name) replaced by its value, the tenant's colours included.
+
+    WeasyPrint 70 resolves var() element by element, and custom properties are inherited by
+    every element: on our page that cost about 3 ms, so the values are written in beforehand.
+    """
+    source, values = _stylesheet_source()
+    values = {**values, "primary": primary_colour, "accent": accent_colour}
+    return _VAR.sub(lambda match: values[match["name"]], source)
 
 
 @cache
@@ -266,7 +313,10 @@ def _template() -> Template:
 
 
 def certificate_html(cert: CertificateDocument, branding: Branding) -> str:
-    """The HTML that WeasyPrint prints (also handy to look at in a browser while styling)."""
+    """The HTML that WeasyPrint prints (also handy to look at in a browser while styling).
+
+    The QR code's box is empty: render_certificate_pdf draws the code into it (certificates/qr.py).
+    """
     language = language_of(cert.locale)
     return _template().render(
         cert=cert,
@@ -278,7 +328,7 @@ def certificate_html(cert: CertificateDocument, branding: Branding) -> str:
         name_lang=name_language(cert.holder_name),
         name_pt=fitted_font_size(cert.holder_name, largest=32, one_line_floor=22, smallest=12),
         course_pt=fitted_font_size(cert.course_title, largest=18, one_line_floor=13, smallest=9),
-        qr_svg=qr_svg(cert.verify_url),
+        qr_anchor=QR_ANCHOR,
         logo_uri=branding.logo.data_uri() if branding.logo else None,
     )
 
@@ -289,14 +339,16 @@ def render_certificate_pdf(cert: CertificateDocument, branding: Branding) -> byt
     if len(printer.image_cache) > MAX_CACHED_IMAGES:
         printer.image_cache.clear()
     document = HTML(string=certificate_html(cert, branding), url_fetcher=printer.url_fetcher)
+    draw_qr = VerifyQr(qr_matrix(cert.verify_url))
     # The patch that makes names in complex scripts (Devanagari, Bengali...) read back exactly
     # from the PDF; it refuses to run on a WeasyPrint version it was not checked against.
     with exact_text_layer():
         return document.write_pdf(
-            stylesheets=[printer.stylesheet],
+            stylesheets=[printer.stylesheet(branding)],
             font_config=printer.font_config,
             # Decoded logos, keyed by their data: URI, so a tenant's bulk export decodes its logo once.
             cache=printer.image_cache,
+            finisher=draw_qr,
         )
 
 
@@ -317,12 +369,6 @@ def render_preview_png(pdf_bytes: bytes, *, width_px: int = 1200) -> bytes:
 
 
 # --- pieces of the page ------------------------------------------------------------------------
-
-
-def qr_svg(url: str) -> Markup:
-    """A QR code of `url` as inline SVG (vector), with its 4-module quiet zone."""
-    code = segno.make(url, error="m", micro=False)
-    return Markup(code.svg_inline(scale=1, border=4, dark="#111111", light="#ffffff", omitsize=True))
 
 
 def name_language(name: str) -> str | None:

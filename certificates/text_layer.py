@@ -30,20 +30,27 @@ WHAT THIS PATCH DOES (only inside `exact_text_layer()`, which render.py wraps ar
    its code (exactly as before), any other text gets an alias code taken from the top of the
    16-bit code space (0xFFFF downwards). The alias is written into the line's Pango glyph string
    for the duration of the draw, so WeasyPrint shows it, maps it in /ToUnicode and records its
-   width; the glyph ids are restored afterwards.
-   The font's /Encoding becomes an embedded CMap (WeasyPrint already writes one when a glyph is
-   missing) that maps each alias code to the CID of the real glyph, so the page shows the very
-   same glyph program as before: nothing is added to the font file, the W array and the subset
-   are those of the real glyphs. This works for TrueType and CFF fonts alike; bitmap and colour
-   fonts (whose glyph data WeasyPrint looks up by the code it shows) are left as they were.
+   width (the real glyph's); the glyph ids are restored afterwards.
+   With /Identity-H a code is a CID; the CIDFont's /CIDToGIDMap (70.0 writes /Identity) becomes
+   a stream that maps each alias CID to the real glyph id, so the page shows the very same glyph
+   program as before: nothing is added to the font file, and the subset keeps the real glyphs
+   only. (An /Encoding CMap from aliases to real CIDs would do the same for renderers, but pypdf
+   decodes two-byte codes only with /Identity-H; pypdf also ignores /ActualText.) This covers
+   TrueType outlines, which all our complex-script fonts are; CFF fonts (CIDToGIDMap does not
+   apply), bitmap and colour fonts (whose glyph data WeasyPrint looks up by the code it shows)
+   keep 70.0's behaviour, as does a font whose code space is full.
 
 2. The pen return after a zero-width glyph becomes that glyph's own advance. When a glyph whose
    width is 0 is followed by a rightward TJ adjustment, the glyph is shown with character spacing
    (Tc) equal to that adjustment and the adjustment is dropped: the glyph lands where it did, the
    pen ends where it did, and no extractor sees a gap after the mark. Empty `<>` strings that
-   70.0 leaves after a raised glyph are dropped too (they show nothing).
+   70.0 leaves after a raised glyph are dropped there too (they show nothing). Lines without
+   such a mark are written exactly as 70.0 writes them.
 
-The page renders identically (compared pixel by pixel in tests/certify/test_render.py).
+The page renders as before: pixel for pixel where only aliases are involved, and within one grey
+level on a few anti-aliased edges where a mark's pen return moved into Tc (pdfium adds Tc and TJ
+adjustments in a different order in single precision: 3e-5 pt). tests/certify/test_text_layer.py
+checks both, and that names needing neither print byte for byte as before.
 
 WHY IT IS PINNED
 ----------------
@@ -65,11 +72,16 @@ from typing import Any
 
 import pydyf
 import weasyprint
-from weasyprint.draw import text as _draw_text
-from weasyprint.pdf import fonts as _pdf_fonts
-from weasyprint.text.ffi import FROM_UNITS, ffi, pango
 
 SUPPORTED_WEASYPRINT = "70.0"
+
+# WeasyPrint internals, imported by _install() once the version is checked, so that another
+# version fails with UnsupportedWeasyPrint at render time rather than an ImportError here.
+_draw_text: Any = None  # weasyprint.draw.text
+_pdf_fonts: Any = None  # weasyprint.pdf.fonts
+ffi: Any = None  # weasyprint.text.ffi.ffi
+pango: Any = None  # weasyprint.text.ffi.pango
+FROM_UNITS: float = 0.0  # weasyprint.text.ffi.FROM_UNITS
 
 # Alias codes are handed out from the top of the 16-bit code space, downwards. WeasyPrint hands
 # out codes for missing glyphs upwards from the font's glyph count; this margin keeps the two apart.
@@ -119,9 +131,14 @@ def _active() -> bool:
 
 
 def _install() -> None:
+    global _draw_text, _pdf_fonts, ffi, pango, FROM_UNITS
     with _install_lock:
         if _originals:
             return
+        from weasyprint.draw import text as _draw_text
+        from weasyprint.pdf import fonts as _pdf_fonts
+        from weasyprint.text.ffi import FROM_UNITS, ffi, pango
+
         _originals["draw_first_line"] = _draw_text.draw_first_line
         _originals["build_vector_font_dictionary"] = _pdf_fonts._build_vector_font_dictionary
         _originals["clean"] = _pdf_fonts.Font.clean
@@ -142,12 +159,13 @@ def _draw_first_line(stream, textbox, text_overflow, block_ellipsis, matrix):  #
     get_first_line = layout.get_first_line
     changed: list[tuple[Any, int]] = []  # (PangoGlyphInfo, its real glyph id)
 
+    recorder = _TextRecorder(stream)
+
     def first_line_with_aliases():  # type: ignore[no-untyped-def]
         line, index = get_first_line()
-        _alias_reused_glyphs(stream, textbox, line, changed)
+        _alias_reused_glyphs(recorder, textbox, line, changed)
         return line, index
 
-    recorder = _TextRecorder(stream)
     layout.get_first_line = first_line_with_aliases
     try:
         emojis = draw(recorder, textbox, text_overflow, block_ellipsis, matrix)
@@ -178,29 +196,30 @@ def _alias_reused_glyphs(stream, textbox, line, changed: list[tuple[Any, int]]) 
         item = glyph_item.item
         glyph_string = glyph_item.glyphs
         count = glyph_string.num_glyphs
-        clusters = glyph_string.log_clusters
-        right_to_left = item.analysis.level % 2
+        # The text draw_first_line gives each glyph: the bytes from its cluster's start to the
+        # next glyph's cluster in logical order, so the whole cluster for one glyph of the
+        # cluster (the last drawn left-to-right, the first drawn right-to-left) and nothing
+        # for its other glyphs.
+        starts = ffi.unpack(glyph_string.log_clusters, count)
+        if item.analysis.level % 2:  # right-to-left
+            ends = [item.length, *starts[:-1]]
+        else:
+            ends = [*starts[1:], item.length]
+        offset = item.offset
+        glyphs = glyph_string.glyphs
+        to_unicode = font.to_unicode
         for i in range(count):
-            glyph_info = glyph_string.glyphs[i]
+            glyph_info = glyphs[i]
             glyph_id = glyph_info.glyph
-            if glyph_id == pango.PANGO_GLYPH_EMPTY or glyph_id & pango.PANGO_GLYPH_UNKNOWN_FLAG:
-                continue
-            # The text draw_first_line gives this glyph: the whole cluster for one glyph of the
-            # cluster (the last drawn left-to-right, the first drawn right-to-left), nothing
-            # for its other glyphs.
-            start = clusters[i]
-            if right_to_left:
-                end = item.length if i == 0 else clusters[i - 1]
-            else:
-                end = item.length if i == count - 1 else clusters[i + 1]
+            if glyph_id > 0xFFFF:
+                continue  # PANGO_GLYPH_EMPTY, or a missing glyph (PANGO_GLYPH_UNKNOWN_FLAG)
             try:
-                text = utf8_text[item.offset + start : item.offset + end].decode()
+                text = utf8_text[offset + starts[i] : offset + ends[i]].decode()
             except UnicodeDecodeError:
                 continue
-
-            known = font.to_unicode.get(glyph_id)
+            known = to_unicode.get(glyph_id)
             if known is None:
-                font.to_unicode[glyph_id] = text  # first use keeps the real id, as in 70.0
+                to_unicode[glyph_id] = text  # first use keeps the real id, as in 70.0
             elif known != text:
                 code = _alias_code(font, glyph_id, text, pango_font, font_size, stream)
                 if code is not None:
@@ -245,11 +264,15 @@ class _TextRecorder:
         self._stream = stream
         self._operations: list[tuple[str, tuple[Any, ...]]] = []
         self._fonts: dict[str, Any] = {}  # font resource name (Font.hash) -> Font
+        self._added: dict[Any, tuple[Any, float]] = {}  # Pango font -> stream.add_font()
 
     def add_font(self, pango_font):  # type: ignore[no-untyped-def]
-        font, font_size = self._stream.add_font(pango_font)
-        self._fonts[font.hash] = font
-        return font, font_size
+        # Asked twice per run (aliasing, then drawing): look the Pango font up once per line.
+        added = self._added.get(pango_font)
+        if added is None:
+            added = self._added[pango_font] = self._stream.add_font(pango_font)
+            self._fonts[added[0].hash] = added[0]
+        return added
 
     def __getattr__(self, name: str) -> Any:
         if name in self._RECORDED:
@@ -265,7 +288,32 @@ class _TextRecorder:
             _write_with_pen_returns_as_spacing(self._stream, operations, self._fonts)
 
 
+# A glyph code directly followed by a rightward adjustment, maybe after "<>" (TJ strings of one
+# font joined: 70.0 shows a raised glyph in a TJ string of its own, the adjustment opens the next).
+_CODE_THEN_RIGHTWARD = re.compile(r"([0-9a-fA-F]{4})>(?:<>)*-")
+
+
+def _has_pen_return(operations, fonts) -> bool:  # type: ignore[no-untyped-def]
+    """Whether a zero-width glyph is followed by a rightward adjustment (most lines: no)."""
+    font, strings = None, []
+    for name, args in [*operations, ("set_font_size", (None, None))]:
+        if name == "show_text":
+            strings.append(args[0])
+        elif name == "set_font_size":
+            if font is not None and not font.bitmap:
+                for match in _CODE_THEN_RIGHTWARD.finditer("".join(strings)):
+                    if font.widths.get(int(match[1], 16)) == 0:
+                        return True
+            font, strings = fonts.get(str(args[0])), []
+    return False
+
+
 def _write_with_pen_returns_as_spacing(stream, operations, fonts) -> None:  # type: ignore[no-untyped-def]
+    if not _has_pen_return(operations, fonts):
+        for name, args in operations:
+            getattr(stream, name)(*args)  # as draw_first_line wrote it
+        return
+
     # Parts of each TJ string: [is_number, text], None for other operators.
     parts = [
         [[bool(amount), amount or hex_codes] for hex_codes, amount in _TJ_PART.findall(args[0])]

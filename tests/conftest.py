@@ -167,3 +167,23 @@ def receiver() -> Iterator[Receiver]:
     server = Receiver().start()
     yield server
     server.stop()
+
+
+@pytest.fixture
+def learner(app, client):
+    """Ada, enrolled in the orientation with every lesson done and the policy attested, signed in."""
+    from courses import publishing
+    from tests import factories
+    from tests.helpers import sign_in_learner
+    from tests.journeys import ready_for_quiz
+
+    with app.app_context():
+        publishing.publish_all(material=True, actor="test")
+        acme = factories.tenant("acme")
+        factories.staff(acme, "hr@acme.example")
+        ada = factories.learner(acme, "Ada Lovelace")
+        ready_for_quiz(ada)
+        db.session.commit()
+        user_id = ada.id
+    sign_in_learner(client, user_id)
+    return user_id

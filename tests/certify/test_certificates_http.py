@@ -16,9 +16,8 @@ from courses import services as learning
 from courses.models import Completion, Enrolment
 from tests import factories
 from tests.certify.pdfs import plain_text, qr_codes
-from tests.certify.test_credentials import validator  # noqa: F401  (fixture)
 from tests.helpers import FormClient, sign_in_learner, text_of
-from tests.quiz.test_attempts_http import COURSE, answer_key, learner, ready_for_quiz, start, submit  # noqa: F401
+from tests.journeys import COURSE, answer_key, ready_for_quiz, start, submit
 from training_app.db import utcnow
 from training_app.extensions import db
 from training_app.models import AuditEvent, Tenant, User
@@ -33,12 +32,12 @@ def pass_the_quiz(app, client) -> Certificate:
 
 
 @pytest.fixture
-def certificate(app, client, learner):  # noqa: F811
+def certificate(app, client, learner):
     return pass_the_quiz(app, client)
 
 
 @pytest.fixture
-def hr(app, learner):  # noqa: F811
+def hr(app, learner):
     client = FormClient(app)
     client.login("hr@acme.example", factories.PASSWORD)
     return client
@@ -59,7 +58,7 @@ def test_passing_issues_a_certificate_the_learner_downloads(app, client, certifi
         assert db.session.scalar(select(AuditEvent.action).where(AuditEvent.action == "certificate.issued"))
 
 
-def test_a_failed_result_issues_no_certificate(app, client, learner):  # noqa: F811
+def test_a_failed_result_issues_no_certificate(app, client, learner):
     for _ in range(3):
         attempt_id = start(client)
         submit(client, attempt_id, answer_key(app, attempt_id, right=1))
@@ -75,16 +74,28 @@ def test_verification_states_valid_expired_revoked_unknown(app, client, hr, cert
     assert "ada@" not in text_of(valid) and "90" not in text_of(valid).split("Policy version")[0][-20:]
     as_json = public.get(f"/verify/{certificate.code}.json").json
     assert as_json["status"] == "valid" and as_json["holder"] == "Ada Lovelace"
-    assert set(as_json) == {"code", "status", "holder", "course", "policy_version", "issuer", "completed_at",
-                            "expires_at", "revoked_at"}
+    assert set(as_json) == {
+        "code",
+        "status",
+        "holder",
+        "course",
+        "policy_version",
+        "issuer",
+        "completed_at",
+        "expires_at",
+        "revoked_at",
+    }
 
     with time_machine.travel(certificate.expires_at + timedelta(days=1)):
         expired = public.get(f"/verify/{certificate.code}")
         assert "This certificate has expired" in text_of(expired)
         assert public.get(f"/verify/{certificate.code}.json").json["status"] == "expired"
 
-    revoked = hr.submit("/console/certificates", {"reason": "Issued to the wrong person"},
-                        action=f"/console/certificates/{certificate.id}/revoke")
+    revoked = hr.submit(
+        "/console/certificates",
+        {"reason": "Issued to the wrong person"},
+        action=f"/console/certificates/{certificate.id}/revoke",
+    )
     assert revoked.status_code == 303
     page = text_of(public.get(f"/verify/{certificate.code}"))
     assert "This certificate was revoked" in page and "Revoked on" in page
@@ -93,8 +104,10 @@ def test_verification_states_valid_expired_revoked_unknown(app, client, hr, cert
 
     unknown = public.get("/verify/AAAA-BBBB-CCCC-DDDD")
     assert unknown.status_code == 404 and "No certificate has this code" in text_of(unknown)
-    assert public.get("/verify/AAAA-BBBB-CCCC-DDDD.json").json == {"code": "AAAA-BBBB-CCCC-DDDD",
-                                                                   "status": "unknown"}
+    assert public.get("/verify/AAAA-BBBB-CCCC-DDDD.json").json == {
+        "code": "AAAA-BBBB-CCCC-DDDD",
+        "status": "unknown",
+    }
 
 
 @pytest.mark.parametrize("bad", ["12", "ABCD-EFGH-!!!!-1234", "X" * 65, "AAAA-BBBB-CCCC-DDDD-EEEE"])
@@ -130,8 +143,11 @@ def test_another_learners_or_a_revoked_certificate_cannot_be_downloaded(app, cli
     sign_in_learner(eve_client, eve_id)
     assert eve_client.get(f"/certificates/{certificate.id}.pdf").status_code == 404
     assert eve_client.get(f"/certificates/{certificate.id}/credential.json").status_code == 404
-    hr.submit("/console/certificates", {"reason": "Left the company before finishing"},
-              action=f"/console/certificates/{certificate.id}/revoke")
+    hr.submit(
+        "/console/certificates",
+        {"reason": "Left the company before finishing"},
+        action=f"/console/certificates/{certificate.id}/revoke",
+    )
     gone = client.get(f"/certificates/{certificate.id}.pdf")
     assert gone.status_code == 410 and "was revoked" in text_of(gone)
     assert client.get(f"/certificates/{certificate.id + 999}.pdf").status_code == 404
@@ -140,7 +156,9 @@ def test_another_learners_or_a_revoked_certificate_cannot_be_downloaded(app, cli
 def test_recertification_issues_a_new_certificate_and_keeps_the_history(app, client, certificate):
     with app.app_context():
         enrolment = db.session.scalar(select(Enrolment))
-        learning.start_new_cycle(enrolment, source="recertification", due_at=certificate.expires_at, actor="test")
+        learning.start_new_cycle(
+            enrolment, source="recertification", due_at=certificate.expires_at, actor="test"
+        )
         ready_for_quiz(db.session.get(User, enrolment.user_id))
         db.session.commit()
     second = pass_the_quiz(app, client)
@@ -176,19 +194,31 @@ def test_staff_of_another_tenant_cannot_reach_the_certificate(app, certificate):
 
 def test_the_export_command_writes_a_zip_with_a_progress_bar(app, certificate, tmp_path):
     out = tmp_path / "all.zip"
-    result = app.test_cli_runner().invoke(args=["certificates", "export", "--out", str(out), "--tenant", "acme",
-                                                "--status", "valid"])
+    result = app.test_cli_runner().invoke(
+        args=["certificates", "export", "--out", str(out), "--tenant", "acme", "--status", "valid"]
+    )
     assert result.exit_code == 0, result.output
     assert "Rendering certificates" in result.output and "Wrote 1 certificate(s)" in result.output
     assert len(zipfile.ZipFile(out).namelist()) == 1
-    none = app.test_cli_runner().invoke(args=["certificates", "export", "--out", str(tmp_path / "x.zip"),
-                                              "--tenant", "acme", "--status", "revoked"])
+    none = app.test_cli_runner().invoke(
+        args=[
+            "certificates",
+            "export",
+            "--out",
+            str(tmp_path / "x.zip"),
+            "--tenant",
+            "acme",
+            "--status",
+            "revoked",
+        ]
+    )
     assert none.exit_code == 1 and "No certificate matches" in none.output
     assert not (tmp_path / "x.zip").exists()
 
 
 def test_the_open_badge_validates_verifies_with_the_published_key_and_shows_revocation(
-        app, client, hr, certificate, validator):  # noqa: F811
+    app, client, hr, certificate, validator
+):
     token = client.get(f"/certificates/{certificate.id}/credential.jwt")
     assert token.status_code == 200 and token.mimetype == "application/vc+jwt"
     header = json.loads(base64.urlsafe_b64decode(token.data.split(b".")[0] + b"=="))
@@ -205,8 +235,11 @@ def test_the_open_badge_validates_verifies_with_the_published_key_and_shows_revo
     issuer = FormClient(app).get(credential["issuer"]["id"].removeprefix("http://localhost")).json
     assert issuer["name"] == "Acme Corporation"
     assert not credentials.is_revoked(credential, FormClient(app).get(status_url).json)
-    hr.submit("/console/certificates", {"reason": "Policy breach investigation"},
-              action=f"/console/certificates/{certificate.id}/revoke")
+    hr.submit(
+        "/console/certificates",
+        {"reason": "Policy breach investigation"},
+        action=f"/console/certificates/{certificate.id}/revoke",
+    )
     assert credentials.is_revoked(credential, FormClient(app).get(status_url).json)
 
 
@@ -214,11 +247,21 @@ def test_branding_is_saved_validated_and_previewed(app, hr, certificate):
     bad = hr.submit("/console/branding", {"primary_colour": "blue", "accent_colour": "#b8860b"})
     assert bad.status_code == 422 and "#rrggbb" in text_of(bad)
     logo = (io.BytesIO(b"not really a png"), "logo.png", "image/png")
-    fake = hr.submit("/console/branding", {"primary_colour": "#112233", "accent_colour": "#445566", "logo": logo},
-                     content_type="multipart/form-data")
+    fake = hr.submit(
+        "/console/branding",
+        {"primary_colour": "#112233", "accent_colour": "#445566", "logo": logo},
+        content_type="multipart/form-data",
+    )
     assert fake.status_code == 422 and "does not contain image/png data" in text_of(fake)
-    saved = hr.submit("/console/branding", {"primary_colour": "#112233", "accent_colour": "#445566",
-                                            "signatory_name": "Hannah Reyes", "signatory_title": "HR Director"})
+    saved = hr.submit(
+        "/console/branding",
+        {
+            "primary_colour": "#112233",
+            "accent_colour": "#445566",
+            "signatory_name": "Hannah Reyes",
+            "signatory_title": "HR Director",
+        },
+    )
     assert saved.status_code == 303
     preview = hr.get("/console/branding/preview.png")
     assert preview.status_code == 200 and preview.data.startswith(b"\x89PNG")

@@ -5,13 +5,12 @@ from __future__ import annotations
 import base64
 import json
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
-from jsonschema import Draft201909Validator, FormatChecker
+from jsonschema import Draft201909Validator
 
 from certificates.credentials import (
     OB_CONTEXT,
@@ -31,32 +30,12 @@ from certificates.credentials import (
 )
 from certificates.errors import InvalidCredential
 
-SCHEMA_PATH = Path(__file__).parent / "schemas" / "ob_v3p0_achievementcredential_schema.json"
 BASE = "https://training.example.com"
 KID = f"{BASE}/certificates/keys/2026-11"
 STATUS_URL = f"{BASE}/certificates/status/acme"
 CREDENTIAL_ID = f"{BASE}/certificates/credentials/7KQ2-M9XD-4HPT-ZR3B"
 SUBJECT_ID = "urn:uuid:9b2f3c1e-5a4d-4e8f-9c1b-2d3e4f5a6b7c"
 NOW = datetime.now(UTC).replace(microsecond=0)
-
-
-def _date_time(value: object) -> bool:
-    """RFC 3339 date-time with a timezone (jsonschema skips the format without rfc3339-validator)."""
-    if not isinstance(value, str):
-        return True
-    try:
-        return datetime.fromisoformat(value).tzinfo is not None and "T" in value
-    except ValueError:
-        return False
-
-
-@pytest.fixture(scope="module")
-def validator() -> Draft201909Validator:
-    schema = json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
-    Draft201909Validator.check_schema(schema)
-    formats = FormatChecker()
-    formats.checks("date-time")(_date_time)
-    return Draft201909Validator(schema, format_checker=formats)
 
 
 def credential(**changes: Any) -> dict[str, Any]:

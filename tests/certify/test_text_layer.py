@@ -18,6 +18,7 @@ from PIL import Image, ImageChops
 from weasyprint import HTML
 
 from certificates import render, text_layer
+from certificates.qr import VerifyQr, qr_matrix
 from certificates.render import Branding, CertificateDocument, render_certificate_pdf
 from certificates.text_layer import UnsupportedWeasyPrint, check_weasyprint_version
 from tests.certify.pdfs import fonts, page_count, text_lines
@@ -92,7 +93,11 @@ def _unpatched_pdf(cert: CertificateDocument, branding: Branding) -> bytes:
     """The certificate as WeasyPrint 70 writes it without certificates/text_layer.py."""
     printer = render._printer()
     document = HTML(string=render.certificate_html(cert, branding), url_fetcher=printer.url_fetcher)
-    return document.write_pdf(stylesheets=[printer.stylesheet], font_config=printer.font_config)
+    return document.write_pdf(
+        stylesheets=[printer.stylesheet(branding)],
+        font_config=printer.font_config,
+        finisher=VerifyQr(qr_matrix(cert.verify_url)),
+    )
 
 
 def _page_image(pdf: bytes, dpi: int) -> Image.Image:
@@ -181,7 +186,9 @@ def test_an_alias_code_shows_the_real_glyph_and_adds_nothing_to_the_font(
         assert int.from_bytes(cid_to_gid[2 * code : 2 * code + 2], "big") == code
 
 
-def test_the_patch_only_applies_to_certificates(make_certificate: MakeCertificate, branding: Branding) -> None:
+def test_the_patch_only_applies_to_certificates(
+    make_certificate: MakeCertificate, branding: Branding
+) -> None:
     render_certificate_pdf(make_certificate(holder_name="प्रिया शर्मा"), branding)  # installs the patch
 
     pdf = _unpatched_pdf(make_certificate(holder_name="प्रिया शर्मा"), branding)

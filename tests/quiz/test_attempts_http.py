@@ -13,67 +13,10 @@ from quizzes.banks import bank_for_version
 from quizzes.models import QuizAttempt
 from tests import factories
 from tests.helpers import FormClient, sign_in_learner, text_of
+from tests.journeys import COURSE, answer_key, ready_for_quiz, start, submit
 from training_app.db import utcnow
 from training_app.extensions import db
 from training_app.models import AuditEvent, Tenant, User
-
-COURSE = "social-media-orientation"
-
-
-@pytest.fixture
-def learner(app, client):
-    """Ada, enrolled in the orientation with every lesson done and the policy attested."""
-    with app.app_context():
-        publishing.publish_all(material=True, actor="test")
-        acme = factories.tenant("acme")
-        factories.staff(acme, "hr@acme.example")
-        ada = factories.learner(acme, "Ada Lovelace")
-        ready_for_quiz(ada)
-        db.session.commit()
-        user_id = ada.id
-    sign_in_learner(client, user_id)
-    return user_id
-
-
-def ready_for_quiz(user: User, course: str = COURSE) -> Enrolment:
-    enrolment = learning.enrol(user, course, source="hr")
-    _, version = publishing.course_by_slug(course)
-    for lesson in version.lessons:
-        learning.complete_lesson(enrolment, lesson.slug)
-    learning.attest(
-        enrolment,
-        user,
-        confirmed=True,
-        typed_name=user.name,
-        locale_preference="en",
-        ip_address="127.0.0.1",
-        user_agent="pytest",
-    )
-    return enrolment
-
-
-def start(client) -> int:
-    response = client.submit(f"/quiz/{COURSE}/", {}, action=f"/quiz/{COURSE}/attempts")
-    assert response.status_code == 303, text_of(response)
-    return int(response.headers["Location"].rsplit("/", 1)[1])
-
-
-def answer_key(app, attempt_id: int, *, right: int) -> dict[str, list[str]]:
-    """Form data answering the first `right` questions correctly and the rest wrongly."""
-    with app.app_context():
-        attempt = db.session.get(QuizAttempt, attempt_id)
-        bank = bank_for_version(publishing.course_by_slug(COURSE)[1])
-        form = {}
-        for index, drawn in enumerate(attempt.questions):
-            question = bank.question(drawn["id"])
-            wrong = [o for o in question.option_ids if o not in question.correct_ids][:1]
-            form[f"q-{question.id}"] = sorted(question.correct_ids) if index < right else wrong
-        return form
-
-
-def submit(client, attempt_id: int, form: dict):
-    """POST the answers as the attempt page's form does (the page may be long open: no GET first)."""
-    return client.post_form(f"/quiz/attempts/{attempt_id}", form)
 
 
 def attempt_row(app, attempt_id: int) -> QuizAttempt:

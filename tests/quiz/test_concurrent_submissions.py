@@ -8,14 +8,14 @@ from sqlalchemy import func, select
 from courses.models import Completion
 from quizzes.models import QuizAttempt
 from tests.helpers import csrf_from
+from tests.journeys import COURSE, answer_key
 from tests.live_server import learner_session_cookie, serve
-from tests.quiz.test_attempts_http import COURSE, answer_key, learner  # noqa: F401  (fixture)
 from training_app.extensions import db
 
 SUBMITTERS = 20
 
 
-def test_twenty_simultaneous_submissions_grade_exactly_one_attempt(app, learner):  # noqa: F811
+def test_twenty_simultaneous_submissions_grade_exactly_one_attempt(app, learner):
     with serve(app) as base_url:
         browser = requests.Session()
         browser.cookies.set("session", learner_session_cookie(app, learner), domain="127.0.0.1")

@@ -1,0 +1,55 @@
+"""Steps of the learner's journey that several test packages share (quiz, certificates, LTI)."""
+
+from __future__ import annotations
+
+from courses import publishing
+from courses import services as learning
+from courses.models import Enrolment
+from quizzes.banks import bank_for_version
+from quizzes.models import QuizAttempt
+from tests.helpers import text_of
+from training_app.extensions import db
+from training_app.models import User
+
+COURSE = "social-media-orientation"
+
+
+def ready_for_quiz(user: User, course: str = COURSE) -> Enrolment:
+    enrolment = learning.enrol(user, course, source="hr")
+    _, version = publishing.course_by_slug(course)
+    for lesson in version.lessons:
+        learning.complete_lesson(enrolment, lesson.slug)
+    learning.attest(
+        enrolment,
+        user,
+        confirmed=True,
+        typed_name=user.name,
+        locale_preference="en",
+        ip_address="127.0.0.1",
+        user_agent="pytest",
+    )
+    return enrolment
+
+
+def start(client) -> int:
+    response = client.submit(f"/quiz/{COURSE}/", {}, action=f"/quiz/{COURSE}/attempts")
+    assert response.status_code == 303, text_of(response)
+    return int(response.headers["Location"].rsplit("/", 1)[1])
+
+
+def answer_key(app, attempt_id: int, *, right: int) -> dict[str, list[str]]:
+    """Form data answering the first `right` questions correctly and the rest wrongly."""
+    with app.app_context():
+        attempt = db.session.get(QuizAttempt, attempt_id)
+        bank = bank_for_version(publishing.course_by_slug(COURSE)[1])
+        form = {}
+        for index, drawn in enumerate(attempt.questions):
+            question = bank.question(drawn["id"])
+            wrong = [o for o in question.option_ids if o not in question.correct_ids][:1]
+            form[f"q-{question.id}"] = sorted(question.correct_ids) if index < right else wrong
+        return form
+
+
+def submit(client, attempt_id: int, form: dict):
+    """POST the answers as the attempt page's form does (the page may be long open: no GET first)."""
+    return client.post_form(f"/quiz/attempts/{attempt_id}", form)
