@@ -11,6 +11,7 @@ import unicodedata
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 
+from flask_babel import gettext, ngettext
 from sqlalchemy import select
 
 from courses import hooks
@@ -18,7 +19,7 @@ from courses.models import Attestation, Completion, Course, CourseVersion, Enrol
 from courses.publishing import course_by_slug, latest_material_number
 from training_app import audit
 from training_app.db import utcnow
-from training_app.errors import Conflict, DomainError, Forbidden, NotFound, ValidationFailed
+from training_app.errors import N_, Conflict, DomainError, Forbidden, NotFound, ValidationFailed
 from training_app.extensions import db
 from training_app.models import User
 
@@ -26,13 +27,13 @@ from training_app.models import User
 class LessonLocked(DomainError):
     status = 409
     code = "lesson_locked"
-    title = "Finish the earlier lessons first"
+    title = N_("Finish the earlier lessons first")
 
 
 class StepNotReady(DomainError):
     status = 409
     code = "step_not_ready"
-    title = "Not yet"
+    title = N_("Not yet")
 
 
 # --- enrolment ----------------------------------------------------------------------------------
@@ -76,9 +77,11 @@ def learner_enrolment(user: User, course_slug: str) -> Enrolment:
     )
     if not enrolment:
         raise Forbidden(
-            "You are not enrolled in this course. Open it from your company's learning platform (LMS), "
-            "which enrols you automatically.",
-            title="Not enrolled",
+            gettext(
+                "You are not enrolled in this course. Open it from your company's learning platform (LMS), "
+                "which enrols you automatically."
+            ),
+            title=N_("Not enrolled"),
         )
     return enrolment
 
@@ -235,15 +238,22 @@ def open_lesson(enrolment: Enrolment, lesson_slug: str, locale_preference: str |
     course_title = course_text(version, "title", locale)
     if index is None:
         raise NotFound(
-            f"The course “{course_title}” has no lesson {lesson_slug!r}. "
-            "Go back to the course overview to pick a lesson."
+            gettext(
+                "The course “%(course)s” has no lesson %(lesson)s. "
+                "Go back to the course overview to pick a lesson.",
+                course=course_title,
+                lesson=repr(lesson_slug),
+            )
         )
     done = completed_lessons(enrolment)
     blocking = next((lesson for lesson in lessons[:index] if lesson.slug not in done), None)
     if blocking is not None:
         raise LessonLocked(
-            f"Lessons are taken in order. Finish “{lesson_title(blocking, locale)}” "
-            "first; your progress is saved after each lesson.",
+            gettext(
+                "Lessons are taken in order. Finish “%(lesson)s” "
+                "first; your progress is saved after each lesson.",
+                lesson=lesson_title(blocking, locale),
+            ),
             errors={"next_lesson": blocking.slug},
         )
     lesson = lessons[index]
@@ -327,7 +337,7 @@ def attest(
     page = attestation_page(enrolment, user, locale_preference)
     errors = {}
     if not confirmed:
-        errors["confirm"] = "Tick the box to confirm that you have read and will follow the policy."
+        errors["confirm"] = gettext("Tick the box to confirm that you have read and will follow the policy.")
     name_problem = check_typed_name(typed_name, user.name)
     if name_problem:
         errors["typed_name"] = name_problem
@@ -370,13 +380,14 @@ def attest(
 def check_typed_name(typed: str, expected: str) -> str | None:
     typed_clean = normalise_name(typed)
     if len(typed_clean) < 2:
-        return "Type your full name to sign."
+        return gettext("Type your full name to sign.")
     if len(typed) > 200:
-        return "That name is too long (200 characters at most)."
+        return gettext("That name is too long (200 characters at most).")
     if expected.strip() and typed_clean != normalise_name(expected):
-        return (
-            f"The name you typed does not match the name your company's system has for you "
-            f"(“{expected}”). Type your full name exactly as shown."
+        return gettext(
+            "The name you typed does not match the name your company's system has for you "
+            "(“%(name)s”). Type your full name exactly as shown.",
+            name=expected,
         )
     return None
 
@@ -404,9 +415,15 @@ def _require_lessons_done(enrolment: Enrolment, version: CourseVersion) -> None:
     done = completed_lessons(enrolment)
     missing = [lesson for lesson in version.lessons if lesson.slug not in done]
     if missing:
+        learner = db.session.get(User, enrolment.user_id)
+        locale = content_locale(version, learner.locale if learner else None)
         raise StepNotReady(
-            f"Finish the lessons first: {len(missing)} to go, starting with "
-            f"“{lesson_title(missing[0], version.manifest['default_locale'])}”.",
+            ngettext(
+                "Finish the lessons first: %(num)d to go, starting with “%(lesson)s”.",
+                "Finish the lessons first: %(num)d to go, starting with “%(lesson)s”.",
+                len(missing),
+                lesson=lesson_title(missing[0], locale),
+            ),
             errors={"next_lesson": missing[0].slug},
         )
 
@@ -418,7 +435,7 @@ def ready_for_quiz(enrolment: Enrolment) -> tuple[CourseVersion, Attestation]:
     attestation = current_attestation(enrolment, version)
     if attestation is None:
         raise StepNotReady(
-            "Sign the policy attestation before the quiz.", errors={"next_step": "attestation"}
+            gettext("Sign the policy attestation before the quiz."), errors={"next_step": "attestation"}
         )
     return version, attestation
 
@@ -432,7 +449,7 @@ def record_result(
     """Record the cycle's outcome and hand it to every registered hook, in this transaction."""
     version, attestation = ready_for_quiz(enrolment)
     if latest_result(enrolment, cycle=enrolment.cycle, status="completed") is not None:
-        raise Conflict("This course is already completed for the current cycle.")
+        raise Conflict(gettext("This course is already completed for the current cycle."))
     now = utcnow()
     days = version.manifest.get("recertify_every_days") or 0
     completion = Completion(

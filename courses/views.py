@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import Blueprint, abort, redirect, render_template, request, session, url_for
+from flask_babel import gettext
 from flask_login import current_user, login_user
 
 from courses import services
@@ -70,7 +71,7 @@ def attestation(course_slug: str):
     status = 200
     if request.method == "POST":
         if not form.validate_on_submit():
-            raise ValidationFailed("Please complete the attestation form.", errors=form.errors)
+            raise ValidationFailed(gettext("Please complete the attestation form."), errors=form.errors)
         try:
             services.attest(
                 enrolment,

@@ -24,9 +24,11 @@ from collections.abc import Callable, Collection, Iterable, Mapping
 from fractions import Fraction
 from typing import Any, ClassVar, TypeVar
 
+from flask_babel import gettext
+
 from courses.errors import ContentError
 from quizzes.model import Option, Question, frozen_map
-from training_app.errors import DomainError
+from training_app.errors import N_, DomainError
 
 # Builds a ContentError for a field of the question being checked, e.g. error_at("options", 2, "id",
 # problem="...") -> "quiz.yaml: questions[3] (o04).options[2].id (line 57): ...". The loader supplies it.
@@ -52,7 +54,7 @@ class InvalidAnswer(DomainError):
 
     status = 422
     code = "invalid_answer"
-    title = "Please check your answer"
+    title = N_("Please check your answer")
 
 
 # --- registry -------------------------------------------------------------------------------------
@@ -104,14 +106,24 @@ def check_answer(
     label = str(number) if number is not None else question.id
     selected = [selected_ids] if isinstance(selected_ids, str) else list(selected_ids)
     if not selected:
-        raise _invalid(question, f"Choose an answer for question {label}.")
+        raise _invalid(question, gettext("Choose an answer for question %(label)s.", label=label))
     known = set(question.option_ids)
     for option_id in selected:
         if not isinstance(option_id, str) or option_id not in known:
-            raise _invalid(question, f"Option {option_id!r} is not one of the options of question {label}.")
+            raise _invalid(
+                question,
+                gettext(
+                    "Option %(option)s is not one of the options of question %(label)s.",
+                    option=repr(option_id),
+                    label=label,
+                ),
+            )
     chosen = frozenset(selected)
     if question.select == "single" and len(chosen) > 1:
-        raise _invalid(question, f"Question {label} takes one answer; you chose {len(chosen)}.")
+        raise _invalid(
+            question,
+            gettext("Question %(label)s takes one answer; you chose %(n)d.", label=label, n=len(chosen)),
+        )
     return chosen
 
 

@@ -14,6 +14,7 @@ import random
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from flask_babel import gettext, ngettext
 from sqlalchemy import func, select
 
 from courses import services as learning
@@ -26,7 +27,7 @@ from quizzes.models import AttemptGrant, QuizAttempt
 from quizzes.question_types import InvalidAnswer, check_answer
 from training_app import audit
 from training_app.db import utcnow
-from training_app.errors import Conflict, DomainError, NotFound, ValidationFailed
+from training_app.errors import N_, Conflict, DomainError, NotFound, ValidationFailed
 from training_app.extensions import db
 
 GRACE = timedelta(seconds=30)
@@ -35,7 +36,7 @@ GRACE = timedelta(seconds=30)
 class QuizLocked(DomainError):
     status = 409
     code = "quiz_locked"
-    title = "The quiz is not available right now"
+    title = N_("The quiz is not available right now")
 
 
 # --- the learner's standing -------------------------------------------------------------------
@@ -115,19 +116,29 @@ def start_attempt(
         return current.open_attempt
     if current.passed:
         raise Conflict(
-            "You already passed this quiz. Your result is on the course overview.", title="Already passed"
+            gettext("You already passed this quiz. Your result is on the course overview."),
+            title=N_("Already passed"),
         )
     if current.remaining == 0:
         raise QuizLocked(
-            f"You have used all {current.allowed} attempts. Ask your HR team to grant you "
-            "another attempt; they have been told you need one."
+            gettext(
+                "You have used all %(n)d attempts. Ask your HR team to grant you "
+                "another attempt; they have been told you need one.",
+                n=current.allowed,
+            )
         )
     now = utcnow()
     if current.next_allowed_at and now < current.next_allowed_at:
         wait = int((current.next_allowed_at - now).total_seconds() // 60) + 1
         raise QuizLocked(
-            f"Take a short break before the next attempt: you can start again in {wait} "
-            f"minute(s), at {current.next_allowed_at:%H:%M} UTC."
+            ngettext(
+                "Take a short break before the next attempt: you can start again in %(num)d "
+                "minute(s), at %(time)s UTC.",
+                "Take a short break before the next attempt: you can start again in %(num)d "
+                "minute(s), at %(time)s UTC.",
+                wait,
+                time=current.next_allowed_at.strftime("%H:%M"),
+            )
         )
     bank = current.bank
     version, _ = learning.ready_for_quiz(enrolment)
@@ -172,7 +183,9 @@ def learner_attempt(user_id: int, attempt_id: int) -> QuizAttempt:
         select(QuizAttempt).where(QuizAttempt.id == attempt_id, QuizAttempt.user_id == user_id)
     )
     if attempt is None:
-        raise NotFound("There is no such quiz attempt for you. Start the quiz from the course overview.")
+        raise NotFound(
+            gettext("There is no such quiz attempt for you. Start the quiz from the course overview.")
+        )
     return attempt
 
 
@@ -184,7 +197,9 @@ def submit(user_id: int, attempt_id: int, raw_answers: dict[str, list[str]]) -> 
         .with_for_update()
     )
     if attempt is None:
-        raise NotFound("There is no such quiz attempt for you. Start the quiz from the course overview.")
+        raise NotFound(
+            gettext("There is no such quiz attempt for you. Start the quiz from the course overview.")
+        )
     db.session.refresh(attempt)  # the row as it is now that we hold the lock
     if attempt.status != "open":
         return Submission(attempt, already_submitted=True, late=attempt.status == "expired")
@@ -213,8 +228,11 @@ def validate_answers(bank: Bank, attempt: QuizAttempt, raw: dict[str, list[str]]
     unknown = sorted(set(raw) - set(drawn_ids))
     if unknown:
         raise ValidationFailed(
-            f"Question {unknown[0]!r} is not part of this attempt. Reload the quiz page.",
-            errors={unknown[0]: "not part of this attempt"},
+            gettext(
+                "Question %(question)s is not part of this attempt. Reload the quiz page.",
+                question=repr(unknown[0]),
+            ),
+            errors={unknown[0]: gettext("not part of this attempt")},
         )
     errors = {}
     for position, question_id in enumerate(drawn_ids, 1):
@@ -225,9 +243,13 @@ def validate_answers(bank: Bank, attempt: QuizAttempt, raw: dict[str, list[str]]
     if errors:
         missing = sum(1 for q in drawn_ids if not raw.get(q))
         summary = (
-            f"Answer every question before you submit: {missing} still without an answer."
+            ngettext(
+                "Answer every question before you submit: %(num)d still without an answer.",
+                "Answer every question before you submit: %(num)d still without an answer.",
+                missing,
+            )
             if missing
-            else "Some answers are not valid for their question. Reload the quiz page."
+            else gettext("Some answers are not valid for their question. Reload the quiz page.")
         )
         raise ValidationFailed(summary, errors=errors)
     return {q: sorted(set(raw[q])) for q in drawn_ids}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import Blueprint, redirect, render_template, request, url_for
+from flask_babel import gettext
 from flask_login import current_user
 
 from courses import services as learning
@@ -61,7 +62,7 @@ def submit(attempt_id: int):
         return _render_attempt(attempt, errors=exc.errors, summary=exc.message, selected=answers), 422
     notice = None
     if submission.already_submitted:
-        notice = "This attempt was already submitted (perhaps in another tab); here is its result."
+        notice = gettext("This attempt was already submitted (perhaps in another tab); here is its result.")
     return _render_attempt(submission.attempt, notice=notice)
 
 
