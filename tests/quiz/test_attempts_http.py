@@ -1,14 +1,17 @@
 """Quiz attempts over HTTP on SQLite and PostgreSQL: journeys, integrity, tampering, answer key."""
 
+import dataclasses
 import re
 from datetime import timedelta
 
 import pytest
+import time_machine
 from sqlalchemy import func, select, update
 
 from courses import publishing
 from courses import services as learning
 from courses.models import Completion, Enrolment
+from quizzes import services
 from quizzes.banks import bank_for_version
 from quizzes.models import QuizAttempt
 from tests import factories
@@ -255,3 +258,19 @@ def test_the_quiz_needs_the_lessons_and_the_attestation_first(app, client):
     sign_in_learner(client, fresh_id)
     page = client.get(f"/quiz/{COURSE}/")
     assert page.status_code == 409 and "Finish the lessons first" in text_of(page)
+
+
+def test_the_cooldown_between_attempts_is_enforced_by_the_server(app, client, learner, monkeypatch):
+    real = services.bank_for_version
+
+    def bank_with_a_break(version):
+        return dataclasses.replace(real(version), cooldown_minutes=10)
+
+    monkeypatch.setattr(services, "bank_for_version", bank_with_a_break)
+    first = start(client)
+    submit(client, first, answer_key(app, first, right=2))
+    refused = client.post_form(f"/quiz/{COURSE}/attempts", {})
+    assert refused.status_code == 409 and "Take a short break before the next attempt" in text_of(refused)
+    assert "you can start again in 10 minute" in text_of(refused)
+    with time_machine.travel(utcnow() + timedelta(minutes=11)):
+        assert start(client) != first
