@@ -16,6 +16,7 @@ from training_app.db import utcnow
 from training_app.errors import DomainError, NotFound, ValidationFailed
 from training_app.extensions import db
 from training_app.models import Tenant, User
+from training_app.tenancy import get_in_tenant
 from training_app.urls import external_url
 
 
@@ -215,10 +216,9 @@ def learner_certificate(user_id: int, certificate_id: int) -> Certificate:
 
 
 def tenant_certificate(tenant_id: int, certificate_id: int) -> Certificate:
-    certificate = db.session.get(Certificate, certificate_id)
-    if certificate is None or certificate.tenant_id != tenant_id:
-        raise NotFound("There is no such certificate in your organisation.")
-    return certificate
+    return get_in_tenant(
+        Certificate, certificate_id, tenant_id, "There is no such certificate in your organisation."
+    )
 
 
 def latest_for_enrolment(user_id: int, completion_ids: list[int]) -> Certificate | None:

@@ -18,9 +18,10 @@ from lti import claims, keys
 from lti.models import Deployment, GradeTarget, Platform, ResourceLink
 from training_app import audit
 from training_app.db import utcnow
-from training_app.errors import Conflict, DomainError, NotFound, ValidationFailed
+from training_app.errors import Conflict, DomainError, ValidationFailed
 from training_app.extensions import db
 from training_app.models import Tenant, User
+from training_app.tenancy import get_in_tenant
 
 log = logging.getLogger(__name__)
 
@@ -178,11 +179,7 @@ def add_deployment(
 
 
 def tenant_platform(tenant_id: int, platform_id: int) -> Platform:
-    """A platform of this tenant; another tenant's platform is as unknown as a missing one."""
-    platform = db.session.get(Platform, platform_id)
-    if platform is None or platform.tenant_id != tenant_id:
-        raise NotFound("There is no such LMS connection.")
-    return platform
+    return get_in_tenant(Platform, platform_id, tenant_id, "There is no such LMS connection.")
 
 
 def platforms_of(tenant_id: int) -> list[Platform]:

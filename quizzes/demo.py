@@ -59,12 +59,13 @@ def _play(user: User, course_slug: str, outcomes: list[int], days_ago: int, rng:
     bank = bank_for_version(version)
     for right in outcomes:
         attempt = services.start_attempt(enrolment, user.locale, rng)
-        services.submit(user.id, attempt.id, _answers(bank, attempt, right))
+        services.submit(user.id, attempt.id, scripted_answers(bank, attempt, right))
     _backdate(enrolment, days=days_ago)
     return True
 
 
-def _answers(bank, attempt: QuizAttempt, right: int) -> dict[str, list[str]]:
+def scripted_answers(bank, attempt: QuizAttempt, right: int) -> dict[str, list[str]]:
+    """The first `right` drawn questions answered correctly, the others wrongly (demo data, tests)."""
     answers = {}
     for index, drawn in enumerate(attempt.questions):
         question = bank.question(drawn["id"])

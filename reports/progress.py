@@ -13,6 +13,7 @@ from training_app.db import utcnow
 from training_app.errors import NotFound
 from training_app.extensions import db
 from training_app.models import User
+from training_app.tenancy import get_in_tenant
 
 STATUSES = ("not_started", "in_progress", "overdue", "failed", "completed")
 STATUS_LABELS = {
@@ -159,7 +160,6 @@ def _grouped(model, enrolment_ids: list[int], newest_first_by) -> dict[int, list
 
 
 def tenant_enrolment(tenant_id: int, enrolment_id: int) -> Enrolment:
-    enrolment = db.session.get(Enrolment, enrolment_id)
-    if enrolment is None or enrolment.tenant_id != tenant_id:
-        raise NotFound("There is no such enrolment in your organisation.")
-    return enrolment
+    return get_in_tenant(
+        Enrolment, enrolment_id, tenant_id, "There is no such enrolment in your organisation."
+    )

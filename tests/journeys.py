@@ -6,6 +6,7 @@ from courses import publishing
 from courses import services as learning
 from courses.models import Enrolment
 from quizzes.banks import bank_for_version
+from quizzes.demo import scripted_answers
 from quizzes.models import QuizAttempt
 from tests.helpers import text_of
 from training_app.extensions import db
@@ -42,12 +43,7 @@ def answer_key(app, attempt_id: int, *, right: int) -> dict[str, list[str]]:
     with app.app_context():
         attempt = db.session.get(QuizAttempt, attempt_id)
         bank = bank_for_version(publishing.course_by_slug(COURSE)[1])
-        form = {}
-        for index, drawn in enumerate(attempt.questions):
-            question = bank.question(drawn["id"])
-            wrong = [o for o in question.option_ids if o not in question.correct_ids][:1]
-            form[f"q-{question.id}"] = sorted(question.correct_ids) if index < right else wrong
-        return form
+        return {f"q-{qid}": chosen for qid, chosen in scripted_answers(bank, attempt, right).items()}
 
 
 def submit(client, attempt_id: int, form: dict):

@@ -6,6 +6,7 @@ from flask import Flask
 
 from courses import publishing
 from quizzes.banks import bank_for_version
+from quizzes.demo import scripted_answers
 from quizzes.models import QuizAttempt
 from tests.helpers import FormClient, text_of
 from tests.launch.conftest import ORIENTATION
@@ -43,12 +44,7 @@ def answers(app: Flask, attempt_id: int, right: int, course: str) -> dict[str, l
     with app.app_context():
         attempt = db.session.get(QuizAttempt, attempt_id)
         bank = bank_for_version(publishing.course_by_slug(course)[1])
-        form = {}
-        for index, drawn in enumerate(attempt.questions):
-            question = bank.question(drawn["id"])
-            wrong = [o for o in question.option_ids if o not in question.correct_ids][:1]
-            form[f"q-{question.id}"] = sorted(question.correct_ids) if index < right else wrong
-        return form
+        return {f"q-{qid}": chosen for qid, chosen in scripted_answers(bank, attempt, right).items()}
 
 
 def pass_course(
