@@ -39,12 +39,12 @@ class CourseVersion(db.Model):
     published_at: Mapped[datetime] = mapped_column(default=utcnow)
     published_by: Mapped[str] = mapped_column(String(100))
     manifest: Mapped[dict[str, Any]]
-    files: Mapped[dict[str, Any]]  # relative path -> text (course.yaml, lessons, quiz bank)
+    # relative path -> text (course.yaml, lessons, quiz bank): large, read only to parse the bank
+    files: Mapped[dict[str, Any]] = mapped_column(deferred=True)
 
     course: Mapped[Course] = relationship(lazy="joined")
-    lessons: Mapped[list[Lesson]] = relationship(
-        order_by="Lesson.position", lazy="selectin", cascade="all, delete-orphan"
-    )
+    # Loaded when a page needs them (the quiz and the result hooks do not).
+    lessons: Mapped[list[Lesson]] = relationship(order_by="Lesson.position", cascade="all, delete-orphan")
 
     @property
     def label(self) -> str:
@@ -60,7 +60,8 @@ class Lesson(db.Model):
     slug: Mapped[str] = mapped_column(String(100))
     position: Mapped[int]
     minutes: Mapped[int]
-    texts: Mapped[dict[str, Any]]  # locale -> {"title", "html"}
+    titles: Mapped[dict[str, Any]]  # locale -> title (overviews list every lesson's title)
+    texts: Mapped[dict[str, Any]] = mapped_column(deferred=True)  # locale -> {"title", "html"}
 
 
 class Enrolment(db.Model):

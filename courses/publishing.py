@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from flask import g, has_app_context
 from sqlalchemy import select
 
 from courses import content
@@ -52,6 +53,7 @@ def publish(slug: str, *, material: bool, actor: str, root: Path = content.CONTE
     )
     db.session.add(version)
     db.session.flush()
+    _forget_published_courses()
     return PublishResult(version, created=True)
 
 
@@ -74,7 +76,8 @@ def _course_row(loaded: content.CourseContent) -> Course:
 
 def _lesson_row(lesson: content.LessonContent, position: int) -> Lesson:
     texts = {loc: {"title": t.title, "html": t.html} for loc, t in lesson.texts.items()}
-    return Lesson(slug=lesson.slug, position=position, minutes=lesson.minutes, texts=texts)
+    titles = {loc: t.title for loc, t in lesson.texts.items()}
+    return Lesson(slug=lesson.slug, position=position, minutes=lesson.minutes, titles=titles, texts=texts)
 
 
 def latest_version(course_id: int) -> CourseVersion | None:
@@ -109,8 +112,25 @@ def published_courses() -> list[tuple[Course, CourseVersion]]:
 
 
 def course_by_slug(slug: str) -> tuple[Course, CourseVersion]:
-    course = db.session.scalar(select(Course).where(Course.slug == slug))
-    version = latest_version(course.id) if course else None
-    if course is None or version is None:
-        raise NotFound(f"There is no published course {slug!r}.")
-    return course, version
+    """The course and its latest version, looked up once per request (pages ask several times)."""
+    memo = g.setdefault("published_courses", {}) if has_app_context() else {}
+    if slug not in memo:
+        course = db.session.scalar(select(Course).where(Course.slug == slug))
+        version = latest_version(course.id) if course else None
+        if course is None or version is None:
+            raise NotFound(f"There is no published course {slug!r}.")
+        memo[slug] = (course, version)
+    return memo[slug]
+
+
+def version_by_id(version_id: int) -> CourseVersion:
+    """A version by id, kept for the rest of the request (the session only holds weak references)."""
+    memo = g.setdefault("course_versions", {}) if has_app_context() else {}
+    if version_id not in memo:
+        memo[version_id] = db.session.get(CourseVersion, version_id)
+    return memo[version_id]
+
+
+def _forget_published_courses() -> None:
+    if has_app_context():
+        g.pop("published_courses", None)

@@ -202,7 +202,7 @@ def _resume_lesson(enrolment: Enrolment, lessons: list[LessonState]) -> str | No
 
 
 def lesson_title(lesson: Lesson, locale: str) -> str:
-    return (lesson.texts.get(locale) or next(iter(lesson.texts.values())))["title"]
+    return lesson.titles.get(locale) or next(iter(lesson.titles.values()))
 
 
 def completed_lessons(enrolment: Enrolment) -> set[str]:
@@ -444,15 +444,30 @@ def ready_for_quiz(enrolment: Enrolment) -> tuple[CourseVersion, Attestation]:
 
 
 def record_result(
-    enrolment: Enrolment, *, passed: bool, score: int, source_ref: str, actor: str
+    enrolment: Enrolment,
+    *,
+    passed: bool,
+    score: int,
+    source_ref: str,
+    actor: str,
+    version: CourseVersion | None = None,
+    attestation_id: int | None = None,
 ) -> Completion:
-    """Record the cycle's outcome and hand it to every registered hook, in this transaction."""
-    version, attestation = ready_for_quiz(enrolment)
+    """Record the cycle's outcome and hand it to every registered hook, in this transaction.
+
+    The quiz passes the version and attestation its attempt started with (checked then);
+    other callers get them checked now.
+    """
+    if version is None or attestation_id is None:
+        version, attestation = ready_for_quiz(enrolment)
+        attestation_id = attestation.id
     if latest_result(enrolment, cycle=enrolment.cycle, status="completed") is not None:
         raise Conflict(gettext("This course is already completed for the current cycle."))
     now = utcnow()
     days = version.manifest.get("recertify_every_days") or 0
     completion = Completion(
+        course=enrolment.course,
+        course_version=version,
         tenant_id=enrolment.tenant_id,
         user_id=enrolment.user_id,
         enrolment_id=enrolment.id,
@@ -462,7 +477,7 @@ def record_result(
         status="completed" if passed else "failed",
         score=score,
         content_hash=version.content_hash,
-        attestation_id=attestation.id,
+        attestation_id=attestation_id,
         source_ref=source_ref,
         completed_at=now,
         expires_at=now + timedelta(days=days) if passed and days else None,

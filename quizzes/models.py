@@ -38,6 +38,7 @@ class QuizAttempt(db.Model):
     cycle: Mapped[int]
     number: Mapped[int]
     course_version_id: Mapped[int] = mapped_column(ForeignKey("course_versions.id"))
+    attestation_id: Mapped[int | None] = mapped_column(ForeignKey("attestations.id"))  # current at start
     quiz_id: Mapped[str] = mapped_column(String(100))
     locale: Mapped[str] = mapped_column(String(16))
     status: Mapped[str] = mapped_column(String(20), default="open")

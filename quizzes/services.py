@@ -18,7 +18,8 @@ from flask_babel import gettext, ngettext
 from sqlalchemy import func, select
 
 from courses import services as learning
-from courses.models import CourseVersion, Enrolment
+from courses.models import Enrolment
+from courses.publishing import version_by_id
 from quizzes.bank import Bank, Question
 from quizzes.banks import bank_for_version
 from quizzes.draw import DrawnQuestion, draw_questions
@@ -141,7 +142,7 @@ def start_attempt(
             )
         )
     bank = current.bank
-    version, _ = learning.ready_for_quiz(enrolment)
+    version, attestation = learning.ready_for_quiz(enrolment)
     drawn = draw_questions(bank, rng or random.SystemRandom())
     attempt = QuizAttempt(
         tenant_id=enrolment.tenant_id,
@@ -150,6 +151,7 @@ def start_attempt(
         cycle=enrolment.cycle,
         number=len(current.attempts) + 1,
         course_version_id=version.id,
+        attestation_id=attestation.id,
         quiz_id=bank.id,
         locale=learning.content_locale(version, locale_preference),
         status="open",
@@ -195,16 +197,16 @@ def submit(user_id: int, attempt_id: int, raw_answers: dict[str, list[str]]) -> 
         select(QuizAttempt)
         .where(QuizAttempt.id == attempt_id, QuizAttempt.user_id == user_id)
         .with_for_update()
+        .execution_options(populate_existing=True)  # the row as it is now that we hold the lock
     )
     if attempt is None:
         raise NotFound(
             gettext("There is no such quiz attempt for you. Start the quiz from the course overview.")
         )
-    db.session.refresh(attempt)  # the row as it is now that we hold the lock
     if attempt.status != "open":
         return Submission(attempt, already_submitted=True, late=attempt.status == "expired")
     enrolment = db.session.get(Enrolment, attempt.enrolment_id)
-    bank = bank_for_version(db.session.get(CourseVersion, attempt.course_version_id))
+    bank = bank_for_version(version_by_id(attempt.course_version_id))
     now = utcnow()
     if _past_deadline(attempt, now):
         _close_expired(attempt, enrolment, bank)
@@ -278,17 +280,19 @@ def _close_expired(attempt: QuizAttempt, enrolment: Enrolment, bank: Bank) -> No
 
 def _conclude(attempt: QuizAttempt, enrolment: Enrolment, bank: Bank) -> None:
     """Passing completes the course; failing the last allowed attempt records a failed result."""
-    actor = f"learner:{attempt.user_id}"
-    if attempt.passed:
-        learning.record_result(
-            enrolment, passed=True, score=attempt.score, source_ref=f"quiz_attempt:{attempt.id}", actor=actor
-        )
+    if not attempt.passed and attempt.number < bank.max_attempts:
+        return  # attempts remain whatever HR granted: nothing to record yet
+    if not attempt.passed and standing(enrolment).remaining > 0:
         return
-    current = standing(enrolment)
-    if current.remaining == 0:
-        learning.record_result(
-            enrolment, passed=False, score=attempt.score, source_ref=f"quiz_attempt:{attempt.id}", actor=actor
-        )
+    learning.record_result(
+        enrolment,
+        passed=bool(attempt.passed),
+        score=attempt.score,
+        source_ref=f"quiz_attempt:{attempt.id}",
+        actor=f"learner:{attempt.user_id}",
+        version=version_by_id(attempt.course_version_id),
+        attestation_id=attempt.attestation_id,
+    )
 
 
 # --- review -------------------------------------------------------------------------------------------

@@ -7,7 +7,7 @@ from flask_babel import gettext
 from flask_login import current_user
 
 from courses import services as learning
-from courses.models import CourseVersion
+from courses.publishing import version_by_id
 from quizzes import services
 from quizzes.banks import bank_for_version
 from training_app.auth.access import learner_required
@@ -67,7 +67,7 @@ def submit(attempt_id: int):
 
 
 def _render_attempt(attempt, *, errors=None, summary=None, selected=None, notice=None):
-    version = db.session.get(CourseVersion, attempt.course_version_id)
+    version = version_by_id(attempt.course_version_id)
     bank = bank_for_version(version)
     use_locale(attempt.locale)
     reveal = services.may_review(attempt, bank)

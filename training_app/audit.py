@@ -1,7 +1,10 @@
 """Append-only audit log, hash-chained per tenant.
 
 Each event's hash covers its own fields and the previous event's hash, and the tenant row keeps
-the head of the chain. Appends lock the tenant row, so concurrent requests chain in order.
+the head of the chain. Events recorded in a transaction are chained when it commits: the tenant
+row is locked (FOR NO KEY UPDATE, which does not conflict with the key-share locks that inserts
+referencing the tenant take) only for the last moment of the transaction, so concurrent requests
+of one tenant chain in order without queueing behind each other's whole request.
 """
 
 from __future__ import annotations
@@ -13,12 +16,17 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import ScalarResult, select, update
+from sqlalchemy import event as sqlalchemy_events
+from sqlalchemy.orm import Session
 
 from training_app.db import utcnow
 from training_app.extensions import db
 from training_app.models import AuditEvent, Tenant
 
 GENESIS = "0" * 64
+
+
+PENDING_KEY = "pending_audit_events"
 
 
 def record_event(
@@ -30,13 +38,9 @@ def record_event(
     data: dict[str, Any] | None = None,
     ip_address: str | None = None,
 ) -> AuditEvent:
-    """Append an event to the tenant's chain in the caller's transaction."""
-    seq, head = db.session.execute(
-        select(Tenant.audit_seq, Tenant.audit_head).where(Tenant.id == tenant_id).with_for_update()
-    ).one()
+    """Record an event in the caller's transaction; it joins the tenant's chain at commit."""
     event = AuditEvent(
         tenant_id=tenant_id,
-        seq=seq + 1,
         occurred_at=utcnow(),
         actor=actor,
         action=action,
@@ -44,14 +48,34 @@ def record_event(
         subject_id=str(subject[1]) if subject else None,
         data=data or {},
         ip_address=ip_address,
-        prev_hash=head,
     )
-    event.hash = event_hash(event)
-    db.session.add(event)
-    db.session.execute(
-        update(Tenant).where(Tenant.id == tenant_id).values(audit_seq=event.seq, audit_head=event.hash)
-    )
+    db.session.info.setdefault(PENDING_KEY, []).append(event)
     return event
+
+
+def chain_pending_events(session: Session) -> None:
+    """Before commit: lock each tenant's chain head, number and hash the events, move the head."""
+    pending: list[AuditEvent] = session.info.pop(PENDING_KEY, [])
+    for tenant_id in dict.fromkeys(event.tenant_id for event in pending):
+        seq, head = session.execute(
+            select(Tenant.audit_seq, Tenant.audit_head)
+            .where(Tenant.id == tenant_id)
+            .with_for_update(key_share=True)
+        ).one()
+        for event in (e for e in pending if e.tenant_id == tenant_id):
+            seq += 1
+            event.seq, event.prev_hash = seq, head
+            event.hash = head = event_hash(event)
+            session.add(event)
+        session.execute(update(Tenant).where(Tenant.id == tenant_id).values(audit_seq=seq, audit_head=head))
+
+
+def forget_pending_events(session: Session, *_args: Any) -> None:
+    session.info.pop(PENDING_KEY, None)
+
+
+sqlalchemy_events.listen(Session, "before_commit", chain_pending_events)
+sqlalchemy_events.listen(Session, "after_rollback", forget_pending_events)
 
 
 def event_hash(event: AuditEvent) -> str:
