@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 
 from flask import request, session
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
 from courses import publishing
 from courses import services as learning
@@ -268,16 +269,37 @@ def process_launch(platform: Platform, body: dict[str, Any]) -> LaunchOutcome:
 
 
 def upsert_user(platform: Platform, message: claims.LaunchClaims) -> User:
-    user = db.session.scalar(
-        select(User).where(
-            User.tenant_id == platform.tenant_id,
-            User.issuer == platform.issuer,
-            User.subject == message.subject,
+    """The launching learner, created on first launch, their details refreshed on every launch.
+
+    The row is locked (FOR UPDATE, PostgreSQL) until the launch commits: one learner's concurrent
+    launches (a double click, two tabs) then run one after the other, so the second finds the
+    enrolment and grade target the first made instead of inserting them again.
+    """
+
+    def find() -> User | None:
+        return db.session.scalar(
+            select(User)
+            .where(
+                User.tenant_id == platform.tenant_id,
+                User.issuer == platform.issuer,
+                User.subject == message.subject,
+            )
+            .with_for_update()
         )
-    )
+
+    user = find()
     if user is None:
-        user = User(tenant_id=platform.tenant_id, issuer=platform.issuer, subject=message.subject)
-        db.session.add(user)
+        created = User(tenant_id=platform.tenant_id, issuer=platform.issuer, subject=message.subject)
+        _apply_launch_details(created, message)
+        user = _insert_unless_inserted_meanwhile(created, find)
+        if user is created:
+            return user
+    _apply_launch_details(user, message)
+    db.session.flush()
+    return user
+
+
+def _apply_launch_details(user: User, message: claims.LaunchClaims) -> None:
     user.name = message.name or user.name or ""
     user.email = message.email or user.email
     user.locale = message.locale or user.locale
@@ -286,8 +308,26 @@ def upsert_user(platform: Platform, message: claims.LaunchClaims) -> User:
     user.employee_id = custom.get("employee_id") or user.employee_id
     user.manager_email = custom.get("manager_email") or user.manager_email
     user.hire_date = parse_hire_date(custom.get("hire_date")) or user.hire_date
-    db.session.flush()
-    return user
+
+
+def _insert_unless_inserted_meanwhile(row: Any, find: Any) -> Any:
+    """INSERT `row`; if a concurrent launch inserted the same unique key first, use its row.
+
+    On PostgreSQL two launches that both found nothing both insert; the second INSERT waits for
+    the first transaction and then fails on the unique constraint. The savepoint keeps this
+    request's transaction usable and the row the other launch committed is returned instead
+    (a 500 for the second learner otherwise).
+    """
+    try:
+        with db.session.begin_nested():
+            db.session.add(row)
+    except IntegrityError:
+        existing = find()
+        if existing is None:
+            raise
+        log.info("row inserted by a concurrent launch", extra={"table": row.__tablename__})
+        return existing
+    return row
 
 
 def parse_hire_date(value: str | None) -> date | None:
@@ -303,22 +343,33 @@ def parse_hire_date(value: str | None) -> date | None:
 
 
 def upsert_resource_link(platform: Platform, message: claims.LaunchClaims, course_slug: str) -> ResourceLink:
-    link = db.session.scalar(
-        select(ResourceLink).where(
-            ResourceLink.platform_id == platform.id,
-            ResourceLink.deployment_id == message.deployment_id,
-            ResourceLink.resource_link_id == message.resource_link_id,
+    def find() -> ResourceLink | None:
+        return db.session.scalar(
+            select(ResourceLink).where(
+                ResourceLink.platform_id == platform.id,
+                ResourceLink.deployment_id == message.deployment_id,
+                ResourceLink.resource_link_id == message.resource_link_id,
+            )
         )
-    )
-    if link is None:
-        link = ResourceLink(
+
+    link = find()
+    if link is None:  # every learner of a new LMS activity may arrive at the same moment
+        created = ResourceLink(
             tenant_id=platform.tenant_id,
             platform_id=platform.id,
             deployment_id=message.deployment_id,
             resource_link_id=message.resource_link_id,
-            course_slug=course_slug,
         )
-        db.session.add(link)
+        _apply_link_details(created, message, course_slug)
+        link = _insert_unless_inserted_meanwhile(created, find)
+        if link is created:
+            return link
+    _apply_link_details(link, message, course_slug)
+    db.session.flush()
+    return link
+
+
+def _apply_link_details(link: ResourceLink, message: claims.LaunchClaims, course_slug: str) -> None:
     ags = message.ags
     link.course_slug = course_slug
     link.context_id = message.context.get("id")
@@ -329,8 +380,6 @@ def upsert_resource_link(platform: Platform, message: claims.LaunchClaims, cours
     link.ags_scopes = list(ags.get("scope") or link.ags_scopes or [])
     link.memberships_url = message.nrps.get("context_memberships_url") or link.memberships_url
     link.updated_at = utcnow()
-    db.session.flush()
-    return link
 
 
 def upsert_grade_target(enrolment: Enrolment, link: ResourceLink, lti_user_id: str) -> GradeTarget:
