@@ -1,13 +1,15 @@
 """The OIDC login and the launch, on pylti1p3next with the checks it lacks.
 
-pylti1p3next 2.0.2 gives us the OIDC login (including auth URLs with a query string), the
-state-cookie check, registration and deployment lookup through a tool configuration, and the
-message validators. What we add, because the library does not do it:
-- nonces consumed on first use (`SharedLaunchStorage.check_value`): a replayed id_token fails;
+pylti1p3next 2.0.2 gives us the OIDC login (including auth URLs with a query string and the
+Partitioned state cookie), registration and deployment lookup through a tool configuration, the
+JWT format checks and the message validators. What we add, because the library does not do it:
+- one single-use login record per OIDC login (state -> nonce, in storage every worker and
+  instance sees: the database, or Redis), consumed atomically by the launch, which must carry
+  that login's state cookie (or platform storage's word for it) and that login's nonce: replays
+  and state/nonce mix-ups fail (lti.views.launch; the library never consumes nonces);
 - exp/iat/nonce/iss/aud required, 60 s leeway for clock skew, `azp` checked;
 - the platform's JWKS cached per process as key objects, refetched once on an unknown kid;
-- registrations, deployments and keys read from the database, per tenant;
-- launch state in storage every worker sees (database or Redis), no launch body stored.
+- registrations, deployments and keys read from the database, per tenant; no launch body stored.
 """
 
 from __future__ import annotations
@@ -18,7 +20,8 @@ from typing import Any
 
 import jwt
 import requests
-from pylti1p3.contrib.flask import FlaskMessageLaunch, FlaskOIDCLogin, FlaskRequest
+from flask import g
+from pylti1p3.contrib.flask import FlaskMessageLaunch, FlaskOIDCLogin, FlaskRequest, FlaskSessionService
 from pylti1p3.deployment import Deployment as LibDeployment
 from pylti1p3.exception import LtiException, LtiMessageValidationException
 from pylti1p3.registration import Registration
@@ -27,7 +30,6 @@ from sqlalchemy import select
 
 from lti import keys
 from lti.models import Deployment, Platform
-from lti.storage import SharedLaunchStorage
 from training_app.extensions import db
 
 LEEWAY_SECONDS = 60
@@ -92,12 +94,19 @@ def adopt_first_deployment(platform: Platform, deployment_id: str) -> bool:
 
 
 def find_platform(issuer: str, client_id: str | None) -> Platform | None:
-    """The registration for this issuer and client id; without a client id, the only one."""
-    query = select(Platform).where(Platform.issuer == issuer)
-    if client_id:
-        return db.session.scalar(query.where(Platform.client_id == client_id))
-    candidates = db.session.scalars(query.limit(2)).all()
-    return candidates[0] if len(candidates) == 1 else None
+    """The registration for this issuer and client id; without a client id, the only one.
+
+    Asked several times per launch (library and tool): looked up once per request.
+    """
+    memo = g.setdefault("lti_platforms", {})
+    if (issuer, client_id) not in memo:
+        query = select(Platform).where(Platform.issuer == issuer)
+        if client_id:
+            memo[(issuer, client_id)] = db.session.scalar(query.where(Platform.client_id == client_id))
+        else:
+            candidates = db.session.scalars(query.limit(2)).all()
+            memo[(issuer, client_id)] = candidates[0] if len(candidates) == 1 else None
+    return memo[(issuer, client_id)]
 
 
 def registration_for(platform: Platform, *, with_tool_key: bool = True) -> Registration:
@@ -173,11 +182,24 @@ def _fetch_jwks(key_set_url: str) -> dict[str, jwt.PyJWK]:
 # --- login and launch ---------------------------------------------------------------------------------
 
 
+class LoginRecordSession(FlaskSessionService):
+    """The tool keeps the nonce in its own single-use login record (lti.views.login), not here."""
+
+    def save_nonce(self, nonce: str) -> None:
+        pass
+
+
 class ToolOIDCLogin(FlaskOIDCLogin):
     pass
 
 
 class ToolMessageLaunch(FlaskMessageLaunch):
+    def validate_state(self) -> ToolMessageLaunch:
+        return self  # checked by lti.views.launch: state cookie (or platform storage) + login record
+
+    def validate_nonce(self) -> ToolMessageLaunch:
+        return self  # checked by lti.views.launch: the token's nonce is the one of its consumed login
+
     def validate_jwt_signature(self) -> ToolMessageLaunch:
         header = self._jwt.get("header", {})
         key = platform_key(self._registration.get_key_set_url(), header.get("kid"), header.get("alg"))
@@ -223,11 +245,11 @@ def lti_request() -> FlaskRequest:
 
 
 def new_login(request: FlaskRequest) -> ToolOIDCLogin:
-    return ToolOIDCLogin(request, DatabaseToolConf(), launch_data_storage=SharedLaunchStorage())
+    return ToolOIDCLogin(request, DatabaseToolConf(), session_service=LoginRecordSession(request))
 
 
 def new_launch(request: FlaskRequest) -> ToolMessageLaunch:
-    return ToolMessageLaunch(request, DatabaseToolConf(), launch_data_storage=SharedLaunchStorage())
+    return ToolMessageLaunch(request, DatabaseToolConf())
 
 
 __all__ = [

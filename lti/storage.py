@@ -1,9 +1,8 @@
-"""Launch state shared by every worker and instance: the database by default, Redis when set.
+"""Short-lived launch state shared by every worker and instance: the database, or Redis when set.
 
-pylti1p3 keeps the OIDC state, the nonce and the launch data through a `LaunchDataStorage`; ours
-writes them where every process sees them, so a login answered by one instance and a launch
-answered by another both work. Nonces are consumed atomically on first use: a replayed
-id_token is refused even within its lifetime.
+The OIDC login's record (state -> nonce and login parameters), deep linking contexts and the
+one-time "continue in a new window" tokens live here, so a login answered by one instance and a
+launch answered by another both work. `take` reads and deletes in one step: each is used once.
 """
 
 from __future__ import annotations
@@ -13,15 +12,11 @@ from datetime import timedelta
 from typing import Any, Protocol
 
 from flask import current_app
-from pylti1p3.launch_data_storage.base import LaunchDataStorage
 from sqlalchemy import delete, select
 
 from lti.models import LaunchState
 from training_app.db import utcnow
 from training_app.extensions import db
-
-DEFAULT_TTL = 3600
-NONCE_MARKER = "-nonce-"
 
 
 class KeyValueStore(Protocol):
@@ -34,12 +29,8 @@ class DatabaseStore:
     """Rows in `lti_launch_state`, written in the request's transaction."""
 
     def put(self, key: str, value: Any, ttl: int) -> None:
-        row = db.session.get(LaunchState, key)
-        expires = utcnow() + timedelta(seconds=ttl)
-        if row is None:
-            db.session.add(LaunchState(key=key, value={"v": value}, expires_at=expires))
-        else:
-            row.value, row.expires_at = {"v": value}, expires
+        """Keys are random and written once: a plain INSERT."""
+        db.session.add(LaunchState(key=key, value={"v": value}, expires_at=utcnow() + timedelta(seconds=ttl)))
         db.session.flush()
 
     def get(self, key: str) -> Any | None:
@@ -90,29 +81,3 @@ def purge_expired() -> int:
     """Delete expired database state (the worker calls this now and then)."""
     result = db.session.execute(delete(LaunchState).where(LaunchState.expires_at <= utcnow()))
     return result.rowcount or 0
-
-
-class SharedLaunchStorage(LaunchDataStorage[Any]):
-    """pylti1p3's storage interface over `store()`. Keys are global: no extra session cookie."""
-
-    _session_cookie_name = None  # type: ignore[assignment]
-
-    def __init__(self, backend: KeyValueStore | None = None) -> None:
-        super().__init__()
-        self._backend = backend or store()
-
-    def can_set_keys_expiration(self) -> bool:
-        return True
-
-    def get_value(self, key: str) -> Any:
-        return self._backend.get(self._prepare_key(key))
-
-    def set_value(self, key: str, value: Any, exp: int | None = None) -> None:
-        self._backend.put(self._prepare_key(key), value, exp or DEFAULT_TTL)
-
-    def check_value(self, key: str) -> bool:
-        """pylti1p3 asks this only for nonces: the first check consumes the nonce."""
-        prepared = self._prepare_key(key)
-        if NONCE_MARKER in prepared:
-            return self._backend.take(prepared) is not None
-        return self._backend.get(prepared) is not None

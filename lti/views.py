@@ -20,7 +20,7 @@ from flask import (
 from flask_login import current_user, login_user
 
 from lti import claims, errors, keys, registration, services, storage, tool_config
-from lti.launch import lti_request, new_launch, new_login
+from lti.launch import find_platform, lti_request, new_launch, new_login
 from lti.models import Platform
 from training_app.extensions import csrf, db, limiter
 from training_app.models import User
@@ -82,28 +82,27 @@ def launch():
             "platform_error", request.form.get("error_description") or request.form["error"]
         )
     state = request.form.get("state", "")
-    record = storage.store().get(f"login-{state}") if state else None
-    cookie_ok = state and request.cookies.get(STATE_COOKIE_PREFIX + state) == state
-    verified_by_platform = bool(
-        record and record.get("storage_target") and request.form.get("lti_storage_verified") == "1"
-    )
-    if not cookie_ok and not verified_by_platform:
-        return _cookieless_launch(record, state)
-    if record is None:  # the login was already completed by this launch: a replay (or it expired)
+    cookie_ok = bool(state) and request.cookies.get(STATE_COOKIE_PREFIX + state) == state
+    if not cookie_ok:
+        pending = storage.store().get(f"login-{state}") if state else None
+        if not (
+            pending and pending.get("storage_target") and request.form.get("lti_storage_verified") == "1"
+        ):
+            return _cookieless_launch(pending, state)
+    verified_by_platform = not cookie_ok  # the platform's storage vouched for the state instead
+    # The login is used once, taken atomically first: a replay, even two at the same moment, fails.
+    record = storage.store().take(f"login-{state}")
+    if record is None:
         raise errors.LaunchFailed("replayed", "no pending login for this state")
     if unverified_nonce(request.form.get("id_token", "")) != record["nonce"]:
         raise errors.LaunchFailed("state", "the id_token's nonce was not issued with this state")
-    cookies = dict(request.cookies)
-    if verified_by_platform:
-        cookies[STATE_COOKIE_PREFIX + state] = state  # the platform's storage vouched for the state
-    message_launch = new_launch(lti_request_with(cookies))
+    message_launch = new_launch(lti_request())
     try:
         body = message_launch.body()
-        platform = db.session.get(Platform, _platform_id(body))
+        platform = _platform_of(body)
         outcome = services.process_launch(platform, body)
     except errors.LIBRARY_ERRORS as exc:
         raise errors.launch_failed(exc) from None
-    storage.store().take(f"login-{state}")
     login_user(outcome.user)
     _remember_launch(outcome, body, platform)
     target = _landing_url(outcome)
@@ -120,20 +119,12 @@ def unverified_nonce(id_token: str) -> str | None:
         return None
 
 
-def lti_request_with(cookies: dict[str, str]):
-    from pylti1p3.contrib.flask import FlaskRequest
-
-    return FlaskRequest(cookies=cookies)
-
-
-def _platform_id(body: dict) -> int:
-    from lti.launch import find_platform
-
+def _platform_of(body: dict) -> Platform:
     audience = body["aud"][0] if isinstance(body["aud"], list) else body["aud"]
     platform = find_platform(body["iss"], audience)
     if platform is None:
         raise errors.LaunchFailed("unknown_platform", "validated launch without a platform")
-    return platform.id
+    return platform
 
 
 def _remember_launch(outcome: services.LaunchOutcome, body: dict, platform: Platform) -> None:

@@ -64,7 +64,6 @@ class TestingConfig(BaseConfig):
     TESTING = True
     LOG_LEVEL = "WARNING"
     LOGIN_RATE_LIMIT = "5 per minute"
-    OUTBOX_BACKOFF_SECONDS = 0.05
     PASSWORD_HASH_COST = (1, 8192)  # fast hashes keep the suite quick; production keeps the default
 
 
