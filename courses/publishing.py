@@ -115,11 +115,16 @@ def course_by_slug(slug: str) -> tuple[Course, CourseVersion]:
     """The course and its latest version, looked up once per request (pages ask several times)."""
     memo = g.setdefault("published_courses", {}) if has_app_context() else {}
     if slug not in memo:
-        course = db.session.scalar(select(Course).where(Course.slug == slug))
-        version = latest_version(course.id) if course else None
-        if course is None or version is None:
+        row = db.session.execute(
+            select(Course, CourseVersion)
+            .join(CourseVersion, CourseVersion.course_id == Course.id)
+            .where(Course.slug == slug)
+            .order_by(CourseVersion.number.desc())
+            .limit(1)
+        ).first()
+        if row is None:
             raise NotFound(f"There is no published course {slug!r}.")
-        memo[slug] = (course, version)
+        memo[slug] = (row[0], row[1])
     return memo[slug]
 
 

@@ -71,9 +71,10 @@ def default_due_at(user: User, version: CourseVersion) -> datetime | None:
 
 
 def learner_enrolment(user: User, course_slug: str) -> Enrolment:
-    course = db.session.scalar(select(Course).where(Course.slug == course_slug))
-    enrolment = course and db.session.scalar(
-        select(Enrolment).where(Enrolment.user_id == user.id, Enrolment.course_id == course.id)
+    enrolment = db.session.scalar(
+        select(Enrolment)
+        .join(Course, Course.id == Enrolment.course_id)
+        .where(Enrolment.user_id == user.id, Course.slug == course_slug)
     )
     if not enrolment:
         raise Forbidden(

@@ -100,7 +100,7 @@ class ResourceLink(db.Model):
     memberships_url: Mapped[str | None] = mapped_column(String(1000))
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
-    platform: Mapped[Platform] = relationship(lazy="joined")
+    platform: Mapped[Platform] = relationship()
 
 
 class GradeTarget(db.Model):
@@ -115,7 +115,7 @@ class GradeTarget(db.Model):
     lti_user_id: Mapped[str] = mapped_column(String(255))
     last_launch_at: Mapped[datetime] = mapped_column(default=utcnow)
 
-    resource_link: Mapped[ResourceLink] = relationship(lazy="joined")
+    resource_link: Mapped[ResourceLink] = relationship()
 
 
 class AccessToken(db.Model):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, replace
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -379,7 +379,9 @@ def _apply_link_details(link: ResourceLink, message: claims.LaunchClaims, course
     link.lineitems_url = ags.get("lineitems") or link.lineitems_url
     link.ags_scopes = list(ags.get("scope") or link.ags_scopes or [])
     link.memberships_url = message.nrps.get("context_memberships_url") or link.memberships_url
-    link.updated_at = utcnow()
+
+
+LAST_LAUNCH_PRECISION = timedelta(minutes=10)
 
 
 def upsert_grade_target(enrolment: Enrolment, link: ResourceLink, lti_user_id: str) -> GradeTarget:
@@ -391,6 +393,8 @@ def upsert_grade_target(enrolment: Enrolment, link: ResourceLink, lti_user_id: s
     if target is None:
         target = GradeTarget(enrolment_id=enrolment.id, resource_link_id=link.id, lti_user_id=lti_user_id)
         db.session.add(target)
-    target.last_launch_at = utcnow()
+    now = utcnow()
+    if target.last_launch_at is None or now - target.last_launch_at > LAST_LAUNCH_PRECISION:
+        target.last_launch_at = now  # informational: not rewritten on every launch
     db.session.flush()
     return target
