@@ -7,6 +7,7 @@ from flask_login import current_user
 
 from certificates import badges, services
 from certificates.errors import InvalidCertificateCode
+from courses import publishing
 from training_app.auth.access import learner_required
 from training_app.errors import wants_json
 from training_app.extensions import limiter
@@ -96,7 +97,6 @@ def issuer_profile(tenant_slug: str):
 
 @bp.get("/credentials/achievements/<course_slug>")
 def achievement(course_slug: str):
-    from courses import publishing
 
     course, version = publishing.course_by_slug(course_slug)
     return jsonify(

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import click
 from flask import Flask, current_app
+from sqlalchemy import select
 
 from lti import keys, registration, services, tool_config
 from training_app.auth.services import find_tenant
 from training_app.cli import TrainingGroup
 from training_app.errors import ValidationFailed
 from training_app.extensions import db
+from training_app.models import Tenant
 
 lti_cli = TrainingGroup(
     "lti", help="LTI 1.3: register LMS platforms, show the tool's configuration, rotate keys."
@@ -110,10 +112,6 @@ def show_tool_config(tenant_slug: str | None) -> None:
 @click.option("--tenant", "tenant_slug", default=None, help="Only this tenant (default: every tenant).")
 def rotate_key(tenant_slug: str | None) -> None:
     """New signing keys; the old ones stay in the JWKS until tokens signed with them expire."""
-    from sqlalchemy import select
-
-    from training_app.models import Tenant
-
     tenants = [find_tenant(tenant_slug)] if tenant_slug else list(db.session.scalars(select(Tenant)))
     if not tenants:
         raise click.ClickException("No tenant exists yet; there is no key to rotate.")

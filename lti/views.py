@@ -19,9 +19,11 @@ from flask import (
 )
 from flask_login import current_user, login_user
 
-from lti import claims, errors, keys, registration, services, storage, tool_config
+from lti import claims, errors, keys, registration, roster, services, storage, tool_config
+from lti import deep_linking as dl
 from lti.launch import find_platform, lti_request, new_launch, new_login
-from lti.models import Platform
+from lti.models import Platform, ResourceLink
+from training_app.errors import Forbidden
 from training_app.extensions import csrf, db, limiter
 from training_app.models import User
 from training_app.urls import external_url
@@ -234,7 +236,6 @@ def canvas_config():
 @bp.get("/report")
 def course_report():
     link = _instructor_link()
-    from lti import roster
 
     report = roster.course_report(link)
     return render_template("lti/report.html", report=report, link=link)
@@ -242,7 +243,6 @@ def course_report():
 
 @bp.route("/deep-linking", methods=["GET", "POST"])
 def deep_linking():
-    from lti import deep_linking as dl
 
     context = _deep_link_context()
     if request.method == "GET":
@@ -255,8 +255,6 @@ def deep_linking():
 
 
 def _instructor_link():
-    from lti.models import ResourceLink
-    from training_app.errors import Forbidden
 
     context = session.get("lti") or {}
     if (
@@ -275,7 +273,6 @@ def _instructor_link():
 
 
 def _deep_link_context() -> dict:
-    from training_app.errors import Forbidden
 
     context = session.get("lti") or {}
     if context and context.get("role") != "instructor":

@@ -20,6 +20,7 @@ options on a single-select question) before grading.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Collection, Iterable, Mapping
 from fractions import Fraction
 from typing import Any, ClassVar, TypeVar
@@ -134,7 +135,7 @@ def _invalid(question: Question, message: str) -> InvalidAnswer:
 # --- the types ------------------------------------------------------------------------------------
 
 
-class QuestionType:
+class QuestionType(ABC):
     """Base class. `raw` is one question's dict as loaded by the marshmallow schema (absent fields None)."""
 
     name: ClassVar[str]
@@ -153,8 +154,9 @@ class QuestionType:
             if raw.get(field) is not None
         ]
 
+    @abstractmethod
     def options(self, raw: Mapping[str, Any], locale: str) -> tuple[Option, ...]:
-        raise NotImplementedError
+        """The question's options (true_false makes its own)."""
 
     def validate_translation(
         self, question: Question, raw: Mapping[str, Any], error_at: ErrorAt
@@ -172,10 +174,11 @@ class QuestionType:
             )
         return errors
 
+    @abstractmethod
     def translated_option_texts(
         self, question: Question, raw: Mapping[str, Any], locale: str
     ) -> Mapping[str, str]:
-        raise NotImplementedError
+        """Option id -> text in `locale`, from a translation file's entry."""
 
     def grade(self, question: Question, selected: Collection[str]) -> Fraction:
         correct = question.correct_ids
