@@ -5,8 +5,9 @@ from flask import Flask
 
 def init_app(app: Flask) -> None:
     from courses import hooks
-    from lti import ags, cli, services
+    from lti import ags, cli, demo, services
     from lti.views import bp
+    from training_app import demo as demo_data
     from training_app import outbox, security
 
     app.register_blueprint(bp)
@@ -14,3 +15,4 @@ def init_app(app: Flask) -> None:
     hooks.on_result(ags.queue_scores)
     outbox.register_handler(ags.KIND, ags.deliver_score)
     security.register_frame_origins(services.frame_origins)
+    demo_data.register_step(demo.register_demo_lms)
