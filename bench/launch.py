@@ -42,7 +42,6 @@ import asyncio
 import cProfile
 import json
 import os
-import pstats
 import re
 import resource
 import secrets
@@ -81,6 +80,8 @@ from quiz_submit import (  # noqa: E402
     admin_dsn,
     ensure_wrk,
     free_port,
+    load_profile,
+    profile_rows,
     raw_dsn,
     recreate_database,
     say,
@@ -1027,32 +1028,9 @@ def sql_summary(records: list[dict]) -> dict[str, Any]:
 
 
 def python_summary(folder: Path, limit: int = 30) -> dict[str, Any]:
-    files = sorted(folder.glob("cprofile-*.prof"))
-    if not files:
+    entries, launches = load_profile(folder, "lti/views", "launch")
+    if not entries:
         return {}
-    stats = pstats.Stats(*map(str, files))
-    entries = stats.stats  # type: ignore[attr-defined]
-    launches = sum(
-        nc for (file, _, name), (_, nc, *_r) in entries.items() if name == "launch" and "lti/views" in file
-    )
-    launches = launches or 1
-
-    def where(key: tuple[str, int, str]) -> str:
-        file, line, name = key
-        file = re.sub(r".*/site-packages/", "", file.replace(str(ROOT) + "/", ""))
-        return f"{file}:{line} {name}" if line else name
-
-    def rows(index: int) -> list[dict[str, Any]]:
-        ranked = sorted(entries.items(), key=lambda item: item[1][index], reverse=True)[:limit]
-        return [
-            {
-                "function": where(key),
-                "calls_per_launch": round(nc / launches, 1),
-                "own_ms": round(tt / launches * 1000, 3),
-                "cumulative_ms": round(ct / launches * 1000, 3),
-            }
-            for key, (_cc, nc, tt, ct, _callers) in ranked
-        ]
 
     def cumulative_ms(file_part: str, name: str) -> float:
         found = [
@@ -1065,8 +1043,7 @@ def python_summary(folder: Path, limit: int = 30) -> dict[str, Any]:
     return {
         "launches": launches,
         "highlights": {label: cumulative_ms(*where_) for label, where_ in PROFILE_HIGHLIGHTS.items()},
-        "by_cumulative": rows(3),
-        "by_own_time": rows(2),
+        **profile_rows(entries, launches, "launch", limit),
     }
 
 

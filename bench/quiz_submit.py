@@ -31,6 +31,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import pstats
 import random
 import re
 import secrets
@@ -883,23 +884,24 @@ def sql_profile(folder: Path) -> dict[str, Any]:
     return out
 
 
-def python_profile(folder: Path, limit: int = 30) -> dict[str, Any]:
-    import pstats
-
+def load_profile(folder: Path, view_file: str, view_name: str) -> tuple[dict, int]:
+    """The merged cProfile entries of every worker, and how many times the view ran."""
     files = sorted(folder.glob("cprofile-*.prof"))
     if not files:
-        return {}
-    stats = pstats.Stats(*map(str, files))
-    entries = stats.stats  # type: ignore[attr-defined]
-    submits = sum(
-        nc for (file, _, name), (_, nc, *_r) in entries.items() if name == "submit" and "views" in file
+        return {}, 0
+    entries = pstats.Stats(*map(str, files)).stats  # type: ignore[attr-defined]
+    runs = sum(
+        nc for (file, _, name), (_, nc, *_r) in entries.items() if name == view_name and view_file in file
     )
-    submits = submits or 1
+    return entries, runs or 1
+
+
+def profile_rows(entries: dict, runs: int, unit: str, limit: int = 30) -> dict[str, list[dict[str, Any]]]:
+    """The top functions per run of the view, by cumulative and by own time."""
 
     def where(key: tuple[str, int, str]) -> str:
         file, line, name = key
-        file = file.replace(str(ROOT) + "/", "")
-        file = re.sub(r".*/site-packages/", "", file)
+        file = re.sub(r".*/site-packages/", "", file.replace(str(ROOT) + "/", ""))
         return f"{file}:{line} {name}" if line else name
 
     def rows(index: int) -> list[dict[str, Any]]:
@@ -907,14 +909,21 @@ def python_profile(folder: Path, limit: int = 30) -> dict[str, Any]:
         return [
             {
                 "function": where(key),
-                "calls_per_submit": round(nc / submits, 1),
-                "own_ms": round(tt / submits * 1000, 3),
-                "cumulative_ms": round(ct / submits * 1000, 3),
+                f"calls_per_{unit}": round(nc / runs, 1),
+                "own_ms": round(tt / runs * 1000, 3),
+                "cumulative_ms": round(ct / runs * 1000, 3),
             }
             for key, (_cc, nc, tt, ct, _callers) in ranked
         ]
 
-    return {"submits": submits, "by_cumulative": rows(3), "by_own_time": rows(2)}
+    return {"by_cumulative": rows(3), "by_own_time": rows(2)}
+
+
+def python_profile(folder: Path, limit: int = 30) -> dict[str, Any]:
+    entries, submits = load_profile(folder, "views", "submit")
+    if not entries:
+        return {}
+    return {"submits": submits, **profile_rows(entries, submits, "submit", limit)}
 
 
 # --- the run ----------------------------------------------------------------------------------------

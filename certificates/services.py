@@ -220,17 +220,6 @@ def tenant_certificate(tenant_id: int, certificate_id: int) -> Certificate:
     )
 
 
-def latest_for_enrolment(user_id: int, completion_ids: list[int]) -> Certificate | None:
-    if not completion_ids:
-        return None
-    return db.session.scalar(
-        select(Certificate)
-        .where(Certificate.user_id == user_id, Certificate.completion_id.in_(completion_ids))
-        .order_by(Certificate.issued_at.desc())
-        .limit(1)
-    )
-
-
 # --- HR -------------------------------------------------------------------------------------------
 
 

@@ -22,10 +22,6 @@ class PublishResult:
     created: bool
 
 
-def validate_all(root: Path = content.CONTENT_ROOT) -> tuple[list[content.CourseContent], list]:
-    return content.load_all(root)
-
-
 def publish(slug: str, *, material: bool, actor: str, root: Path = content.CONTENT_ROOT) -> PublishResult:
     """Snapshot the course folder as a new version, unless its content is already the latest.
 

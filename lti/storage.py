@@ -78,6 +78,9 @@ def store() -> KeyValueStore:
 
 
 def purge_expired() -> int:
-    """Delete expired database state (the worker calls this now and then)."""
+    """Delete expired database state (the outbox worker's housekeeping, every few minutes).
+
+    With Redis the keys expire by themselves; abandoned logins would otherwise stay in the table.
+    """
     result = db.session.execute(delete(LaunchState).where(LaunchState.expires_at <= utcnow()))
     return result.rowcount or 0

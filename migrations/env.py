@@ -5,6 +5,8 @@ from alembic import context
 from flask import current_app
 from sqlalchemy.exc import OperationalError
 
+from training_app.cli import database_unreachable_message
+
 # this is the Alembic Config object, which provides
 # access to the values within the .ini file in use.
 config = context.config
@@ -100,11 +102,7 @@ def run_migrations_online():
     try:
         connection = connectable.connect()
     except OperationalError as exc:
-        reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
-        raise SystemExit(
-            f"Error: cannot use the database ({reason}). Check DATABASE_URL and that the "
-            "database server is running."
-        ) from None
+        raise SystemExit(f"Error: {database_unreachable_message(exc)}") from None
     with connection:
         context.configure(connection=connection, target_metadata=get_metadata(), **conf_args)
 

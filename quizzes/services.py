@@ -170,6 +170,13 @@ def _lock_enrolment(enrolment: Enrolment) -> None:
     db.session.execute(select(Enrolment.id).where(Enrolment.id == enrolment.id).with_for_update())
 
 
+def close_if_expired(attempt: QuizAttempt) -> QuizAttempt:
+    """An open attempt whose time ran out is closed (and counted) when the learner comes back."""
+    if attempt.status == "open" and _past_deadline(attempt, utcnow()):
+        standing(db.session.get(Enrolment, attempt.enrolment_id))  # closes it, concluding if needed
+    return attempt
+
+
 # --- submitting -------------------------------------------------------------------------------------
 
 

@@ -12,7 +12,6 @@ from quizzes import services
 from quizzes.banks import bank_for_version
 from training_app.auth.access import learner_required
 from training_app.errors import ValidationFailed
-from training_app.extensions import db
 from training_app.i18n import use_locale
 
 bp = Blueprint("quizzes", __name__, url_prefix="/quiz", template_folder="templates")
@@ -41,9 +40,7 @@ def begin(course_slug: str):
 @bp.get("/attempts/<int:attempt_id>")
 @learner_required
 def attempt(attempt_id: int):
-    attempt = services.learner_attempt(current_user.id, attempt_id)
-    if attempt.status == "open":
-        services.standing(db.session.get(learning.Enrolment, attempt.enrolment_id))  # closes it if expired
+    attempt = services.close_if_expired(services.learner_attempt(current_user.id, attempt_id))
     return _render_attempt(attempt)
 
 

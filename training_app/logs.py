@@ -97,10 +97,3 @@ def _log_request(response):
             },
         )
     return response
-
-
-def current_request_id() -> str | None:
-    try:
-        return getattr(g, "request_id", None)
-    except RuntimeError:
-        return None

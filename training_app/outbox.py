@@ -207,6 +207,23 @@ def backoff_seconds(attempt: int) -> float:
     return ceiling * random.uniform(0.5, 1.0)
 
 
+Housekeeping = Callable[[], int]
+_housekeeping: list[Housekeeping] = []
+HOUSEKEEPING_SECONDS = 300
+
+
+def register_housekeeping(task: Housekeeping) -> None:
+    """Periodic clean-up (expired launch state...) that packages hand to the worker; returns rows."""
+    if task not in _housekeeping:
+        _housekeeping.append(task)
+
+
+def run_housekeeping() -> int:
+    removed = sum(task() for task in _housekeeping)
+    db.session.commit()
+    return removed
+
+
 def run_worker(
     *,
     once: bool = False,
@@ -218,7 +235,11 @@ def run_worker(
     worker = worker_id()
     batch = batch or current_app.config["OUTBOX_BATCH_SIZE"]
     delivered = 0
+    next_housekeeping = 0.0
     while not stop():
+        if time.monotonic() >= next_housekeeping:
+            run_housekeeping()
+            next_housekeeping = time.monotonic() + HOUSEKEEPING_SECONDS
         claimed = claim_due(worker, batch)
         for delivery in claimed:
             delivered += deliver(delivery, worker)

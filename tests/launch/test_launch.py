@@ -1,10 +1,14 @@
 """Launches from the emulated LMS through the tool's real endpoints."""
 
+from datetime import timedelta
+
 from sqlalchemy import func, select
 
 from courses.models import Enrolment
-from lti.models import GradeTarget, ResourceLink
+from lti.models import GradeTarget, LaunchState, ResourceLink
 from tests.launch.conftest import ORIENTATION, learner, learner_claims
+from training_app import outbox
+from training_app.db import utcnow
 from training_app.extensions import db
 from training_app.models import User
 
@@ -65,3 +69,14 @@ def test_a_link_without_a_course_parameter_gets_a_clear_error(driver, registered
     result = driver.launch(claims)
     assert result.response.status == 400
     assert "does not say which course to open" in result.response.text
+
+
+def test_the_workers_housekeeping_purges_abandoned_logins(app, registered):
+    with app.app_context():
+        db.session.add(
+            LaunchState(key="login-abandoned", value={"v": {}}, expires_at=utcnow() - timedelta(1))
+        )
+        db.session.add(LaunchState(key="login-pending", value={"v": {}}, expires_at=utcnow() + timedelta(1)))
+        db.session.commit()
+        assert outbox.run_housekeeping() == 1
+        assert set(db.session.scalars(select(LaunchState.key))) == {"login-pending"}
