@@ -16,14 +16,14 @@ What it does, in one run:
      (TRAINING_CONFIG=production) and drives it with wrk: hello, then the baseline (one INSERT +
      COMMIT per request), then the graded submits, same threads, connections and duration. The
      wrk Lua script gives every submit a different open attempt;
-  4. checks in the database that each 2xx submit graded one attempt once, and prints req/s,
+  4. checks in the database that each submit answered with 303 graded one attempt once, and prints req/s,
      p50 and p99 of each, and the ratio submit / baseline (target: >= 0.5x).
 
 --profile adds two short passes on fresh attempts with fresh workers: every SQL statement of a
 submit with its time and the worker's CPU time (and the same for the baseline insert), then
 cProfile inside the gunicorn workers (bench/benchapp.py, BENCH_PROFILE). This is a benchmark, not
 a test: the machine is noisy, compare figures from one run. The exit status is 1 only when the
-figures are not valid (non-2xx responses, an attempt graded twice or not at all...).
+figures are not valid (unexpected statuses, an attempt graded twice or not at all...).
 """
 
 from __future__ import annotations
@@ -132,8 +132,7 @@ function setup(thread)
   table.insert(threads, thread)
 end
 
-local MARKERS = {already = "already submitted", expired = "Time ran out",
-                 passed = "You passed with", failed = "You scored "}
+local MARKERS = {already = "notice=already-submitted"}
 local queue, cursor, fixed, fallback = {}, 0, nil, nil
 sent, answered, exhausted, fallbacks = 0, 0, 0, 0
 statuses, markers = {}, {}
@@ -184,9 +183,10 @@ function response(status, headers, body)
   answered = answered + 1
   local key = tostring(status)
   statuses[key] = (statuses[key] or 0) + 1
-  if body and not fixed then
+  local location = headers["Location"] or headers["location"]
+  if location and not fixed then
     for name, marker in pairs(MARKERS) do
-      if string.find(body, marker, 1, true) then markers[name] = (markers[name] or 0) + 1 end
+      if string.find(location, marker, 1, true) then markers[name] = (markers[name] or 0) + 1 end
     end
   end
 end
@@ -224,11 +224,16 @@ end
 """
 
 
+def succeeded(status: str) -> bool:
+    """A page (2xx) or a graded submit's redirect to its result (303, post/redirect/get)."""
+    return status.startswith("2") or status == "303"
+
+
 @dataclass
 class WrkResult:
     label: str
     requests: int  # completed responses (wrk's count)
-    ok: int  # 2xx responses to the requests under test
+    ok: int  # 2xx responses, or the 303 that follows a graded submit
     seconds: float
     p50_ms: float
     p90_ms: float
@@ -245,8 +250,8 @@ class WrkResult:
         return self.ok / self.seconds if self.seconds else 0.0
 
     @property
-    def non_2xx(self) -> dict[str, int]:
-        return {code: n for code, n in self.statuses.items() if not code.startswith("2")}
+    def not_ok(self) -> dict[str, int]:
+        return {code: n for code, n in self.statuses.items() if not succeeded(code)}
 
     @property
     def cut_off(self) -> int:
@@ -260,7 +265,7 @@ class WrkResult:
             "p90_ms": round(self.p90_ms, 2),
             "p99_ms": round(self.p99_ms, 2),
             "ok_responses": self.ok,
-            "non_2xx": self.non_2xx,
+            "not_ok": self.not_ok,
             "socket_errors": {k: v for k, v in self.socket_errors.items() if v},
             "seconds": round(self.seconds, 2),
         }
@@ -330,7 +335,7 @@ class Wrk:
         return WrkResult(
             label=label,
             requests=int(raw["requests"]),
-            ok=sum(n for code, n in statuses.items() if code.startswith("2")),
+            ok=sum(n for code, n in statuses.items() if succeeded(code)),
             seconds=raw["duration_us"] / 1e6,
             p50_ms=latency["p50"] / 1000,
             p90_ms=latency["p90"] / 1000,
@@ -780,16 +785,14 @@ def verify_submits(
     rows = [(attempt_id, passed) for attempt_id, passed in closed if attempt_id in sent_set]
     outcomes_as_planned = sum(1 for attempt_id, passed in rows if planned[attempt_id] == passed)
     problems = []
-    if result.non_2xx or any(result.socket_errors.get(k) for k in ("connect", "read", "write", "timeout")):
-        problems.append(f"non-2xx responses {result.non_2xx} or socket errors {result.socket_errors}")
+    if result.not_ok or any(result.socket_errors.get(k) for k in ("connect", "read", "write", "timeout")):
+        problems.append(f"unexpected statuses {result.not_ok} or socket errors {result.socket_errors}")
     if not result.ok <= graded <= result.ok + result.cut_off:
-        problems.append(f"{graded} attempts graded for {result.ok} 2xx responses (+{result.cut_off} cut off)")
+        problems.append(f"{graded} attempts graded for {result.ok} 303 responses (+{result.cut_off} cut off)")
     if len(rows) != graded:
         problems.append(f"{graded} attempts graded during the run, but {len(rows)} of the attempts it sent")
-    if expired or result.markers.get("expired") or result.markers.get("already"):
+    if expired or result.markers.get("already"):
         problems.append(f"{expired} expired / {result.markers.get('already', 0)} already-submitted answers")
-    if result.markers.get("passed", 0) + result.markers.get("failed", 0) != result.ok:
-        problems.append(f"result pages {result.markers} do not match {result.ok} 2xx responses")
     if outcomes_as_planned != len(rows):
         problems.append(f"only {outcomes_as_planned} of {len(rows)} outcomes as planned")
     if result.exhausted:
@@ -798,8 +801,8 @@ def verify_submits(
         "graded_in_db": graded,
         "ok_responses": result.ok,
         "cut_off_at_end": result.cut_off,
-        "passed_pages": result.markers.get("passed", 0),
-        "failed_pages": result.markers.get("failed", 0),
+        "passed": sum(1 for _, passed in rows if passed),
+        "failed": sum(1 for _, passed in rows if not passed),
         "outcomes_as_planned": outcomes_as_planned,
         "problems": problems,
     }
@@ -1050,8 +1053,8 @@ def run(args: argparse.Namespace, wrk_binary: str, folder: Path) -> dict[str, An
         wrk.fixed("warm-up hello", "GET", "/bench/hello", connections, args.warmup)
         wrk.fixed("warm-up insert", "POST", "/bench/insert", connections, args.warmup, "note=bench")
         warm, _ = walk("warm-up submit", args.warmup, connections)
-        if warm.non_2xx or warm.exhausted:
-            problems.append(f"warm-up submits: non-2xx {warm.non_2xx}, exhausted {warm.exhausted}")
+        if warm.not_ok or warm.exhausted:
+            problems.append(f"warm-up submits: unexpected statuses {warm.not_ok}, exhausted {warm.exhausted}")
         say(f"Measuring: {args.duration:g} s each, {threads} wrk threads, {connections} connections")
         results["hello"] = wrk.fixed("hello", "GET", "/bench/hello", connections, args.duration)
         results["baseline"] = wrk.fixed(
@@ -1063,8 +1066,8 @@ def run(args: argparse.Namespace, wrk_binary: str, folder: Path) -> dict[str, An
     server_errors = server.errors()
     verification = verify_submits(app, results["submit"], before, after, planned, sent)
     problems += verification["problems"]
-    if results["baseline"].non_2xx:
-        problems.append(f"baseline non-2xx: {results['baseline'].non_2xx}")
+    if results["baseline"].not_ok:
+        problems.append(f"baseline unexpected statuses: {results['baseline'].not_ok}")
 
     profile: dict[str, Any] = {}
     if args.profile:
@@ -1151,7 +1154,7 @@ def print_report(report: dict[str, Any]) -> None:
         f"workers, wrk {config['wrk_threads']} threads / {config['connections']} connections, "
         f"{config['duration_s']:g} s each, {config['cpus']} CPUs"
     )
-    print(f"  {'':<34} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'2xx':>8}  non-2xx")
+    print(f"  {'':<34} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'ok':>8}  not ok")
     for key, label in (
         ("hello", "hello (GET /bench/hello)"),
         ("baseline", "baseline: one INSERT + COMMIT"),
@@ -1160,7 +1163,7 @@ def print_report(report: dict[str, Any]) -> None:
         r = report[key]
         print(
             f"  {label:<34} {r['req_per_s']:9.1f} {r['p50_ms']:8.1f} {r['p99_ms']:8.1f} "
-            f"{r['ok_responses']:8d}  {r['non_2xx'] or 0}"
+            f"{r['ok_responses']:8d}  {r['not_ok'] or 0}"
         )
     ratio = report["ratio"]
     verdict = "meets" if ratio is not None and ratio >= report["target_ratio"] else "BELOW"
@@ -1171,9 +1174,9 @@ def print_report(report: dict[str, Any]) -> None:
     v = report["verification"]
     print(
         f"Graded attempts verified in the database: {v['graded_in_db']} "
-        f"for {v['ok_responses']} 2xx responses "
-        f"(+{v['cut_off_at_end']} cut off by the end of the run); result pages: {v['passed_pages']} passed, "
-        f"{v['failed_pages']} failed; outcomes as planned: {v['outcomes_as_planned']}"
+        f"for {v['ok_responses']} 303 responses "
+        f"(+{v['cut_off_at_end']} cut off by the end of the run): {v['passed']} passed, "
+        f"{v['failed']} failed; outcomes as planned: {v['outcomes_as_planned']}"
     )
     print(f"Setup: {config['learners']} learners ({config['setup']}) in {config['setup_seconds']:.1f} s")
     if report["server_errors"]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from flask import Blueprint, redirect, render_template, request, url_for
-from flask_babel import gettext
+from flask_babel import lazy_gettext
 from flask_login import current_user
 
 from courses import services as learning
@@ -17,6 +17,11 @@ from training_app.i18n import use_locale
 bp = Blueprint("quizzes", __name__, url_prefix="/quiz", template_folder="templates")
 
 ANSWER_PREFIX = "q-"
+NOTICES = {
+    "already-submitted": lazy_gettext(
+        "This attempt was already submitted (perhaps in another tab); here is its result."
+    ),
+}
 
 
 @bp.get("/<course_slug>/")
@@ -41,12 +46,13 @@ def begin(course_slug: str):
 @learner_required
 def attempt(attempt_id: int):
     attempt = services.close_if_expired(services.learner_attempt(current_user.id, attempt_id))
-    return _render_attempt(attempt)
+    return _render_attempt(attempt, notice=NOTICES.get(request.args.get("notice", "")))
 
 
 @bp.post("/attempts/<int:attempt_id>")
 @learner_required
 def submit(attempt_id: int):
+    """Graded, then post/redirect/get: a reload or the back button shows the result, never resubmits."""
     answers = {
         key.removeprefix(ANSWER_PREFIX): request.form.getlist(key)
         for key in request.form
@@ -57,10 +63,8 @@ def submit(attempt_id: int):
     except ValidationFailed as exc:
         attempt = services.learner_attempt(current_user.id, attempt_id)
         return _render_attempt(attempt, errors=exc.errors, summary=exc.message, selected=answers), 422
-    notice = None
-    if submission.already_submitted:
-        notice = gettext("This attempt was already submitted (perhaps in another tab); here is its result.")
-    return _render_attempt(submission.attempt, notice=notice)
+    notice = {"notice": "already-submitted"} if submission.already_submitted else {}
+    return redirect(url_for(".attempt", attempt_id=attempt_id, **notice), 303)
 
 
 def _render_attempt(attempt, *, errors=None, summary=None, selected=None, notice=None):

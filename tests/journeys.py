@@ -47,5 +47,10 @@ def answer_key(app, attempt_id: int, *, right: int) -> dict[str, list[str]]:
 
 
 def submit(client, attempt_id: int, form: dict):
-    """POST the answers as the attempt page's form does (the page may be long open: no GET first)."""
-    return client.post_form(f"/quiz/attempts/{attempt_id}", form)
+    """POST the answers as the attempt page's form does (the page may be long open: no GET first).
+
+    A graded submit answers 303 to the attempt's result page (post/redirect/get), which is followed.
+    """
+    response = client.post_form(f"/quiz/attempts/{attempt_id}", form, follow_redirects=True)
+    assert [r.status_code for r in response.history] in ([], [303])
+    return response

@@ -35,7 +35,10 @@ def take_quiz(app: Flask, client: FormClient, *, right: int, course: str = ORIEN
     started = client.submit(f"/quiz/{course}/", {}, action=f"/quiz/{course}/attempts")
     assert started.status_code == 303, text_of(started)
     attempt_id = int(started.headers["Location"].rstrip("/").rsplit("/", 1)[1])
-    answered = client.post_form(f"/quiz/attempts/{attempt_id}", answers(app, attempt_id, right, course))
+    answered = client.post_form(
+        f"/quiz/attempts/{attempt_id}", answers(app, attempt_id, right, course), follow_redirects=True
+    )
+    assert [r.status_code for r in answered.history] == [303], text_of(answered)
     assert answered.status_code == 200, text_of(answered)
     return text_of(answered)
 

@@ -189,7 +189,7 @@ def test_review_after_pass_hides_answers_of_failed_attempts(app, client):
             ][:1]
             for d in attempt.questions
         }
-    failed = text_of(client.submit(f"/quiz/attempts/{attempt_id}", wrong))
+    failed = text_of(client.submit(f"/quiz/attempts/{attempt_id}", wrong, follow_redirects=True))
     assert "The right answers are shown once you pass" in failed and "Why:" not in failed
 
 
@@ -201,6 +201,24 @@ def test_double_submit_grades_once_and_shows_the_result(app, client, learner):
     assert "You passed with 90/100" in text_of(first)
     assert "already submitted" in text_of(second) and "You passed with 90/100" in text_of(second)
     assert len(results(app)) == 1 and attempt_row(app, attempt_id).score == 90
+
+
+def test_a_graded_submit_redirects_to_its_result_so_a_reload_never_resubmits(app, client, learner):
+    attempt_id = start(client)
+    answered = client.post_form(f"/quiz/attempts/{attempt_id}", answer_key(app, attempt_id, right=9))
+    assert answered.status_code == 303
+    assert answered.headers["Location"].endswith(f"/quiz/attempts/{attempt_id}")
+    for _reload in range(2):
+        assert "You passed with 90/100" in text_of(client.get(answered.headers["Location"]))
+    again = client.post_form(f"/quiz/attempts/{attempt_id}", answer_key(app, attempt_id, right=0))
+    assert again.status_code == 303 and again.headers["Location"].endswith("?notice=already-submitted")
+    assert len(results(app)) == 1 and attempt_row(app, attempt_id).score == 90
+
+
+def test_an_unknown_notice_in_the_address_is_ignored(app, client, learner):
+    attempt_id = start(client)
+    page = text_of(client.get(f"/quiz/attempts/{attempt_id}?notice=<script>alert(1)</script>"))
+    assert "<script>alert(1)" not in page and "already submitted" not in page
 
 
 @pytest.mark.parametrize("tamper", ["foreign_option", "unknown_question", "missing_answer", "two_on_single"])
