@@ -33,28 +33,23 @@ def issue_for(completion: Completion) -> Certificate | None:
     """Result hook: a passed cycle gets its certificate (a failed one gets none)."""
     if completion.status != "completed":
         return None
-    user = db.session.get(User, completion.user_id)
-    attestation = (
-        db.session.get(Attestation, completion.attestation_id) if completion.attestation_id else None
-    )
+    holder = _holder_of(completion)
     certificate = Certificate(
         tenant_id=completion.tenant_id,
-        user_id=user.id,
+        user_id=completion.user_id,
         completion_id=completion.id,
         course_id=completion.course_id,
         course_version_id=completion.course_version_id,
         code=unique_code(),
         credential_id=f"urn:uuid:{uuid.uuid4()}",
         subject_id=f"urn:uuid:{uuid.uuid4()}",
-        holder_name=(user.name or (attestation.typed_name if attestation else "")).strip()
-        or user.email
-        or "—",
-        holder_email=user.email,
+        holder_name=(holder.name or holder.typed_name or "").strip() or holder.email or "—",
+        holder_email=holder.email,
         course_title=completion.course.title,
         course_slug=completion.course.slug,
         policy_version=completion.course_version.label,
         content_hash=completion.content_hash,
-        locale=attestation.locale if attestation else "en",
+        locale=holder.locale or "en",
         score=completion.score,
         completed_at=completion.completed_at,
         expires_at=completion.expires_at,
@@ -64,7 +59,7 @@ def issue_for(completion: Completion) -> Certificate | None:
     db.session.flush()
     audit.record_event(
         completion.tenant_id,
-        f"learner:{user.id}",
+        f"learner:{completion.user_id}",
         "certificate.issued",
         subject=("certificate", certificate.id),
         data={
@@ -75,6 +70,15 @@ def issue_for(completion: Completion) -> Certificate | None:
         },
     )
     return certificate
+
+
+def _holder_of(completion: Completion):
+    """The learner's name and email, and the name and locale they signed the attestation with."""
+    return db.session.execute(
+        select(User.name, User.email, Attestation.typed_name, Attestation.locale)
+        .outerjoin(Attestation, Attestation.id == completion.attestation_id)
+        .where(User.id == completion.user_id)
+    ).one()
 
 
 def unique_code() -> str:

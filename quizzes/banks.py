@@ -5,7 +5,10 @@ from __future__ import annotations
 import re
 import threading
 
+from flask import current_app
+
 from courses.models import CourseVersion
+from courses.publishing import version_by_id
 from quizzes.bank import Bank, parse_bank
 
 TRANSLATION_FILE = re.compile(r"^quiz\.([a-z]{2})\.yaml$")
@@ -29,4 +32,16 @@ def bank_for_version(version: CourseVersion) -> Bank:
         )
         with _lock:
             _cache[version.content_hash] = bank
+    return bank
+
+
+def bank_for_version_id(version_id: int) -> Bank:
+    """The bank of a published version without reading the version again.
+
+    Kept per app, not per process: a version id names one immutable snapshot in one database.
+    """
+    by_id = current_app.extensions.setdefault("quiz_banks_by_version_id", {})
+    bank = by_id.get(version_id)
+    if bank is None:
+        bank = by_id[version_id] = bank_for_version(version_by_id(version_id))
     return bank

@@ -15,13 +15,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from flask_babel import gettext, ngettext
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from courses import services as learning
 from courses.models import Enrolment
 from courses.publishing import version_by_id
 from quizzes.bank import Bank, Question
-from quizzes.banks import bank_for_version
+from quizzes.banks import bank_for_version, bank_for_version_id
 from quizzes.draw import DrawnQuestion, draw_questions
 from quizzes.grading import grade, passed
 from quizzes.models import AttemptGrant, QuizAttempt
@@ -182,9 +182,38 @@ def close_if_expired(attempt: QuizAttempt) -> QuizAttempt:
 
 @dataclass(frozen=True)
 class Submission:
-    attempt: QuizAttempt
+    attempt_id: int
     already_submitted: bool
     late: bool
+
+
+@dataclass(frozen=True)
+class GradedAttempt:
+    """What concluding a graded attempt needs (the row itself is updated with one statement)."""
+
+    id: int
+    user_id: int
+    enrolment_id: int
+    course_version_id: int
+    attestation_id: int | None
+    number: int
+    score: int
+    passed: bool
+
+
+# Read under the row lock: the columns grading needs, not the whole attempt.
+_SUBMIT_COLUMNS = (
+    QuizAttempt.id,
+    QuizAttempt.user_id,
+    QuizAttempt.enrolment_id,
+    QuizAttempt.course_version_id,
+    QuizAttempt.attestation_id,
+    QuizAttempt.number,
+    QuizAttempt.status,
+    QuizAttempt.questions,
+    QuizAttempt.pass_mark,
+    QuizAttempt.deadline_at,
+)
 
 
 def learner_attempt(user_id: int, attempt_id: int) -> QuizAttempt:
@@ -200,35 +229,50 @@ def learner_attempt(user_id: int, attempt_id: int) -> QuizAttempt:
 
 def submit(user_id: int, attempt_id: int, raw_answers: dict[str, list[str]]) -> Submission:
     """Grade the attempt once. A repeated submit returns the graded attempt unchanged."""
-    attempt = db.session.scalar(
-        select(QuizAttempt)
+    row = db.session.execute(
+        select(*_SUBMIT_COLUMNS)
         .where(QuizAttempt.id == attempt_id, QuizAttempt.user_id == user_id)
         .with_for_update()
-        .execution_options(populate_existing=True)  # the row as it is now that we hold the lock
-    )
-    if attempt is None:
+    ).one_or_none()
+    if row is None:
         raise NotFound(
             gettext("There is no such quiz attempt for you. Start the quiz from the course overview.")
         )
-    if attempt.status != "open":
-        return Submission(attempt, already_submitted=True, late=attempt.status == "expired")
-    enrolment = db.session.get(Enrolment, attempt.enrolment_id)
-    bank = bank_for_version(version_by_id(attempt.course_version_id))
+    if row.status != "open":
+        return Submission(attempt_id, already_submitted=True, late=row.status == "expired")
+    bank = bank_for_version_id(row.course_version_id)
     now = utcnow()
-    if _past_deadline(attempt, now):
-        _close_expired(attempt, enrolment, bank)
-        return Submission(attempt, already_submitted=False, late=True)
-    answers = validate_answers(bank, attempt, raw_answers)
-    result = grade(bank, drawn_of(attempt), answers)
-    attempt.answers = answers
-    attempt.points = {q.question_id: q.fraction for q in result.questions}
-    attempt.score = result.score
-    attempt.passed = passed(result.score, attempt.pass_mark)
-    attempt.status = "submitted"
-    attempt.submitted_at = now
-    db.session.flush()
-    _conclude(attempt, enrolment, bank)
-    return Submission(attempt, already_submitted=False, late=False)
+    if _past_deadline(row, now):
+        attempt = db.session.get(QuizAttempt, attempt_id, populate_existing=True)  # already locked
+        _close_expired(attempt, None, bank)
+        return Submission(attempt_id, already_submitted=False, late=True)
+    answers = validate_answers(bank, row, raw_answers)
+    result = grade(bank, drawn_of(row), answers)
+    graded = GradedAttempt(
+        row.id,
+        row.user_id,
+        row.enrolment_id,
+        row.course_version_id,
+        row.attestation_id,
+        row.number,
+        result.score,
+        passed(result.score, row.pass_mark),
+    )
+    db.session.execute(
+        update(QuizAttempt)
+        .where(QuizAttempt.id == attempt_id)
+        .values(
+            status="submitted",
+            answers=answers,
+            points={q.question_id: q.fraction for q in result.questions},
+            score=graded.score,
+            passed=graded.passed,
+            submitted_at=now,
+        )
+        .execution_options(synchronize_session=False)  # no attempt object of this request is used again
+    )
+    _conclude(graded, None, bank)
+    return Submission(attempt_id, already_submitted=False, late=False)
 
 
 def validate_answers(bank: Bank, attempt: QuizAttempt, raw: dict[str, list[str]]) -> dict[str, list[str]]:
@@ -272,7 +316,7 @@ def _past_deadline(attempt: QuizAttempt, now: datetime) -> bool:
     return attempt.deadline_at is not None and now > attempt.deadline_at + GRACE
 
 
-def _close_expired(attempt: QuizAttempt, enrolment: Enrolment, bank: Bank) -> None:
+def _close_expired(attempt: QuizAttempt, enrolment: Enrolment | None, bank: Bank) -> None:
     attempt.status = "expired"
     attempt.submitted_at = utcnow()
     attempt.score = 0
@@ -285,10 +329,14 @@ def _close_expired(attempt: QuizAttempt, enrolment: Enrolment, bank: Bank) -> No
     _conclude(attempt, enrolment, bank)
 
 
-def _conclude(attempt: QuizAttempt, enrolment: Enrolment, bank: Bank) -> None:
-    """Passing completes the course; failing the last allowed attempt records a failed result."""
+def _conclude(attempt: QuizAttempt | GradedAttempt, enrolment: Enrolment | None, bank: Bank) -> None:
+    """Passing completes the course; failing the last allowed attempt records a failed result.
+
+    The enrolment is read only when a result may be recorded (most failed attempts record none).
+    """
     if not attempt.passed and attempt.number < bank.max_attempts:
         return  # attempts remain whatever HR granted: nothing to record yet
+    enrolment = enrolment or db.session.get(Enrolment, attempt.enrolment_id)
     if not attempt.passed and standing(enrolment).remaining > 0:
         return
     learning.record_result(
