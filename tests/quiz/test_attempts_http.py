@@ -262,6 +262,19 @@ def test_another_learners_attempt_is_not_found(app, client, learner):
     assert attempt_row(app, attempt_id).status == "open"
 
 
+def test_only_a_launched_learner_can_submit(app, client, learner):
+    attempt_id = start(client)
+    form = answer_key(app, attempt_id, right=10)
+    for who in ("anonymous", "staff"):
+        visitor = FormClient(app)
+        if who == "staff":
+            assert visitor.login("hr@acme.example", factories.PASSWORD).status_code in (302, 303)
+        response = visitor.post_form(f"/quiz/attempts/{attempt_id}", form)
+        assert response.status_code == 401, who
+        assert "Open this training from your company's learning platform" in text_of(response)
+    assert attempt_row(app, attempt_id).status == "open"
+
+
 def test_a_huge_payload_is_refused(app, client, learner):
     attempt_id = start(client)
     form = answer_key(app, attempt_id, right=10)
