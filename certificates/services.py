@@ -6,7 +6,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, bindparam, insert, select
 
 from certificates import codes, render
 from certificates.models import Branding, Certificate
@@ -14,7 +14,7 @@ from courses.models import Attestation, Completion
 from training_app import audit
 from training_app.db import utcnow
 from training_app.errors import DomainError, NotFound, ValidationFailed
-from training_app.extensions import db
+from training_app.extensions import db, run_core
 from training_app.models import Tenant, User
 from training_app.tenancy import get_in_tenant
 from training_app.urls import external_url
@@ -29,12 +29,14 @@ class CertificateRevoked(DomainError):
 # --- issuing --------------------------------------------------------------------------------------
 
 
-def issue_for(completion: Completion) -> Certificate | None:
-    """Result hook: a passed cycle gets its certificate (a failed one gets none)."""
+def issue_for(completion: Completion) -> int | None:
+    """Result hook: a passed cycle gets its certificate (a failed one gets none); its id."""
     if completion.status != "completed":
         return None
-    holder = _holder_of(completion)
-    certificate = Certificate(
+    holder = run_core(
+        _HOLDER, {"user_id": completion.user_id, "attestation_id": completion.attestation_id}
+    ).one()
+    certificate = dict(
         tenant_id=completion.tenant_id,
         user_id=completion.user_id,
         completion_id=completion.id,
@@ -55,30 +57,30 @@ def issue_for(completion: Completion) -> Certificate | None:
         expires_at=completion.expires_at,
         issued_at=utcnow(),
     )
-    db.session.add(certificate)
-    db.session.flush()
+    certificate_id = run_core(_INSERT_CERTIFICATE, certificate).scalar_one()
     audit.record_event(
         completion.tenant_id,
         f"learner:{completion.user_id}",
         "certificate.issued",
-        subject=("certificate", certificate.id),
+        subject=("certificate", certificate_id),
         data={
-            "code": certificate.code,
-            "course": certificate.course_slug,
+            "code": certificate["code"],
+            "course": certificate["course_slug"],
             "completion_id": completion.id,
-            "expires_at": _iso(certificate.expires_at),
+            "expires_at": _iso(certificate["expires_at"]),
         },
     )
-    return certificate
+    return certificate_id
 
 
-def _holder_of(completion: Completion):
-    """The learner's name and email, and the name and locale they signed the attestation with."""
-    return db.session.execute(
-        select(User.name, User.email, Attestation.typed_name, Attestation.locale)
-        .outerjoin(Attestation, Attestation.id == completion.attestation_id)
-        .where(User.id == completion.user_id)
-    ).one()
+# Built once: issuing runs inside every passing quiz submit. The holder is the learner's name and
+# email, and the name and locale they signed the attestation with.
+_HOLDER = (
+    select(User.name, User.email, Attestation.typed_name, Attestation.locale)
+    .outerjoin(Attestation, Attestation.id == bindparam("attestation_id"))
+    .where(User.id == bindparam("user_id"))
+)
+_INSERT_CERTIFICATE = insert(Certificate.__table__).returning(Certificate.__table__.c.id)
 
 
 def unique_code() -> str:

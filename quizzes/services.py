@@ -29,7 +29,7 @@ from quizzes.question_types import InvalidAnswer, check_answer
 from training_app import audit
 from training_app.db import utcnow
 from training_app.errors import N_, Conflict, DomainError, NotFound, ValidationFailed
-from training_app.extensions import db
+from training_app.extensions import db, run_core
 
 GRACE = timedelta(seconds=30)
 
@@ -247,7 +247,7 @@ def learner_attempt(user_id: int, attempt_id: int) -> QuizAttempt:
 
 def submit(user_id: int, attempt_id: int, raw_answers: dict[str, list[str]]) -> Submission:
     """Grade the attempt once. A repeated submit returns the graded attempt unchanged."""
-    row = db.session.execute(_LOCK_FOR_GRADING, {"attempt_id": attempt_id, "user_id": user_id}).one_or_none()
+    row = run_core(_LOCK_FOR_GRADING, {"attempt_id": attempt_id, "user_id": user_id}).one_or_none()
     if row is None:
         raise NotFound(
             gettext("There is no such quiz attempt for you. Start the quiz from the course overview.")
@@ -272,7 +272,7 @@ def submit(user_id: int, attempt_id: int, raw_answers: dict[str, list[str]]) -> 
         result.score,
         passed(result.score, row.pass_mark),
     )
-    db.session.execute(
+    run_core(
         _RECORD_GRADE,
         {
             "attempt_id": attempt_id,

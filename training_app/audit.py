@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ScalarResult, insert, select, update
+from sqlalchemy import ScalarResult, bindparam, insert, select, update
 from sqlalchemy import event as sqlalchemy_events
 from sqlalchemy.orm import Session
 
@@ -70,19 +70,29 @@ def chain_pending_events(session: Session) -> None:
     """Before commit: lock each tenant's chain head, number and hash the events, move the head."""
     pending: list[AuditEvent] = session.info.pop(PENDING_KEY, [])
     for tenant_id in dict.fromkeys(event.tenant_id for event in pending):
-        seq, head = session.execute(
-            select(Tenant.audit_seq, Tenant.audit_head)
-            .where(Tenant.id == tenant_id)
-            .with_for_update(key_share=True)
-        ).one()
+        connection = session.connection()  # Core statements: the ORM's execution path costs more here
+        seq, head = connection.execute(_LOCK_CHAIN_HEAD, {"tenant_id": tenant_id}).one()
         rows = []
         for event in (e for e in pending if e.tenant_id == tenant_id):
             seq += 1
             event.seq, event.prev_hash = seq, head
             event.hash = head = event_hash(event)
             rows.append({column: getattr(event, column) for column in _EVENT_COLUMNS})
-        session.execute(insert(AuditEvent), rows)  # one statement, without the unit of work's bookkeeping
-        session.execute(update(Tenant).where(Tenant.id == tenant_id).values(audit_seq=seq, audit_head=head))
+        connection.execute(insert(AuditEvent.__table__), rows)
+        connection.execute(_MOVE_CHAIN_HEAD, {"tenant_id": tenant_id, "new_seq": seq, "new_head": head})
+
+
+_LOCK_CHAIN_HEAD = (
+    select(Tenant.audit_seq, Tenant.audit_head)
+    .where(Tenant.id == bindparam("tenant_id"))
+    .with_for_update(key_share=True)
+)
+_tenants = Tenant.__table__
+_MOVE_CHAIN_HEAD = (
+    update(_tenants)
+    .where(_tenants.c.id == bindparam("tenant_id"))
+    .values(audit_seq=bindparam("new_seq"), audit_head=bindparam("new_head"))
+)
 
 
 def forget_pending_events(session: Session, *_args: Any) -> None:
