@@ -787,7 +787,7 @@ class Bench:
             p50_ms=result.p50_ms,
             p99_ms=result.p99_ms,
             steps_p50_ms={},
-            errors={**result.non_2xx, **{k: v for k, v in result.socket_errors.items() if v}},
+            errors={**result.not_ok, **{k: v for k, v in result.socket_errors.items() if v}},
             late=max(0, result.cut_off),
             client_cpu_s=cpu["children_s"],
             cpu=cpu,

@@ -10,7 +10,8 @@ from sqlalchemy import Select, bindparam, insert, select
 
 from certificates import codes, render
 from certificates.models import Branding, Certificate
-from courses.models import Attestation, Completion
+from courses.models import Attestation
+from courses.services import RecordedResult
 from training_app import audit
 from training_app.db import utcnow
 from training_app.errors import DomainError, NotFound, ValidationFailed
@@ -29,7 +30,7 @@ class CertificateRevoked(DomainError):
 # --- issuing --------------------------------------------------------------------------------------
 
 
-def issue_for(completion: Completion) -> int | None:
+def issue_for(completion: RecordedResult) -> int | None:
     """Result hook: a passed cycle gets its certificate (a failed one gets none); its id."""
     if completion.status != "completed":
         return None
@@ -47,9 +48,9 @@ def issue_for(completion: Completion) -> int | None:
         subject_id=f"urn:uuid:{uuid.uuid4()}",
         holder_name=(holder.name or holder.typed_name or "").strip() or holder.email or "—",
         holder_email=holder.email,
-        course_title=completion.course.title,
-        course_slug=completion.course.slug,
-        policy_version=completion.course_version.label,
+        course_title=completion.course_title,
+        course_slug=completion.course_slug,
+        policy_version=completion.version_label,
         content_hash=completion.content_hash,
         locale=holder.locale or "en",
         score=completion.score,

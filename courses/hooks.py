@@ -13,9 +13,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from courses.models import Completion, Enrolment
+    from courses.models import Enrolment
+    from courses.services import RecordedResult, ResultSummary
 
-ResultHook = Callable[["Completion"], None]
+ResultHook = Callable[["RecordedResult"], None]
 _result_hooks: list[ResultHook] = []
 
 
@@ -24,9 +25,9 @@ def on_result(hook: ResultHook) -> None:
         _result_hooks.append(hook)
 
 
-def run_result_hooks(completion: Completion) -> None:
+def run_result_hooks(result: RecordedResult) -> None:
     for hook in _result_hooks:
-        hook(completion)
+        hook(result)
 
 
 @dataclass(frozen=True)
@@ -38,7 +39,8 @@ class OverviewLink:
     primary: bool = False
 
 
-OverviewLinks = Callable[["Enrolment", "Completion | None"], list[OverviewLink]]
+# The latest result as the overview reads it (courses.services.ResultSummary: id, cycle, status...).
+OverviewLinks = Callable[["Enrolment", "ResultSummary | None"], list[OverviewLink]]
 _overview_links: list[OverviewLinks] = []
 
 
@@ -47,5 +49,5 @@ def add_overview_links(provider: OverviewLinks) -> None:
         _overview_links.append(provider)
 
 
-def overview_links(enrolment: Enrolment, latest: Completion | None) -> list[OverviewLink]:
+def overview_links(enrolment: Enrolment, latest: ResultSummary | None) -> list[OverviewLink]:
     return [link for provider in _overview_links for link in provider(enrolment, latest)]

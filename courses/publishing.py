@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from flask import g, has_app_context
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from courses import content
 from courses.errors import ContentErrors
@@ -135,3 +138,108 @@ def version_by_id(version_id: int) -> CourseVersion:
 def _forget_published_courses() -> None:
     if has_app_context():
         g.pop("published_courses", None)
+
+
+# --- published versions as plain values, kept per process ---------------------------------------
+
+
+@dataclass(frozen=True)
+class PublishedLesson:
+    slug: str
+    position: int
+    minutes: int
+    titles: dict[str, str]  # locale -> title
+
+
+@dataclass(frozen=True)
+class PublishedVersion:
+    """A published version and its lessons' titles: what overviews read (never mutate its dicts)."""
+
+    id: int
+    course_id: int
+    number: int
+    content_hash: str
+    material: bool
+    published_at: datetime
+    manifest: dict[str, Any]
+    lessons: tuple[PublishedLesson, ...]
+    attest_from_number: int  # attestations of versions before this one no longer count (material change)
+
+    @property
+    def label(self) -> str:
+        return f"v{self.number} · {self.published_at:%Y-%m-%d}"
+
+
+# A published version never changes, so every request of this process may share its snapshot.
+# Keyed by id, content hash and publication time: a row id reused in another database or after a
+# deletion (SQLite) never finds another version's snapshot.
+_published: dict[tuple[int, str, datetime], PublishedVersion] = {}
+_published_lock = threading.Lock()
+
+
+def published_course(slug: str) -> tuple[int, PublishedVersion]:
+    """The course's id and its latest version: one small query, the content from the process's cache."""
+    row = db.session.execute(_LATEST_OF_SLUG, {"slug": slug}).first()
+    if row is None:
+        raise NotFound(f"There is no published course {slug!r}.")
+    return row.course_id, published_version(row.id, row.content_hash, row.published_at)
+
+
+def latest_published(course_id: int) -> PublishedVersion:
+    """The course's latest version: one small query for its id, the content from the process's cache."""
+    row = db.session.execute(_LATEST_VERSION_KEY, {"course_id": course_id}).first()
+    if row is None:
+        raise NotFound(f"The course {course_id} has no published version.")
+    return published_version(row.id, row.content_hash, row.published_at)
+
+
+_LATEST_VERSION_KEY = (  # built once: building a statement costs more CPU than running this one
+    select(CourseVersion.id, CourseVersion.content_hash, CourseVersion.published_at)
+    .where(CourseVersion.course_id == bindparam("course_id"))
+    .order_by(CourseVersion.number.desc())
+    .limit(1)
+)
+
+
+_LATEST_OF_SLUG = (
+    select(CourseVersion.course_id, CourseVersion.id, CourseVersion.content_hash, CourseVersion.published_at)
+    .join(Course, Course.id == CourseVersion.course_id)
+    .where(Course.slug == bindparam("slug"))
+    .order_by(CourseVersion.number.desc())
+    .limit(1)
+)
+
+
+def published_version(version_id: int, content_hash: str, published_at: datetime) -> PublishedVersion:
+    """The snapshot of a version the caller has just read the key columns of."""
+    key = (version_id, content_hash, published_at)
+    snapshot = _published.get(key)
+    if snapshot is None:
+        snapshot = _load_published(version_id)
+        with _published_lock:
+            _published[(snapshot.id, snapshot.content_hash, snapshot.published_at)] = snapshot
+    return snapshot
+
+
+def _load_published(version_id: int) -> PublishedVersion:
+    version = db.session.execute(
+        select(
+            CourseVersion.id,
+            CourseVersion.course_id,
+            CourseVersion.number,
+            CourseVersion.content_hash,
+            CourseVersion.material,
+            CourseVersion.published_at,
+            CourseVersion.manifest,
+        ).where(CourseVersion.id == version_id)
+    ).one()
+    lessons = db.session.execute(
+        select(Lesson.slug, Lesson.position, Lesson.minutes, Lesson.titles)
+        .where(Lesson.course_version_id == version_id)
+        .order_by(Lesson.position)
+    ).all()
+    return PublishedVersion(
+        *version,
+        lessons=tuple(PublishedLesson(*lesson) for lesson in lessons),
+        attest_from_number=latest_material_number(version.course_id, version.number),
+    )

@@ -10,17 +10,26 @@ import re
 import unicodedata
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
+from typing import Any
 
 from flask_babel import gettext, ngettext
-from sqlalchemy import select
+from sqlalchemy import Table, bindparam, exists, insert, select, update
 
 from courses import hooks
 from courses.models import Attestation, Completion, Course, CourseVersion, Enrolment, Lesson, LessonProgress
-from courses.publishing import course_by_slug, latest_material_number
+from courses.publishing import (
+    PublishedLesson,
+    PublishedVersion,
+    course_by_slug,
+    latest_material_number,
+    latest_published,
+    published_course,
+    published_version,
+)
 from training_app import audit
 from training_app.db import utcnow
 from training_app.errors import N_, Conflict, DomainError, Forbidden, NotFound, ValidationFailed
-from training_app.extensions import db
+from training_app.extensions import db, run_core
 from training_app.models import User
 
 
@@ -41,10 +50,8 @@ class StepNotReady(DomainError):
 
 def enrol(user: User, course_slug: str, *, source: str, due_at: datetime | None = None) -> Enrolment:
     """Enrol the learner once per course; enrolling again keeps progress (and an earlier due date)."""
-    course, version = course_by_slug(course_slug)
-    enrolment = db.session.scalar(
-        select(Enrolment).where(Enrolment.user_id == user.id, Enrolment.course_id == course.id)
-    )
+    course_id, version = published_course(course_slug)
+    enrolment = db.session.scalar(_ENROLMENT, {"user_id": user.id, "course_id": course_id})
     if enrolment is not None:
         if due_at and (enrolment.due_at is None or due_at < enrolment.due_at):
             enrolment.due_at = due_at
@@ -52,7 +59,7 @@ def enrol(user: User, course_slug: str, *, source: str, due_at: datetime | None 
     enrolment = Enrolment(
         tenant_id=user.tenant_id,
         user_id=user.id,
-        course_id=course.id,
+        course_id=course_id,
         source=source,
         enrolled_at=utcnow(),
         due_at=due_at or default_due_at(user, version),
@@ -62,7 +69,12 @@ def enrol(user: User, course_slug: str, *, source: str, due_at: datetime | None 
     return enrolment
 
 
-def default_due_at(user: User, version: CourseVersion) -> datetime | None:
+_ENROLMENT = select(Enrolment).where(
+    Enrolment.user_id == bindparam("user_id"), Enrolment.course_id == bindparam("course_id")
+)
+
+
+def default_due_at(user: User, version: CourseVersion | PublishedVersion) -> datetime | None:
     days = version.manifest.get("due_within_days_of_hire")
     if not days:
         return None
@@ -71,20 +83,28 @@ def default_due_at(user: User, version: CourseVersion) -> datetime | None:
 
 
 def learner_enrolment(user: User, course_slug: str) -> Enrolment:
-    enrolment = db.session.scalar(
-        select(Enrolment)
-        .join(Course, Course.id == Enrolment.course_id)
-        .where(Enrolment.user_id == user.id, Course.slug == course_slug)
-    )
+    enrolment = db.session.scalar(_LEARNER_ENROLMENT, {"user_id": user.id, "course_slug": course_slug})
     if not enrolment:
-        raise Forbidden(
-            gettext(
-                "You are not enrolled in this course. Open it from your company's learning platform (LMS), "
-                "which enrols you automatically."
-            ),
-            title=N_("Not enrolled"),
-        )
+        raise _not_enrolled()
     return enrolment
+
+
+def _not_enrolled() -> Forbidden:
+    return Forbidden(
+        gettext(
+            "You are not enrolled in this course. Open it from your company's learning platform (LMS), "
+            "which enrols you automatically."
+        ),
+        title=N_("Not enrolled"),
+    )
+
+
+# Hot-path statements are built once: building one costs more CPU than running it.
+_LEARNER_ENROLMENT = (
+    select(Enrolment)
+    .join(Course, Course.id == Enrolment.course_id)
+    .where(Enrolment.user_id == bindparam("user_id"), Course.slug == bindparam("course_slug"))
+)
 
 
 # --- what the learner sees ----------------------------------------------------------------------
@@ -101,9 +121,37 @@ class LessonState:
 
 
 @dataclass(frozen=True)
+class AttestationSummary:
+    id: int
+    attested_at: datetime
+
+
+@dataclass(frozen=True)
+class ResultSummary:
+    id: int
+    cycle: int
+    status: str
+    score: int
+    completed_at: datetime
+    expires_at: datetime | None
+
+
+@dataclass(frozen=True)
+class EnrolmentSummary:
+    """What the overview reads of an enrolment (plain columns, no ORM instance)."""
+
+    id: int
+    course_id: int
+    cycle: int
+    due_at: datetime | None
+    last_lesson_slug: str | None
+
+
+@dataclass(frozen=True)
 class Overview:
-    enrolment: Enrolment
-    version: CourseVersion
+    enrolment: Enrolment | EnrolmentSummary
+    course_slug: str
+    version: PublishedVersion
     locale: str
     title: str
     summary: str
@@ -111,8 +159,8 @@ class Overview:
     minutes_left: int
     next_step: str  # lesson | attestation | quiz | done
     next_lesson: str | None
-    attestation: Attestation | None
-    latest_result: Completion | None
+    attestation: AttestationSummary | None
+    latest_result: ResultSummary | None
     links: list[hooks.OverviewLink]
 
     @property
@@ -126,7 +174,7 @@ class Overview:
         return round(100 * done / steps)
 
 
-def content_locale(version: CourseVersion, preferred: str | None) -> str:
+def content_locale(version: CourseVersion | PublishedVersion, preferred: str | None) -> str:
     """The learner's LMS locale when the course has it, otherwise the course default."""
     locales = version.manifest["locales"]
     if preferred:
@@ -136,14 +184,56 @@ def content_locale(version: CourseVersion, preferred: str | None) -> str:
     return version.manifest["default_locale"]
 
 
-def course_text(version: CourseVersion, field: str, locale: str) -> str:
+def course_text(version: CourseVersion | PublishedVersion, field: str, locale: str) -> str:
     return version.manifest["translations"].get(locale, {}).get(field) or version.manifest[field]
 
 
 def overview(enrolment: Enrolment, locale_preference: str | None) -> Overview:
-    _, version = course_by_slug(enrolment.course.slug)
+    version = latest_published(enrolment.course_id)
+    return _overview(
+        enrolment,
+        enrolment.course.slug,
+        version,
+        completed_lessons(enrolment),
+        attestation_summary(enrolment, version),
+        latest_result_summary(enrolment),
+        locale_preference,
+    )
+
+
+def learner_overview(user: User, course_slug: str, locale_preference: str | None) -> Overview:
+    """The overview page of the learner's course: enrolment, latest version, lessons done,
+    attestation and latest result in one statement (learner_enrolment + overview take six)."""
+    rows = db.session.execute(_LEARNER_OVERVIEW, {"user_id": user.id, "course_slug": course_slug}).all()
+    if not rows:
+        raise _not_enrolled()
+    row = rows[0]  # one row per lesson done (at least one row): the other columns are the same
+    if row.version_id is None:
+        raise NotFound(f"There is no published course {course_slug!r}.")
+    enrolment = EnrolmentSummary(row.id, row.course_id, row.cycle, row.due_at, row.last_lesson_slug)
+    version = published_version(row.version_id, row.content_hash, row.published_at)
+    attestation = None
+    if row.attestation_id is not None and row.attested_number >= version.attest_from_number:
+        attestation = AttestationSummary(row.attestation_id, row.attested_at)
+    latest = None
+    if row.result_id is not None:
+        latest = ResultSummary(
+            row.result_id, row.result_cycle, row.status, row.score, row.completed_at, row.expires_at
+        )
+    done = {row.lesson_slug for row in rows if row.lesson_slug is not None}
+    return _overview(enrolment, course_slug, version, done, attestation, latest, locale_preference)
+
+
+def _overview(
+    enrolment: Enrolment | EnrolmentSummary,
+    course_slug: str,
+    version: PublishedVersion,
+    done: set[str],
+    attestation: AttestationSummary | None,
+    latest: ResultSummary | None,
+    locale_preference: str | None,
+) -> Overview:
     locale = content_locale(version, locale_preference)
-    done = completed_lessons(enrolment)
     lessons, previous_done = [], True
     for lesson in version.lessons:
         is_done = lesson.slug in done
@@ -158,8 +248,6 @@ def overview(enrolment: Enrolment, locale_preference: str | None) -> Overview:
             )
         )
         previous_done = previous_done and is_done
-    attestation = current_attestation(enrolment, version)
-    latest = latest_result(enrolment)
     completed_this_cycle = (
         latest is not None and latest.cycle == enrolment.cycle and latest.status == "completed"
     )
@@ -174,6 +262,7 @@ def overview(enrolment: Enrolment, locale_preference: str | None) -> Overview:
         next_step = "quiz"
     return Overview(
         enrolment=enrolment,
+        course_slug=course_slug,
         version=version,
         locale=locale,
         title=course_text(version, "title", locale),
@@ -188,7 +277,109 @@ def overview(enrolment: Enrolment, locale_preference: str | None) -> Overview:
     )
 
 
-def _minutes_left(version: CourseVersion, lessons: list[LessonState], next_step: str) -> int:
+def attestation_summary(enrolment: Enrolment, version: PublishedVersion) -> AttestationSummary | None:
+    """current_attestation's answer for pages that only show it (plain columns, no ORM instances)."""
+    row = db.session.execute(
+        _ATTESTATION_OF_CYCLE, {"enrolment_id": enrolment.id, "cycle": enrolment.cycle}
+    ).first()
+    if row is None or row.number < version.attest_from_number:
+        return None
+    return AttestationSummary(row.id, row.attested_at)
+
+
+def latest_result_summary(enrolment: Enrolment) -> ResultSummary | None:
+    """latest_result's answer for pages that only show it (plain columns, no ORM instances)."""
+    row = db.session.execute(_LATEST_RESULT, {"enrolment_id": enrolment.id}).first()
+    return ResultSummary(*row) if row else None
+
+
+def _latest_id(table: Table, order_by: tuple[Any, ...], *where: Any) -> Any:
+    """The id of the first row of `table` in that order (correlated to the enclosing query)."""
+    query = select(table.c.id).where(*where).order_by(*order_by).limit(1)
+    return query.correlate_except(table).scalar_subquery()
+
+
+_enrolments, _courses, _versions = Enrolment.__table__, Course.__table__, CourseVersion.__table__
+_attestations, _results, _progress = Attestation.__table__, Completion.__table__, LessonProgress.__table__
+_attested_version = _versions.alias("attested_version")
+_LEARNER_OVERVIEW = (
+    select(
+        _enrolments.c.id,
+        _enrolments.c.course_id,
+        _enrolments.c.cycle,
+        _enrolments.c.due_at,
+        _enrolments.c.last_lesson_slug,
+        _versions.c.id.label("version_id"),
+        _versions.c.content_hash,
+        _versions.c.published_at,
+        _attestations.c.id.label("attestation_id"),
+        _attestations.c.attested_at,
+        _attested_version.c.number.label("attested_number"),
+        _results.c.id.label("result_id"),
+        _results.c.cycle.label("result_cycle"),
+        _results.c.status,
+        _results.c.score,
+        _results.c.completed_at,
+        _results.c.expires_at,
+        _progress.c.lesson_slug,
+    )
+    .select_from(
+        _enrolments.join(_courses, _courses.c.id == _enrolments.c.course_id)
+        .outerjoin(
+            _versions,
+            _versions.c.id
+            == _latest_id(_versions, (_versions.c.number.desc(),), _versions.c.course_id == _courses.c.id),
+        )
+        .outerjoin(
+            _attestations,
+            _attestations.c.id
+            == _latest_id(
+                _attestations,
+                (_attestations.c.attested_at.desc(),),
+                _attestations.c.enrolment_id == _enrolments.c.id,
+                _attestations.c.cycle == _enrolments.c.cycle,
+            ),
+        )
+        .outerjoin(_attested_version, _attested_version.c.id == _attestations.c.course_version_id)
+        .outerjoin(
+            _results,
+            _results.c.id
+            == _latest_id(
+                _results,
+                (_results.c.completed_at.desc(), _results.c.id.desc()),
+                _results.c.enrolment_id == _enrolments.c.id,
+            ),
+        )
+        .outerjoin(
+            _progress,
+            (_progress.c.enrolment_id == _enrolments.c.id) & (_progress.c.cycle == _enrolments.c.cycle),
+        )
+    )
+    .where(_enrolments.c.user_id == bindparam("user_id"), _courses.c.slug == bindparam("course_slug"))
+)
+_ATTESTATION_OF_CYCLE = (
+    select(Attestation.id, Attestation.attested_at, CourseVersion.number)
+    .join(CourseVersion, CourseVersion.id == Attestation.course_version_id)
+    .where(Attestation.enrolment_id == bindparam("enrolment_id"), Attestation.cycle == bindparam("cycle"))
+    .order_by(Attestation.attested_at.desc())
+    .limit(1)
+)
+_LATEST_RESULT = (
+    select(
+        Completion.id,
+        Completion.cycle,
+        Completion.status,
+        Completion.score,
+        Completion.completed_at,
+        Completion.expires_at,
+    )
+    .where(Completion.enrolment_id == bindparam("enrolment_id"))
+    .order_by(Completion.completed_at.desc(), Completion.id.desc())
+    .limit(1)
+)
+
+
+def _minutes_left(version: PublishedVersion, lessons: list[LessonState], next_step: str) -> int:
     if next_step == "done":
         return 0
     lesson_minutes = sum(lesson.minutes for lesson in version.lessons)
@@ -196,24 +387,25 @@ def _minutes_left(version: CourseVersion, lessons: list[LessonState], next_step:
     return sum(lesson.minutes for lesson in lessons if not lesson.done) + quiz_minutes
 
 
-def _resume_lesson(enrolment: Enrolment, lessons: list[LessonState]) -> str | None:
+def _resume_lesson(enrolment: Enrolment | EnrolmentSummary, lessons: list[LessonState]) -> str | None:
     """Where "Continue" goes: the first lesson not done (the last one opened when all are done)."""
     first_open = next((lesson.slug for lesson in lessons if not lesson.done), None)
     return first_open or enrolment.last_lesson_slug
 
 
-def lesson_title(lesson: Lesson, locale: str) -> str:
+def lesson_title(lesson: Lesson | PublishedLesson, locale: str) -> str:
     return lesson.titles.get(locale) or next(iter(lesson.titles.values()))
 
 
-def completed_lessons(enrolment: Enrolment) -> set[str]:
+def completed_lessons(enrolment: Enrolment | EnrolmentSummary) -> set[str]:
     return set(
-        db.session.scalars(
-            select(LessonProgress.lesson_slug).where(
-                LessonProgress.enrolment_id == enrolment.id, LessonProgress.cycle == enrolment.cycle
-            )
-        )
+        db.session.scalars(_COMPLETED_LESSONS, {"enrolment_id": enrolment.id, "cycle": enrolment.cycle})
     )
+
+
+_COMPLETED_LESSONS = select(LessonProgress.lesson_slug).where(
+    LessonProgress.enrolment_id == bindparam("enrolment_id"), LessonProgress.cycle == bindparam("cycle")
+)
 
 
 @dataclass(frozen=True)
@@ -444,37 +636,70 @@ def ready_for_quiz(enrolment: Enrolment) -> tuple[CourseVersion, Attestation]:
 # --- the result of a cycle ----------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class CycleRef:
+    """The enrolment cycle a result belongs to, read in one query."""
+
+    enrolment_id: int
+    tenant_id: int
+    user_id: int
+    course_id: int
+    course_slug: str
+    course_title: str
+    cycle: int
+
+
+@dataclass(frozen=True)
+class RecordedResult:
+    """A recorded cycle outcome, as the result hooks read it (certificates, LMS scores, webhooks)."""
+
+    id: int
+    tenant_id: int
+    user_id: int
+    enrolment_id: int
+    course_id: int
+    course_slug: str
+    course_title: str
+    course_version_id: int
+    version_number: int
+    version_label: str
+    cycle: int
+    status: str  # completed | failed
+    score: int
+    content_hash: str
+    attestation_id: int | None
+    completed_at: datetime
+    expires_at: datetime | None
+
+
+def cycle_of(enrolment_id: int) -> CycleRef:
+    return CycleRef(*run_core(_CYCLE_OF, {"enrolment_id": enrolment_id}).one())
+
+
 def record_result(
-    enrolment: Enrolment,
+    cycle: CycleRef,
     *,
     passed: bool,
     score: int,
     source_ref: str,
     actor: str,
-    version: CourseVersion | None = None,
-    attestation_id: int | None = None,
-) -> Completion:
+    version: CourseVersion | PublishedVersion,
+    attestation_id: int | None,
+) -> RecordedResult:
     """Record the cycle's outcome and hand it to every registered hook, in this transaction.
 
-    The quiz passes the version and attestation its attempt started with (checked then);
-    other callers get them checked now.
+    The caller gives the version and attestation the result was earned with (the quiz checked
+    them when the attempt started). Core statements: this runs inside every passing quiz submit.
     """
-    if version is None or attestation_id is None:
-        version, attestation = ready_for_quiz(enrolment)
-        attestation_id = attestation.id
-    if latest_result(enrolment, cycle=enrolment.cycle, status="completed") is not None:
-        raise Conflict(gettext("This course is already completed for the current cycle."))
     now = utcnow()
     days = version.manifest.get("recertify_every_days") or 0
-    completion = Completion(
-        course=enrolment.course,
-        course_version=version,
-        tenant_id=enrolment.tenant_id,
-        user_id=enrolment.user_id,
-        enrolment_id=enrolment.id,
-        course_id=enrolment.course_id,
+    row = dict(
+        tenant_id=cycle.tenant_id,
+        user_id=cycle.user_id,
+        enrolment_id=cycle.enrolment_id,
+        course_id=cycle.course_id,
         course_version_id=version.id,
-        cycle=enrolment.cycle,
+        cycle=cycle.cycle,
         status="completed" if passed else "failed",
         score=score,
         content_hash=version.content_hash,
@@ -483,26 +708,75 @@ def record_result(
         completed_at=now,
         expires_at=now + timedelta(days=days) if passed and days else None,
     )
-    db.session.add(completion)
+    completion_id = run_core(_INSERT_UNLESS_COMPLETED, row).scalar_one_or_none()
+    if completion_id is None:
+        raise Conflict(gettext("This course is already completed for the current cycle."))
     if passed:
-        enrolment.completed_at = now
-    db.session.flush()
+        run_core(_MARK_ENROLMENT_COMPLETED, {"enrolment_id": cycle.enrolment_id, "new_completed_at": now})
     audit.record_event(
-        enrolment.tenant_id,
+        cycle.tenant_id,
         actor,
         "course.completed" if passed else "course.failed",
-        subject=("completion", completion.id),
+        subject=("completion", completion_id),
         data={
-            "course": enrolment.course.slug,
+            "course": cycle.course_slug,
             "version": version.number,
-            "cycle": enrolment.cycle,
+            "cycle": cycle.cycle,
             "score": score,
             "content_hash": version.content_hash,
-            "user_id": enrolment.user_id,
+            "user_id": cycle.user_id,
         },
     )
-    hooks.run_result_hooks(completion)
-    return completion
+    result = RecordedResult(
+        id=completion_id,
+        course_slug=cycle.course_slug,
+        course_title=cycle.course_title,
+        version_number=version.number,
+        version_label=version.label,
+        **{k: v for k, v in row.items() if k != "source_ref"},
+    )
+    hooks.run_result_hooks(result)
+    return result
+
+
+# Built once: building a statement costs more CPU than running it.
+_CYCLE_OF = (
+    select(
+        Enrolment.id,
+        Enrolment.tenant_id,
+        Enrolment.user_id,
+        Enrolment.course_id,
+        Course.slug,
+        Course.title,
+        Enrolment.cycle,
+    )
+    .join(Course, Course.id == Enrolment.course_id)
+    .where(Enrolment.id == bindparam("enrolment_id"))
+)
+_completions = Completion.__table__
+_RESULT_FIELDS = [c.name for c in _completions.c if c.name != "id"]
+# The result is inserted only if the cycle has no completion yet: the check and the insert in one
+# statement (INSERT ... SELECT ... WHERE NOT EXISTS ... RETURNING: PostgreSQL and SQLite >= 3.35).
+_INSERT_UNLESS_COMPLETED = (
+    insert(_completions)
+    .from_select(
+        _RESULT_FIELDS,
+        select(*(bindparam(name, type_=_completions.c[name].type) for name in _RESULT_FIELDS)).where(
+            ~exists().where(
+                _completions.c.enrolment_id == bindparam("enrolment_id"),
+                _completions.c.cycle == bindparam("cycle"),
+                _completions.c.status == "completed",
+            )
+        ),
+    )
+    .returning(_completions.c.id)
+)
+_enrolments = Enrolment.__table__
+_MARK_ENROLMENT_COMPLETED = (
+    update(_enrolments)
+    .where(_enrolments.c.id == bindparam("enrolment_id"))
+    .values(completed_at=bindparam("new_completed_at"))
+)
 
 
 def latest_result(

@@ -13,13 +13,13 @@ from typing import Any
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
 import requests
-from sqlalchemy import select
+from sqlalchemy import Row, bindparam, select
 
-from courses.models import Completion
+from courses.services import RecordedResult
 from lti import oauth
-from lti.models import GradeTarget, Platform
+from lti.models import GradeTarget, Platform, ResourceLink
 from training_app import outbox
-from training_app.extensions import db
+from training_app.extensions import db, run_core
 
 log = logging.getLogger(__name__)
 
@@ -34,16 +34,12 @@ KIND = "ags_score"
 MAX_PAGES = 50
 
 
-def queue_scores(completion: Completion) -> None:
+def queue_scores(completion: RecordedResult) -> None:
     """Result hook: one outbox message per place this learner launched the course from."""
-    targets = db.session.scalars(
-        select(GradeTarget).where(GradeTarget.enrolment_id == completion.enrolment_id)
-    )
-    for target in targets:
-        link = target.resource_link
-        if not (link.lineitem_url or link.lineitems_url):
+    for target in run_core(_GRADE_TARGETS, {"enrolment_id": completion.enrolment_id}):
+        if not (target.lineitem_url or target.lineitems_url):
             continue  # the LMS offered no gradebook service for this link
-        if link.ags_scopes and SCOPE_SCORE not in link.ags_scopes:
+        if target.ags_scopes and SCOPE_SCORE not in target.ags_scopes:
             continue  # it offered one, but does not take scores from us
         outbox.enqueue(
             KIND,
@@ -53,16 +49,34 @@ def queue_scores(completion: Completion) -> None:
         )
 
 
-def score_payload(completion: Completion, target: GradeTarget) -> dict[str, Any]:
-    link = target.resource_link
+# Every place the learner launched the course from, with its link's gradebook service (Core, built
+# once: this runs inside every passing quiz submit).
+_GRADE_TARGETS = (
+    select(
+        GradeTarget.id,
+        GradeTarget.lti_user_id,
+        ResourceLink.platform_id,
+        ResourceLink.lineitem_url,
+        ResourceLink.lineitems_url,
+        ResourceLink.ags_scopes,
+        ResourceLink.resource_link_id,
+    )
+    .join(ResourceLink, ResourceLink.id == GradeTarget.resource_link_id)
+    .where(GradeTarget.enrolment_id == bindparam("enrolment_id"))
+    .order_by(GradeTarget.id)
+)
+
+
+def score_payload(completion: RecordedResult, target: Row) -> dict[str, Any]:
+    """The outbox message for one grade target (a row of `_GRADE_TARGETS`)."""
     return {
-        "platform_id": link.platform_id,
-        "lineitem_url": link.lineitem_url,
-        "lineitems_url": link.lineitems_url,
-        "scopes": link.ags_scopes,
-        "resource_link_id": link.resource_link_id,
-        "label": completion.course.title,
-        "resource_id": completion.course.slug,
+        "platform_id": target.platform_id,
+        "lineitem_url": target.lineitem_url,
+        "lineitems_url": target.lineitems_url,
+        "scopes": target.ags_scopes,
+        "resource_link_id": target.resource_link_id,
+        "label": completion.course_title,
+        "resource_id": completion.course_slug,
         "score": {
             "userId": target.lti_user_id,
             "scoreGiven": completion.score,
@@ -71,7 +85,7 @@ def score_payload(completion: Completion, target: GradeTarget) -> dict[str, Any]
             "gradingProgress": "FullyGraded",
             "timestamp": completion.completed_at.isoformat(timespec="milliseconds"),
             "comment": ("Completed" if completion.status == "completed" else "Not passed")
-            + f" · policy version {completion.course_version.number}",
+            + f" · policy version {completion.version_number}",
         },
     }
 

@@ -16,17 +16,19 @@ from __future__ import annotations
 
 import threading
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import jwt
 import requests
-from flask import g
+from flask import current_app, g, has_app_context
 from pylti1p3.contrib.flask import FlaskMessageLaunch, FlaskOIDCLogin, FlaskRequest, FlaskSessionService
 from pylti1p3.deployment import Deployment as LibDeployment
 from pylti1p3.exception import LtiException, LtiMessageValidationException
 from pylti1p3.registration import Registration
 from pylti1p3.tool_config import ToolConfAbstract
-from sqlalchemy import select
+from sqlalchemy import bindparam, event, select
+from sqlalchemy.orm import Session
 
 from lti import keys
 from lti.models import Deployment, Platform
@@ -74,6 +76,8 @@ class DatabaseToolConf(ToolConfAbstract):
         self, iss: str, deployment_id: str, client_id: str | None, *args: Any, **kwargs: Any
     ) -> LibDeployment | None:
         platform = find_platform(iss, client_id)
+        if platform is not None and deployment_id not in platform.deployment_ids:
+            platform = find_platform(iss, client_id, fresh=True)  # added since this process read it?
         if platform is None:
             return None
         if deployment_id not in platform.deployment_ids and not adopt_first_deployment(
@@ -83,33 +87,124 @@ class DatabaseToolConf(ToolConfAbstract):
         return LibDeployment().set_deployment_id(deployment_id)
 
 
-def adopt_first_deployment(platform: Platform, deployment_id: str) -> bool:
+def adopt_first_deployment(platform: PlatformRecord, deployment_id: str) -> bool:
     """Canvas registers dynamically without a deployment id: the first signed launch brings it."""
-    if platform.deployments or not (platform.registration or {}).get("accept_first_deployment"):
+    if platform.deployment_ids or not (platform.registration or {}).get("accept_first_deployment"):
         return False
-    platform.deployments.append(Deployment(deployment_id=deployment_id))
-    platform.registration = {**platform.registration, "accept_first_deployment": False}
-    db.session.flush()
+    row = db.session.get(Platform, platform.id)
+    if row is None or row.deployments:
+        return False
+    row.deployments.append(Deployment(deployment_id=deployment_id))
+    row.registration = {**(row.registration or {}), "accept_first_deployment": False}
+    db.session.flush()  # which also forgets the cached registration (see _forget_changed_platforms)
     return True
 
 
-def find_platform(issuer: str, client_id: str | None) -> Platform | None:
+@dataclass(frozen=True)
+class PlatformRecord:
+    """What a launch reads of a registration (a plain copy: no ORM instance, no lazy loads)."""
+
+    id: int
+    tenant_id: int
+    issuer: str
+    client_id: str
+    auth_login_url: str
+    auth_token_url: str
+    key_set_url: str
+    token_audience: str | None
+    registration: dict[str, Any] | None
+    deployment_ids: tuple[str, ...]
+
+
+# Hot-path statements are built once, on the tables rather than the ORM entities: building a
+# statement costs more CPU than running it, and the ORM layer adds to both.
+_platforms, _deployments = Platform.__table__.c, Deployment.__table__.c
+_PLATFORMS_OF_ISSUER = (
+    select(
+        _platforms.id,
+        _platforms.tenant_id,
+        _platforms.issuer,
+        _platforms.client_id,
+        _platforms.auth_login_url,
+        _platforms.auth_token_url,
+        _platforms.key_set_url,
+        _platforms.token_audience,
+        _platforms.registration,
+        _deployments.deployment_id,
+    )
+    .select_from(Platform.__table__.outerjoin(Deployment.__table__))
+    .where(_platforms.issuer == bindparam("issuer"))
+)
+_PLATFORM_OF_CLIENT = _PLATFORMS_OF_ISSUER.where(_platforms.client_id == bindparam("client_id"))
+
+
+def find_platform(issuer: str, client_id: str | None, *, fresh: bool = False) -> PlatformRecord | None:
     """The registration for this issuer and client id; without a client id, the only one.
 
-    Asked several times per launch (library and tool): looked up once per request.
+    Asked several times per launch (library and tool) and by every login and launch: read with its
+    deployments in one statement, then reused for PLATFORM_CACHE_SECONDS by this process.
+    What that means for correctness: an unknown registration is never cached, so one just added
+    is found at once, and so is a new deployment (find_deployment_by_params reads again before
+    refusing one); an edit made by this process is seen at once (flushes that touch registrations
+    empty the cache); an edit made by another process or instance (a URL, a deleted registration)
+    is seen within PLATFORM_CACHE_SECONDS, as the platform's own keys are within the JWKS cache's
+    time. `fresh` reads the database now.
     """
+    key = (issuer, client_id)
     memo = g.setdefault("lti_platforms", {})
-    if (issuer, client_id) not in memo:
-        query = select(Platform).where(Platform.issuer == issuer)
-        if client_id:
-            memo[(issuer, client_id)] = db.session.scalar(query.where(Platform.client_id == client_id))
-        else:
-            candidates = db.session.scalars(query.limit(2)).all()
-            memo[(issuer, client_id)] = candidates[0] if len(candidates) == 1 else None
-    return memo[(issuer, client_id)]
+    if fresh or key not in memo:
+        memo[key] = _recent_platform(issuer, client_id, fresh=fresh)
+    return memo[key]
 
 
-def registration_for(platform: Platform, *, with_tool_key: bool = True) -> Registration:
+PLATFORM_CACHE_SECONDS = 10.0
+
+
+def _recent_platform(issuer: str, client_id: str | None, *, fresh: bool) -> PlatformRecord | None:
+    cache = _platform_cache()
+    now = time.monotonic()
+    hit = cache.get((issuer, client_id))
+    if hit is not None and not fresh and now - hit[0] < PLATFORM_CACHE_SECONDS:
+        return hit[1]
+    record = _platform_record(issuer, client_id)
+    if record is None:
+        cache.pop((issuer, client_id), None)
+    else:
+        cache[(issuer, client_id)] = (now, record)
+    return record
+
+
+def _platform_cache() -> dict[tuple[str, str | None], tuple[float, PlatformRecord]]:
+    """Per app (one per process in production; one per test, so tests never share it)."""
+    return current_app.extensions.setdefault("lti_recent_platforms", {})
+
+
+@event.listens_for(Session, "before_flush")
+def _forget_changed_platforms(session: Session, _context: Any, _instances: Any) -> None:
+    changed = (*session.new, *session.dirty, *session.deleted)
+    if has_app_context() and any(isinstance(row, (Platform, Deployment)) for row in changed):
+        _platform_cache().clear()
+
+
+@event.listens_for(Session, "after_rollback")
+def _forget_platforms_read_in_a_rolled_back_transaction(session: Session) -> None:
+    """A registration read after this process changed it, in a transaction that did not commit."""
+    if has_app_context():
+        _platform_cache().clear()
+
+
+def _platform_record(issuer: str, client_id: str | None) -> PlatformRecord | None:
+    if client_id:
+        rows = db.session.execute(_PLATFORM_OF_CLIENT, {"issuer": issuer, "client_id": client_id}).all()
+    else:
+        rows = db.session.execute(_PLATFORMS_OF_ISSUER, {"issuer": issuer}).all()
+    if len({row[0] for row in rows}) != 1:
+        return None  # unknown, or several registrations for the issuer and no client id to choose
+    deployment_ids = tuple(sorted(row[-1] for row in rows if row[-1] is not None))
+    return PlatformRecord(*rows[0][:-1], deployment_ids=deployment_ids)
+
+
+def registration_for(platform: Platform | PlatformRecord, *, with_tool_key: bool = True) -> Registration:
     """pylti1p3's view of a platform; the tool key only when something is signed (not on launch)."""
     registration = (
         Registration()
@@ -256,6 +351,7 @@ __all__ = [
     "DatabaseToolConf",
     "LaunchError",
     "LtiMessageValidationException",
+    "PlatformRecord",
     "ToolMessageLaunch",
     "ToolOIDCLogin",
     "find_platform",

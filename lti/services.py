@@ -4,18 +4,18 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, replace
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
 from flask import request, session
-from sqlalchemy import select
+from sqlalchemy import Row, bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from courses import publishing
 from courses import services as learning
-from courses.models import Enrolment
+from courses.models import Course, CourseVersion, Enrolment
 from lti import claims, keys
+from lti.launch import PlatformRecord
 from lti.models import Deployment, GradeTarget, Platform, ResourceLink
 from training_app import audit
 from training_app.db import utcnow
@@ -191,7 +191,7 @@ def platforms_of(tenant_id: int) -> list[Platform]:
     )
 
 
-def platform_origins(platform: Platform) -> list[str]:
+def platform_origins(platform: Platform | PlatformRecord) -> list[str]:
     """The origins this LMS shows the tool from: its issuer, its login page and, for Canvas, the
     school's own domain (only the dynamic registration's openid_configuration URL tells us)."""
     urls = [
@@ -232,11 +232,11 @@ class LaunchOutcome:
     role: str  # learner | instructor
     message_type: str
     course_slug: str | None
-    resource_link: ResourceLink | None
-    enrolment: Enrolment | None
+    resource_link_id: int | None
+    enrolment_id: int | None
 
 
-def process_launch(platform: Platform, body: dict[str, Any]) -> LaunchOutcome:
+def process_launch(platform: Platform | PlatformRecord, body: dict[str, Any]) -> LaunchOutcome:
     """A validated launch: who it is, what they may do, and the course it opens."""
     message = claims.LaunchClaims(body)
     user = upsert_user(platform, message)
@@ -252,23 +252,94 @@ def process_launch(platform: Platform, body: dict[str, Any]) -> LaunchOutcome:
             "This LMS link does not say which course to open. Ask your LMS administrator to add the "
             "custom parameter course=<course> to the link (or to re-add it with the content picker)."
         )
-    try:
-        publishing.course_by_slug(course_slug)
-    except DomainError:
+    standing = _launch_standing(platform, message, user.id, course_slug)
+    if standing is None or standing.version_id is None:
         raise LaunchRefused(
             f"This LMS link asks for the course {course_slug!r}, which does not exist. "
             "Ask your LMS administrator to choose the course again.",
             status=404,
-        ) from None
-    link = upsert_resource_link(platform, message, course_slug)
+        )
+    link_id = upsert_resource_link(platform, message, course_slug, standing)
     if message.is_instructor:
-        return LaunchOutcome(user, "instructor", message.message_type, course_slug, link, None)
-    enrolment = learning.enrol(user, course_slug, source="lti")
-    upsert_grade_target(enrolment, link, message.subject)
-    return LaunchOutcome(user, "learner", message.message_type, course_slug, link, enrolment)
+        return LaunchOutcome(user, "instructor", message.message_type, course_slug, link_id, None)
+    enrolment_id = standing.enrolment_id or learning.enrol(user, course_slug, source="lti").id
+    if standing.target_id is None:
+        add_grade_target(enrolment_id, link_id, message.subject)
+    else:
+        touch_grade_target(standing.target_id, standing.last_launch_at)
+    return LaunchOutcome(user, "learner", message.message_type, course_slug, link_id, enrolment_id)
 
 
-def upsert_user(platform: Platform, message: claims.LaunchClaims) -> User:
+def _launch_standing(
+    platform: Platform | PlatformRecord, message: claims.LaunchClaims, user_id: int, course_slug: str
+) -> Row | None:
+    """In one statement: the course's latest version, the learner's enrolment, the LMS link (with
+    what we know of it) and the learner's grade target for it, None where there is none yet;
+    no row at all for an unknown course."""
+    return db.session.execute(
+        _LAUNCH_STANDING,
+        {
+            "course_slug": course_slug,
+            "user_id": user_id,
+            "platform_id": platform.id,
+            "deployment_id": message.deployment_id,
+            "resource_link_id": message.resource_link_id,
+        },
+    ).first()
+
+
+# Hot-path statements are built once, on the tables rather than the ORM entities: building a
+# statement costs more CPU than running it, and the ORM layer adds to both.
+_courses, _versions, _enrolments = Course.__table__, CourseVersion.__table__, Enrolment.__table__
+_targets, _links = GradeTarget.__table__, ResourceLink.__table__
+_LATEST_VERSION_ID = (
+    select(_versions.c.id)
+    .where(_versions.c.course_id == _courses.c.id)
+    .order_by(_versions.c.number.desc())
+    .limit(1)
+    .scalar_subquery()
+)
+_LINK_DETAILS = (
+    _links.c.course_slug,
+    _links.c.context_id,
+    _links.c.context_title,
+    _links.c.title,
+    _links.c.lineitem_url,
+    _links.c.lineitems_url,
+    _links.c.ags_scopes,
+    _links.c.memberships_url,
+)
+_LINK_KEY = (
+    (_links.c.platform_id == bindparam("platform_id"))
+    & (_links.c.deployment_id == bindparam("deployment_id"))
+    & (_links.c.resource_link_id == bindparam("resource_link_id"))
+)
+_LINK = select(_links.c.id.label("link_id"), *_LINK_DETAILS).where(_LINK_KEY)
+_LAUNCH_STANDING = (
+    select(
+        _LATEST_VERSION_ID.label("version_id"),
+        _enrolments.c.id.label("enrolment_id"),
+        _links.c.id.label("link_id"),
+        *_LINK_DETAILS,
+        _targets.c.id.label("target_id"),
+        _targets.c.last_launch_at,
+    )
+    .select_from(
+        _courses.outerjoin(
+            _enrolments,
+            (_enrolments.c.course_id == _courses.c.id) & (_enrolments.c.user_id == bindparam("user_id")),
+        )
+        .outerjoin(_links, _LINK_KEY)
+        .outerjoin(
+            _targets,
+            (_targets.c.enrolment_id == _enrolments.c.id) & (_targets.c.resource_link_id == _links.c.id),
+        )
+    )
+    .where(_courses.c.slug == bindparam("course_slug"))
+)
+
+
+def upsert_user(platform: Platform | PlatformRecord, message: claims.LaunchClaims) -> User:
     """The launching learner, created on first launch, their details refreshed on every launch.
 
     The row is locked (FOR UPDATE, PostgreSQL) until the launch commits: one learner's concurrent
@@ -277,15 +348,8 @@ def upsert_user(platform: Platform, message: claims.LaunchClaims) -> User:
     """
 
     def find() -> User | None:
-        return db.session.scalar(
-            select(User)
-            .where(
-                User.tenant_id == platform.tenant_id,
-                User.issuer == platform.issuer,
-                User.subject == message.subject,
-            )
-            .with_for_update()
-        )
+        key = {"tenant_id": platform.tenant_id, "issuer": platform.issuer, "subject": message.subject}
+        return db.session.scalar(_LAUNCHED_USER, key)
 
     user = find()
     if user is None:
@@ -299,15 +363,31 @@ def upsert_user(platform: Platform, message: claims.LaunchClaims) -> User:
     return user
 
 
+_LAUNCHED_USER = (
+    select(User)
+    .where(
+        User.tenant_id == bindparam("tenant_id"),
+        User.issuer == bindparam("issuer"),
+        User.subject == bindparam("subject"),
+    )
+    .with_for_update()
+)
+
+
 def _apply_launch_details(user: User, message: claims.LaunchClaims) -> None:
-    user.name = message.name or user.name or ""
-    user.email = message.email or user.email
-    user.locale = message.locale or user.locale
     custom = message.custom
-    user.department = custom.get("department") or user.department
-    user.employee_id = custom.get("employee_id") or user.employee_id
-    user.manager_email = custom.get("manager_email") or user.manager_email
-    user.hire_date = parse_hire_date(custom.get("hire_date")) or user.hire_date
+    details = {
+        "name": message.name or user.name or "",
+        "email": message.email or user.email,
+        "locale": message.locale or user.locale,
+        "department": custom.get("department") or user.department,
+        "employee_id": custom.get("employee_id") or user.employee_id,
+        "manager_email": custom.get("manager_email") or user.manager_email,
+        "hire_date": parse_hire_date(custom.get("hire_date")) or user.hire_date,
+    }
+    for name, value in details.items():
+        if getattr(user, name) != value:  # an unchanged row stays clean: nothing for the flush to compare
+            setattr(user, name, value)
 
 
 def _insert_unless_inserted_meanwhile(row: Any, find: Any) -> Any:
@@ -342,59 +422,70 @@ def parse_hire_date(value: str | None) -> date | None:
         return None
 
 
-def upsert_resource_link(platform: Platform, message: claims.LaunchClaims, course_slug: str) -> ResourceLink:
-    def find() -> ResourceLink | None:
-        return db.session.scalar(
-            select(ResourceLink).where(
-                ResourceLink.platform_id == platform.id,
-                ResourceLink.deployment_id == message.deployment_id,
-                ResourceLink.resource_link_id == message.resource_link_id,
-            )
-        )
+def upsert_resource_link(
+    platform: Platform | PlatformRecord, message: claims.LaunchClaims, course_slug: str, current: Row
+) -> int:
+    """The link's id (`current`: the link's columns as the launch read them, None if it has none).
 
-    link = find()
-    if link is None:  # every learner of a new LMS activity may arrive at the same moment
+    The row is written only when the LMS sent something new: it is shared by every learner of the
+    activity, and an UPDATE per launch would queue them all on its lock.
+    """
+    row = current if current.link_id is not None else None
+    if row is None:  # every learner of a new LMS activity may arrive at the same moment
         created = ResourceLink(
             tenant_id=platform.tenant_id,
             platform_id=platform.id,
             deployment_id=message.deployment_id,
             resource_link_id=message.resource_link_id,
+            **_link_details(message, course_slug, {}),
         )
-        _apply_link_details(created, message, course_slug)
-        link = _insert_unless_inserted_meanwhile(created, find)
+        key = {
+            "platform_id": platform.id,
+            "deployment_id": message.deployment_id,
+            "resource_link_id": message.resource_link_id,
+        }
+        link = _insert_unless_inserted_meanwhile(created, lambda: db.session.execute(_LINK, key).first())
         if link is created:
-            return link
-    _apply_link_details(link, message, course_slug)
-    db.session.flush()
-    return link
+            return link.id
+        row = link
+    known = {column.name: getattr(row, column.name) for column in _LINK_DETAILS}
+    wanted = _link_details(message, course_slug, known)
+    if wanted != known:
+        db.session.execute(update(ResourceLink).where(ResourceLink.id == row.link_id).values(**wanted))
+    return row.link_id
 
 
-def _apply_link_details(link: ResourceLink, message: claims.LaunchClaims, course_slug: str) -> None:
+def _link_details(message: claims.LaunchClaims, course_slug: str, current: dict[str, Any]) -> dict[str, Any]:
+    """What the launch says about the link; AGS and NRPS endpoints are kept when a launch omits them."""
     ags = message.ags
-    link.course_slug = course_slug
-    link.context_id = message.context.get("id")
-    link.context_title = message.context.get("title") or message.context.get("label")
-    link.title = message.resource_link.get("title")
-    link.lineitem_url = ags.get("lineitem") or link.lineitem_url
-    link.lineitems_url = ags.get("lineitems") or link.lineitems_url
-    link.ags_scopes = list(ags.get("scope") or link.ags_scopes or [])
-    link.memberships_url = message.nrps.get("context_memberships_url") or link.memberships_url
+    return {
+        "course_slug": course_slug,
+        "context_id": message.context.get("id"),
+        "context_title": message.context.get("title") or message.context.get("label"),
+        "title": message.resource_link.get("title"),
+        "lineitem_url": ags.get("lineitem") or current.get("lineitem_url"),
+        "lineitems_url": ags.get("lineitems") or current.get("lineitems_url"),
+        "ags_scopes": list(ags.get("scope") or current.get("ags_scopes") or []),
+        "memberships_url": message.nrps.get("context_memberships_url") or current.get("memberships_url"),
+    }
 
 
 LAST_LAUNCH_PRECISION = timedelta(minutes=10)
 
 
-def upsert_grade_target(enrolment: Enrolment, link: ResourceLink, lti_user_id: str) -> GradeTarget:
-    target = db.session.scalar(
-        select(GradeTarget).where(
-            GradeTarget.enrolment_id == enrolment.id, GradeTarget.resource_link_id == link.id
-        )
-    )
-    if target is None:
-        target = GradeTarget(enrolment_id=enrolment.id, resource_link_id=link.id, lti_user_id=lti_user_id)
-        db.session.add(target)
+def add_grade_target(enrolment_id: int, link_id: int, lti_user_id: str) -> None:
+    values = {"enrolment_id": enrolment_id, "resource_link_id": link_id, "lti_user_id": lti_user_id}
+    db.session.execute(_ADD_GRADE_TARGET, {**values, "last_launch_at": utcnow()})
+
+
+def touch_grade_target(target_id: int, last_launch_at: datetime | None) -> None:
+    """last_launch_at is informational: rewritten only when it is older than LAST_LAUNCH_PRECISION."""
     now = utcnow()
-    if target.last_launch_at is None or now - target.last_launch_at > LAST_LAUNCH_PRECISION:
-        target.last_launch_at = now  # informational: not rewritten on every launch
-    db.session.flush()
-    return target
+    if last_launch_at is None or now - last_launch_at > LAST_LAUNCH_PRECISION:
+        db.session.execute(_TOUCH_GRADE_TARGET, {"target_id": target_id, "now": now})
+
+
+_ADD_GRADE_TARGET = insert(_targets)  # values: enrolment_id, resource_link_id, lti_user_id, last_launch_at
+_TOUCH_GRADE_TARGET = (
+    update(_targets).where(_targets.c.id == bindparam("target_id")).values(last_launch_at=bindparam("now"))
+)

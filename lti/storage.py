@@ -12,7 +12,7 @@ from datetime import timedelta
 from typing import Any, Protocol
 
 from flask import current_app
-from sqlalchemy import delete, select
+from sqlalchemy import bindparam, delete, insert, select
 
 from lti.models import LaunchState
 from training_app.db import utcnow
@@ -29,24 +29,27 @@ class DatabaseStore:
     """Rows in `lti_launch_state`, written in the request's transaction."""
 
     def put(self, key: str, value: Any, ttl: int) -> None:
-        """Keys are random and written once: a plain INSERT."""
-        db.session.add(LaunchState(key=key, value={"v": value}, expires_at=utcnow() + timedelta(seconds=ttl)))
-        db.session.flush()
+        """Keys are random and written once: a plain INSERT, without an ORM instance to flush."""
+        expires_at = utcnow() + timedelta(seconds=ttl)
+        db.session.execute(_INSERT, {"key": key, "value": {"v": value}, "expires_at": expires_at})
 
     def get(self, key: str) -> Any | None:
-        row = db.session.scalar(
-            select(LaunchState).where(LaunchState.key == key, LaunchState.expires_at > utcnow())
-        )
-        return row.value["v"] if row else None
+        value = db.session.scalar(_VALUE, {"key": key, "now": utcnow()})
+        return value["v"] if value else None
 
     def take(self, key: str) -> Any | None:
         """Read and delete in one statement: of two concurrent takers, one gets the value."""
-        row = db.session.execute(
-            delete(LaunchState)
-            .where(LaunchState.key == key, LaunchState.expires_at > utcnow())
-            .returning(LaunchState.value)
-        ).first()
-        return row[0]["v"] if row else None
+        value = db.session.scalar(_TAKE, {"key": key, "now": utcnow()})
+        return value["v"] if value else None
+
+
+# Built once, on the table (building a statement costs more CPU than running it, and the ORM
+# layer adds to both); rows are live until `now` passes their expiry.
+_state = LaunchState.__table__
+_INSERT = insert(_state)  # values: key, value, expires_at
+_LIVE = (_state.c.key == bindparam("key"), _state.c.expires_at > bindparam("now"))
+_VALUE = select(_state.c.value).where(*_LIVE)
+_TAKE = delete(_state).where(*_LIVE).returning(_state.c.value)
 
 
 class RedisStore:

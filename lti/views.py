@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import base64
+import json
 import secrets
 from urllib.parse import parse_qs, urlsplit
 
-import jwt
 from flask import (
     Blueprint,
     abort,
@@ -21,8 +22,8 @@ from flask_login import current_user, login_user
 
 from lti import claims, errors, keys, registration, roster, services, storage, tool_config
 from lti import deep_linking as dl
-from lti.launch import find_platform, lti_request, new_launch, new_login
-from lti.models import Platform, ResourceLink
+from lti.launch import PlatformRecord, find_platform, lti_request, new_launch, new_login
+from lti.models import ResourceLink
 from training_app.errors import Forbidden
 from training_app.extensions import csrf, db, limiter
 from training_app.models import User
@@ -49,12 +50,13 @@ def login():
     auth_url = auth.get_redirect_url()
     auth_params = parse_qs(urlsplit(auth_url).query)
     state = auth_params["state"][-1]
-    storage_target = lti.get_param("lti_storage_target")
+    sent = request.args if request.method == "GET" else request.form  # where the library reads them
+    storage_target = sent.get("lti_storage_target")
     storage.store().put(
         f"login-{state}",
         {
             "nonce": auth_params["nonce"][-1],
-            "params": {name: lti.get_param(name) for name in LOGIN_PARAMS if lti.get_param(name)},
+            "params": {name: sent[name] for name in LOGIN_PARAMS if sent.get(name)},
             "storage_target": storage_target,
             "auth_origin": _origin(auth_url),
         },
@@ -114,14 +116,20 @@ def launch():
 
 
 def unverified_nonce(id_token: str) -> str | None:
-    """The nonce claim, read before validation only to bind the token to its login's state."""
+    """The nonce claim, read before validation only to bind the token to its login's state.
+
+    Read with the standard library: PyJWT's unverified decode checks every character of the token
+    in Python (~0.3 ms), and the validation that follows decodes and checks it strictly anyway.
+    """
     try:
-        return jwt.decode(id_token, options={"verify_signature": False}).get("nonce")
-    except jwt.InvalidTokenError:
+        _header, payload, _signature = id_token.split(".")
+        claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    except ValueError:  # not three segments, not base64 (binascii.Error) or not JSON
         return None
+    return claims.get("nonce") if isinstance(claims, dict) else None
 
 
-def _platform_of(body: dict) -> Platform:
+def _platform_of(body: dict) -> PlatformRecord:
     audience = body["aud"][0] if isinstance(body["aud"], list) else body["aud"]
     platform = find_platform(body["iss"], audience)
     if platform is None:
@@ -129,12 +137,12 @@ def _platform_of(body: dict) -> Platform:
     return platform
 
 
-def _remember_launch(outcome: services.LaunchOutcome, body: dict, platform: Platform) -> None:
+def _remember_launch(outcome: services.LaunchOutcome, body: dict, platform: PlatformRecord) -> None:
     message = claims.LaunchClaims(body)
     session["lti"] = {
         "platform_id": platform.id,
         "role": outcome.role,
-        "resource_link_id": outcome.resource_link.id if outcome.resource_link else None,
+        "resource_link_id": outcome.resource_link_id,
         "return_url": message.return_url,
     }
     session["embedded"] = True

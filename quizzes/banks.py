@@ -5,8 +5,6 @@ from __future__ import annotations
 import re
 import threading
 
-from flask import current_app
-
 from courses.models import CourseVersion
 from courses.publishing import version_by_id
 from quizzes.bank import Bank, parse_bank
@@ -35,13 +33,7 @@ def bank_for_version(version: CourseVersion) -> Bank:
     return bank
 
 
-def bank_for_version_id(version_id: int) -> Bank:
-    """The bank of a published version without reading the version again.
 
-    Kept per app, not per process: a version id names one immutable snapshot in one database.
-    """
-    by_id = current_app.extensions.setdefault("quiz_banks_by_version_id", {})
-    bank = by_id.get(version_id)
-    if bank is None:
-        bank = by_id[version_id] = bank_for_version(version_by_id(version_id))
-    return bank
+def bank_for(version_id: int, content_hash: str) -> Bank:
+    """The bank of a published version known by id and content hash: no query once parsed."""
+    return _cache.get(content_hash) or bank_for_version(version_by_id(version_id))

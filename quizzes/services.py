@@ -18,10 +18,10 @@ from flask_babel import gettext, ngettext
 from sqlalchemy import bindparam, func, select, update
 
 from courses import services as learning
-from courses.models import Enrolment
-from courses.publishing import version_by_id
+from courses.models import Course, CourseVersion, Enrolment
+from courses.publishing import PublishedVersion, published_version, version_by_id
 from quizzes.bank import Bank, Question
-from quizzes.banks import bank_for_version, bank_for_version_id
+from quizzes.banks import bank_for, bank_for_version
 from quizzes.draw import DrawnQuestion, draw_questions
 from quizzes.grading import grade, passed
 from quizzes.models import AttemptGrant, QuizAttempt
@@ -193,12 +193,18 @@ class GradedAttempt:
 
     id: int
     user_id: int
-    enrolment_id: int
+    cycle_ref: learning.CycleRef  # read with the attempt: the result needs it when the attempt passes
     course_version_id: int
+    content_hash: str
+    published_at: datetime
     attestation_id: int | None
     number: int
     score: int
     passed: bool
+
+    @property
+    def enrolment_id(self) -> int:
+        return self.cycle_ref.enrolment_id
 
 
 # The submit's two statements, built once (building one costs more CPU than running it). The
@@ -215,9 +221,19 @@ _LOCK_FOR_GRADING = (
         QuizAttempt.questions,
         QuizAttempt.pass_mark,
         QuizAttempt.deadline_at,
+        CourseVersion.content_hash,
+        CourseVersion.published_at,
+        Enrolment.tenant_id,
+        Enrolment.course_id,
+        Course.slug,
+        Course.title,
+        Enrolment.cycle,
     )
+    .join(CourseVersion, CourseVersion.id == QuizAttempt.course_version_id)
+    .join(Enrolment, Enrolment.id == QuizAttempt.enrolment_id)
+    .join(Course, Course.id == Enrolment.course_id)
     .where(QuizAttempt.id == bindparam("attempt_id"), QuizAttempt.user_id == bindparam("user_id"))
-    .with_for_update()
+    .with_for_update(of=QuizAttempt)
 )
 _attempts = QuizAttempt.__table__
 _RECORD_GRADE = (
@@ -254,7 +270,7 @@ def submit(user_id: int, attempt_id: int, raw_answers: dict[str, list[str]]) -> 
         )
     if row.status != "open":
         return Submission(attempt_id, already_submitted=True, late=row.status == "expired")
-    bank = bank_for_version_id(row.course_version_id)
+    bank = bank_for(row.course_version_id, row.content_hash)
     now = utcnow()
     if _past_deadline(row, now):
         attempt = db.session.get(QuizAttempt, attempt_id, populate_existing=True)  # already locked
@@ -265,8 +281,12 @@ def submit(user_id: int, attempt_id: int, raw_answers: dict[str, list[str]]) -> 
     graded = GradedAttempt(
         row.id,
         row.user_id,
-        row.enrolment_id,
+        learning.CycleRef(
+            row.enrolment_id, row.tenant_id, row.user_id, row.course_id, row.slug, row.title, row.cycle
+        ),
         row.course_version_id,
+        row.content_hash,
+        row.published_at,
         row.attestation_id,
         row.number,
         result.score,
@@ -348,18 +368,26 @@ def _conclude(attempt: QuizAttempt | GradedAttempt, enrolment: Enrolment | None,
     """
     if not attempt.passed and attempt.number < bank.max_attempts:
         return  # attempts remain whatever HR granted: nothing to record yet
-    enrolment = enrolment or db.session.get(Enrolment, attempt.enrolment_id)
-    if not attempt.passed and standing(enrolment).remaining > 0:
-        return
+    if not attempt.passed:
+        enrolment = enrolment or db.session.get(Enrolment, attempt.enrolment_id)
+        if standing(enrolment).remaining > 0:
+            return
     learning.record_result(
-        enrolment,
+        attempt.cycle_ref if isinstance(attempt, GradedAttempt) else learning.cycle_of(attempt.enrolment_id),
         passed=bool(attempt.passed),
         score=attempt.score,
         source_ref=f"quiz_attempt:{attempt.id}",
         actor=f"learner:{attempt.user_id}",
-        version=version_by_id(attempt.course_version_id),
+        version=_version_of(attempt),
         attestation_id=attempt.attestation_id,
     )
+
+
+def _version_of(attempt: QuizAttempt | GradedAttempt) -> PublishedVersion | CourseVersion:
+    """The version the attempt was drawn from; the process's snapshot when its content hash is known."""
+    if isinstance(attempt, GradedAttempt):
+        return published_version(attempt.course_version_id, attempt.content_hash, attempt.published_at)
+    return version_by_id(attempt.course_version_id)
 
 
 # --- review -------------------------------------------------------------------------------------------

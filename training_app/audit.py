@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ScalarResult, bindparam, insert, select, update
+from sqlalchemy import Connection, ScalarResult, bindparam, insert, select, update
 from sqlalchemy import event as sqlalchemy_events
 from sqlalchemy.orm import Session
 
@@ -78,8 +78,18 @@ def chain_pending_events(session: Session) -> None:
             event.seq, event.prev_hash = seq, head
             event.hash = head = event_hash(event)
             rows.append({column: getattr(event, column) for column in _EVENT_COLUMNS})
-        connection.execute(insert(AuditEvent.__table__), rows)
-        connection.execute(_MOVE_CHAIN_HEAD, {"tenant_id": tenant_id, "new_seq": seq, "new_head": head})
+        _append_and_move_head(connection, tenant_id, rows, seq, head)
+
+
+def _append_and_move_head(
+    connection: Connection, tenant_id: int, rows: list[dict[str, Any]], seq: int, head: str
+) -> None:
+    moved = {"tenant_id": tenant_id, "new_seq": seq, "new_head": head}
+    if connection.dialect.name == "postgresql":  # one round trip: the head moves in a CTE of the INSERT
+        connection.execute(insert(AuditEvent.__table__).values(rows).add_cte(_MOVE_CHAIN_HEAD.cte()), moved)
+        return
+    connection.execute(insert(AuditEvent.__table__), rows)
+    connection.execute(_MOVE_CHAIN_HEAD, moved)
 
 
 _LOCK_CHAIN_HEAD = (

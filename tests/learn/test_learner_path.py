@@ -183,6 +183,20 @@ def test_a_material_version_requires_a_new_attestation_and_a_minor_one_does_not(
     assert "A new rule." in text_of(client.get(f"{BASE}/attestation"))
 
 
+def test_the_overview_shows_a_newly_published_version_at_once(app, client, ada, content_copy):
+    """Published versions are kept per process (they never change): a new one is still seen at once."""
+    before = text_of(client.get(f"{BASE}/"))
+    assert "Why our social media matter" in before and "v1 ·" in before
+    lesson_file = content_copy / ORIENTATION / "lessons" / "en" / "why-social-media-matter.md"
+    text = lesson_file.read_text()
+    lesson_file.write_text(text.replace("# Why our social media matter", "# Why it matters"))
+    with app.app_context():
+        assert publishing.publish(ORIENTATION, material=False, actor="test", root=content_copy).created
+        db.session.commit()
+    after = text_of(client.get(f"{BASE}/"))
+    assert "Why it matters" in after and "v2 ·" in after and "Why our social media matter" not in after
+
+
 def test_spanish_learners_get_spanish_content_and_interface(app, client, world):
     with app.app_context():
         enrol(db.session.get(User, world["maria"]), ORIENTATION, source="hr")
