@@ -131,6 +131,8 @@ class Completion(db.Model):
     __table_args__ = (
         CheckConstraint(f"status IN {RESULT_STATUSES!r}", name="status"),
         Index("ix_completions_tenant_completed", "tenant_id", "completed_at"),
+        # the overview's latest result and the passed submit's once-per-cycle check
+        Index("ix_completions_enrolment_cycle", "enrolment_id", "cycle"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
