@@ -46,18 +46,14 @@ import re
 import resource
 import secrets
 import shutil
-import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
 import time
-import urllib.request
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from multiprocessing import get_context
@@ -74,17 +70,17 @@ import psycopg  # noqa: E402
 from cryptography.hazmat.primitives import serialization  # noqa: E402
 from cryptography.hazmat.primitives.asymmetric import rsa  # noqa: E402
 from quiz_submit import (  # noqa: E402
-    Server,
+    Served,
     Wrk,
     WrkResult,
     admin_dsn,
     ensure_wrk,
-    free_port,
     load_profile,
     profile_rows,
     raw_dsn,
     recreate_database,
     say,
+    serve_gunicorn,
     statement_label,
     wait_until_idle,
 )
@@ -253,6 +249,20 @@ class Failure(Exception):
 _loaded_keys: dict[str, rsa.RSAPrivateKey] = {}
 
 
+def id_token_claims(template: dict[str, Any], sub: str, nonce: str) -> dict[str, Any]:
+    """What the LMS signs for this learner and nonce: valid for five minutes from now."""
+    now = int(time.time())
+    return {
+        **template,
+        **person(sub),
+        "iss": ISSUER,
+        "aud": CLIENT_ID,
+        "iat": now,
+        "exp": now + 300,
+        "nonce": nonce,
+    }
+
+
 def loaded_key(pem: str) -> rsa.RSAPrivateKey:
     """Load once per process: signing with a PEM string re-validates the key on every call."""
     key = _loaded_keys.get(pem)
@@ -321,17 +331,8 @@ async def _client(job: ClientJob) -> dict[str, Any]:
         if jar.get(f"lti1p3-{state}") != state:
             raise Failure("login set no state cookie")
         logged_in = time.perf_counter()
-        now = int(time.time())
-        payload = {
-            **job.template,
-            **person(sub),
-            "iss": ISSUER,
-            "aud": CLIENT_ID,
-            "iat": now,
-            "exp": now + 300,
-            "nonce": nonce,
-        }
-        id_token = jwt.encode(payload, key, algorithm="RS256", headers={"kid": job.kid})
+        claims = id_token_claims(job.template, sub, nonce)
+        id_token = jwt.encode(claims, key, algorithm="RS256", headers={"kid": job.kid})
         signed = time.perf_counter()
         reply = await exchange(
             "POST", "/lti/launch", urlencode({"id_token": id_token, "state": state}).encode(), jar
@@ -509,63 +510,6 @@ def _children_cpu() -> float:
 
 
 # --- gunicorn ----------------------------------------------------------------------------------------
-
-
-@dataclass
-class Served:
-    url: str
-    host: str
-    port: int
-    pid: int
-    server: Server  # quiz_submit.Server: reads the app's ERROR lines from the log
-
-
-@contextmanager
-def gunicorn(
-    workers: int, env: dict[str, str], folder: Path, app_spec: str = "benchapp:build_app()"
-) -> Iterator[Served]:
-    port = free_port()
-    command = [
-        str(ROOT / ".venv" / "bin" / "gunicorn"),
-        "--workers",
-        str(workers),
-        "--bind",
-        f"127.0.0.1:{port}",
-        "--chdir",
-        str(ROOT),
-        "--pythonpath",
-        f"{ROOT},{ROOT / 'bench'}",
-        "--timeout",
-        "60",
-        "--no-control-socket",
-        "--error-logfile",
-        "-",
-        app_spec,
-    ]
-    log_path = folder / f"server-{port}.log"
-    with open(log_path, "w") as log:
-        process = subprocess.Popen(command, env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/bench/hello", timeout=5) as response:
-                    if response.status == 200:
-                        break
-            except OSError:
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                sys.exit(f"gunicorn did not start:\n{log_path.read_text()[-3000:]}")
-            time.sleep(0.2)
-        yield Served(url, "127.0.0.1", port, process.pid, Server(url, log_path))
-    finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 def profiled_app():
@@ -899,7 +843,7 @@ def run(args: argparse.Namespace, wrk_binary: str, folder: Path) -> dict[str, An
             )
             pool_seconds = set_up_database(args.database_url, jwks.url, bench.pool)
             bench.launched_subs.extend(bench.pool)
-            with gunicorn(args.workers, env, folder) as served:
+            with serve_gunicorn(args.workers, env, folder) as served:
                 meter = CpuMeter(bench.dsn, served.pid)
                 wrk = Wrk(wrk_binary, served.url + "/", folder, args.wrk_threads, bench.settle)
                 say(f"gunicorn ({args.workers} workers) at {served.url}; warming up...")
@@ -1074,7 +1018,7 @@ def run_profile(args: argparse.Namespace, env: dict[str, str], folder: Path, ben
     sql_folder.mkdir()
     with JwksServer(jwks_of(bench.key)) as jwks:
         _repoint_jwks(args.database_url, jwks.url)
-        with gunicorn(args.workers, {**env, "BENCH_PROFILE": str(sql_folder)}, folder) as served:
+        with serve_gunicorn(args.workers, {**env, "BENCH_PROFILE": str(sql_folder)}, folder) as served:
             meter = CpuMeter(bench.dsn, served.pid)
             say(f"Profiling SQL ({args.profile_seconds:g} s of first, then repeat launches)...")
             bench.phase("warm-up", "first", served, meter, args.warmup, prefix="pwarm")
@@ -1094,7 +1038,8 @@ def run_profile(args: argparse.Namespace, env: dict[str, str], folder: Path, ben
         py_folder = folder / "profile-python"
         py_folder.mkdir()
         spec = "launch:profiled_app()"
-        with gunicorn(args.workers, {**env, "BENCH_LAUNCH_CPROFILE": str(py_folder)}, folder, spec) as served:
+        profiled_env = {**env, "BENCH_LAUNCH_CPROFILE": str(py_folder)}
+        with serve_gunicorn(args.workers, profiled_env, folder, spec) as served:
             meter = CpuMeter(bench.dsn, served.pid)
             say(f"Profiling Python ({args.profile_seconds:g} s of repeat launches under cProfile)...")
             bench.phase("warm-up", "repeat", served, meter, args.warmup, pool=bench.pool)
@@ -1118,16 +1063,8 @@ def _repoint_jwks(url: str, jwks_url: str) -> None:
 def jwt_verify_cost(bench: Bench, rounds: int = 2000) -> dict[str, float]:
     """In this process: PyJWT's RS256 verify of a launch id_token with a cached key object."""
     key = loaded_key(bench.key.private_pem)
-    now = int(time.time())
-    payload = {
-        **bench.template,
-        **person("x-1"),
-        "iss": ISSUER,
-        "aud": CLIENT_ID,
-        "iat": now,
-        "exp": now + 300,
-    }
-    token = jwt.encode({**payload, "nonce": "n" * 64}, key, algorithm="RS256", headers={"kid": bench.key.kid})
+    payload = id_token_claims(bench.template, "x-1", "n" * 64)
+    token = jwt.encode(payload, key, algorithm="RS256", headers={"kid": bench.key.kid})
     public = jwt.PyJWK(bench.key.public_jwk()).key
 
     def timed(fn: Callable[[], Any]) -> float:

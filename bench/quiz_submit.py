@@ -71,6 +71,7 @@ from courses import services as learning  # noqa: E402
 from courses.models import Completion, Enrolment  # noqa: E402
 from quizzes import services as quiz  # noqa: E402
 from quizzes.banks import bank_for_version  # noqa: E402
+from quizzes.demo import answers_to, ready_for_quiz  # noqa: E402
 from quizzes.draw import draw_questions  # noqa: E402
 from quizzes.models import QuizAttempt  # noqa: E402
 from training_app import audit, create_app  # noqa: E402
@@ -395,18 +396,7 @@ def learner_through_services(tenant: Tenant, index: int, rng: random.Random) -> 
     db.session.add(user)
     db.session.flush()
     enrolment = learning.enrol(user, COURSE, source="lti")
-    _, version = publishing.course_by_slug(COURSE)
-    for lesson in version.lessons:
-        learning.complete_lesson(enrolment, lesson.slug)
-    learning.attest(
-        enrolment,
-        user,
-        confirmed=True,
-        typed_name=user.name,
-        locale_preference=user.locale,
-        ip_address="127.0.0.1",
-        user_agent=USER_AGENT,
-    )
+    ready_for_quiz(enrolment, user, ip_address="127.0.0.1", user_agent=USER_AGENT)
     return quiz.start_attempt(enrolment, user.locale, rng)
 
 
@@ -595,13 +585,8 @@ class Prepared:
 
 def answer_form(bank, questions: list[dict[str, Any]], right: int) -> list[tuple[str, str]]:
     """The first `right` drawn questions answered correctly, the others with one wrong option."""
-    form = []
-    for index, drawn in enumerate(questions):
-        question = bank.question(drawn["id"])
-        wrong = [o for o in question.option_ids if o not in question.correct_ids][:1]
-        for option in sorted(question.correct_ids) if index < right else wrong:
-            form.append((f"q-{question.id}", option))
-    return form
+    answers = answers_to(bank, questions, right)
+    return [(f"q-{question_id}", option) for question_id, options in answers.items() for option in options]
 
 
 def prepare_requests(app: Flask, pass_share: float, seed: int) -> list[Prepared]:
@@ -647,15 +632,29 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+@dataclass
+class Served:
+    url: str
+    host: str
+    port: int
+    pid: int
+    server: Server  # reads the app's ERROR lines from the log
+
+
 @contextmanager
-def gunicorn(
-    args: argparse.Namespace, env: dict[str, str], folder: Path, extra_env: dict[str, str] | None = None
-) -> Iterator[str]:
+def serve_gunicorn(
+    workers: int,
+    env: dict[str, str],
+    folder: Path,
+    app_spec: str = "benchapp:build_app()",
+    threads: int = 1,
+) -> Iterator[Served]:
+    """gunicorn on a free local port with `env` as its whole environment, until it answers hello."""
     port = free_port()
     command = [
         str(ROOT / ".venv" / "bin" / "gunicorn"),
         "--workers",
-        str(args.workers),
+        str(workers),
         "--bind",
         f"127.0.0.1:{port}",
         "--chdir",
@@ -668,40 +667,43 @@ def gunicorn(
         "--error-logfile",
         "-",
     ]
-    if args.threads > 1:
-        command += ["--threads", str(args.threads)]
-    command.append("benchapp:build_app()")
+    if threads > 1:
+        command += ["--threads", str(threads)]
+    command.append(app_spec)
     log_path = folder / f"server-{port}.log"  # gunicorn's log and the app's (JSON lines on stderr)
-    log = open(log_path, "w")  # noqa: SIM115
-    server = subprocess.Popen(
-        command,
-        env={**os.environ, **env, **(extra_env or {})},
-        cwd=ROOT,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
+    with open(log_path, "w") as log:
+        process = subprocess.Popen(command, env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 90
         while True:
             try:
-                with urllib.request.urlopen(f"{url}/bench/hello", timeout=2) as response:
+                with urllib.request.urlopen(f"{url}/bench/hello", timeout=5) as response:
                     if response.status == 200:
                         break
             except OSError:
                 pass
-            if server.poll() is not None or time.monotonic() > deadline:
+            if process.poll() is not None or time.monotonic() > deadline:
                 sys.exit(f"gunicorn did not start:\n{log_path.read_text()[-3000:]}")
             time.sleep(0.2)
-        yield Server(url, log_path)
+        yield Served(url, "127.0.0.1", port, process.pid, Server(url, log_path))
     finally:
-        server.send_signal(signal.SIGTERM)
+        process.send_signal(signal.SIGTERM)
         try:
-            server.wait(30)
+            process.wait(30)
         except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
-        log.close()
+            process.kill()
+            process.wait()
+
+
+@contextmanager
+def gunicorn(
+    args: argparse.Namespace, env: dict[str, str], folder: Path, extra_env: dict[str, str] | None = None
+) -> Iterator[Server]:
+    with serve_gunicorn(
+        args.workers, {**os.environ, **env, **(extra_env or {})}, folder, threads=args.threads
+    ) as served:
+        yield served.server
 
 
 @dataclass(frozen=True)

@@ -43,7 +43,18 @@ def _play(user: User, course_slug: str, outcomes: list[int], days_ago: int, rng:
     enrolment = learning.enrol(user, course_slug, source="demo")
     if db.session.scalar(select(QuizAttempt.id).where(QuizAttempt.enrolment_id == enrolment.id).limit(1)):
         return False  # already played on an earlier `demo load`
-    _, version = publishing.course_by_slug(course_slug)
+    version = ready_for_quiz(enrolment, user, ip_address="192.0.2.10", user_agent="Demo data")
+    bank = bank_for_version(version)
+    for right in outcomes:
+        attempt = services.start_attempt(enrolment, user.locale, rng)
+        services.submit(user.id, attempt.id, scripted_answers(bank, attempt, right))
+    _backdate(enrolment, days=days_ago)
+    return True
+
+
+def ready_for_quiz(enrolment: Enrolment, user: User, *, ip_address: str, user_agent: str):
+    """Every lesson done and the policy attested (unless it already is), as the learner would."""
+    _, version = publishing.course_by_slug(enrolment.course.slug)
     for lesson in version.lessons:
         learning.complete_lesson(enrolment, lesson.slug)
     if learning.current_attestation(enrolment, version) is None:
@@ -53,21 +64,21 @@ def _play(user: User, course_slug: str, outcomes: list[int], days_ago: int, rng:
             confirmed=True,
             typed_name=user.name,
             locale_preference=user.locale,
-            ip_address="192.0.2.10",
-            user_agent="Demo data",
+            ip_address=ip_address,
+            user_agent=user_agent,
         )
-    bank = bank_for_version(version)
-    for right in outcomes:
-        attempt = services.start_attempt(enrolment, user.locale, rng)
-        services.submit(user.id, attempt.id, scripted_answers(bank, attempt, right))
-    _backdate(enrolment, days=days_ago)
-    return True
+    return version
 
 
 def scripted_answers(bank, attempt: QuizAttempt, right: int) -> dict[str, list[str]]:
     """The first `right` drawn questions answered correctly, the others wrongly (demo data, tests)."""
+    return answers_to(bank, attempt.questions, right)
+
+
+def answers_to(bank, drawn_questions: list[dict], right: int) -> dict[str, list[str]]:
+    """`scripted_answers` for a draw as stored on an attempt ([{"id": ..., "options": [...]}])."""
     answers = {}
-    for index, drawn in enumerate(attempt.questions):
+    for index, drawn in enumerate(drawn_questions):
         question = bank.question(drawn["id"])
         wrong = [option for option in question.option_ids if option not in question.correct_ids][:1]
         answers[question.id] = sorted(question.correct_ids) if index < right else wrong
