@@ -179,18 +179,30 @@ def _platform_cache() -> dict[tuple[str, str | None], tuple[float, PlatformRecor
     return current_app.extensions.setdefault("lti_recent_platforms", {})
 
 
+_PLATFORMS_CHANGED = "lti_platforms_changed"
+
+
 @event.listens_for(Session, "before_flush")
 def _forget_changed_platforms(session: Session, _context: Any, _instances: Any) -> None:
     changed = (*session.new, *session.dirty, *session.deleted)
     if has_app_context() and any(isinstance(row, (Platform, Deployment)) for row in changed):
+        session.info[_PLATFORMS_CHANGED] = True
         _platform_cache().clear()
 
 
 @event.listens_for(Session, "after_rollback")
 def _forget_platforms_read_in_a_rolled_back_transaction(session: Session) -> None:
-    """A registration read after this process changed it, in a transaction that did not commit."""
-    if has_app_context():
+    """A registration read after this transaction changed it, and the change did not commit.
+
+    Only then: every error response rolls back, and most never touched a registration.
+    """
+    if session.info.pop(_PLATFORMS_CHANGED, False) and has_app_context():
         _platform_cache().clear()
+
+
+@event.listens_for(Session, "after_commit")
+def _platform_changes_committed(session: Session) -> None:
+    session.info.pop(_PLATFORMS_CHANGED, None)
 
 
 def _platform_record(issuer: str, client_id: str | None) -> PlatformRecord | None:

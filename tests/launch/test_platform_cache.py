@@ -7,6 +7,7 @@ from sqlalchemy import select, text
 
 from lti import launch
 from lti.models import Platform
+from tests.helpers import sign_in_learner
 from tests.launch.conftest import learner_claims
 from training_app.extensions import db
 
@@ -67,3 +68,25 @@ def test_an_unknown_registration_is_not_remembered(app, client, registered):
     assert unknown.status_code == 403
     sql(app, "UPDATE lti_platforms SET client_id = 'registered-later'")
     assert client.post("/lti/login", data={**params, "client_id": "registered-later"}).status_code == 302
+
+
+def test_an_error_response_elsewhere_keeps_the_cached_registration(app, driver, registered):
+    assert driver.launch(learner_claims(registered)).response.status == 303
+    sql(app, "UPDATE lti_platforms SET auth_login_url = 'https://lms.example/moved/auth'")
+    visitor = app.test_client()
+    sign_in_learner(visitor, 1)  # reads the learner's row: the 404's rollback ends a real transaction
+    assert visitor.get("/quiz/attempts/999999").status_code == 404
+    cached = driver.login(learner_claims(registered))
+    assert urlsplit(cached.auth_url).path == urlsplit(registered.auth_url).path
+
+
+def test_an_edit_rolled_back_in_this_process_is_forgotten(app, driver, registered):
+    assert driver.launch(learner_claims(registered)).response.status == 303
+    with app.app_context():
+        platform = db.session.scalar(select(Platform))
+        platform.auth_login_url = "https://lms.example/never/committed"
+        db.session.flush()
+        launch.find_platform(platform.issuer, platform.client_id)  # reads the uncommitted edit
+        db.session.rollback()
+    login = driver.login(learner_claims(registered))
+    assert urlsplit(login.auth_url).path == urlsplit(registered.auth_url).path
