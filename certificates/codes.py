@@ -7,6 +7,7 @@ the look-alikes is read back as the digit they meant (O -> 0, I and L -> 1).
 
 from __future__ import annotations
 
+import base64
 import re
 import secrets
 import unicodedata
@@ -19,6 +20,8 @@ GROUP_SIZE = 4
 MAX_INPUT_LENGTH = 64
 EXAMPLE_CODE = "7KQ2-M9XD-4HPT-ZR3B"
 
+# Base32 maps each 5 bits to a symbol; RFC 4648's alphabet to Crockford's, symbol for symbol.
+_RFC4648_TO_CROCKFORD = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", ALPHABET)
 _LOOK_ALIKES = str.maketrans({"O": "0", "I": "1", "L": "1"})
 # Spaces and every Unicode dash (a code pasted from a PDF or a word processor often has U+2010).
 _SEPARATORS = re.compile(r"[\s\-\u2010-\u2015\u2212\uFE58\uFE63\uFF0D]+")
@@ -26,7 +29,8 @@ _SEPARATORS = re.compile(r"[\s\-\u2010-\u2015\u2212\uFE58\uFE63\uFF0D]+")
 
 def new_public_code() -> str:
     """A fresh code with 80 bits from the OS random source, grouped for reading aloud."""
-    return _grouped("".join(secrets.choice(ALPHABET) for _ in range(CODE_LENGTH)))
+    symbols = base64.b32encode(secrets.token_bytes(CODE_LENGTH * 5 // 8)).decode("ascii")
+    return _grouped(symbols.translate(_RFC4648_TO_CROCKFORD))
 
 
 def normalise_code(text: str) -> str:

@@ -6,11 +6,10 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Select, bindparam, insert, select
+from sqlalchemy import Select, insert, select
 
 from certificates import codes, render
 from certificates.models import Branding, Certificate
-from courses.models import Attestation
 from courses.services import RecordedResult
 from training_app import audit
 from training_app.db import utcnow
@@ -34,9 +33,6 @@ def issue_for(completion: RecordedResult) -> int | None:
     """Result hook: a passed cycle gets its certificate (a failed one gets none); its id."""
     if completion.status != "completed":
         return None
-    holder = run_core(
-        _HOLDER, {"user_id": completion.user_id, "attestation_id": completion.attestation_id}
-    ).one()
     certificate = dict(
         tenant_id=completion.tenant_id,
         user_id=completion.user_id,
@@ -46,13 +42,13 @@ def issue_for(completion: RecordedResult) -> int | None:
         code=unique_code(),
         credential_id=f"urn:uuid:{uuid.uuid4()}",
         subject_id=f"urn:uuid:{uuid.uuid4()}",
-        holder_name=(holder.name or holder.typed_name or "").strip() or holder.email or "—",
-        holder_email=holder.email,
+        holder_name=holder_name(completion),
+        holder_email=completion.learner_email,
         course_title=completion.course_title,
         course_slug=completion.course_slug,
         policy_version=completion.version_label,
         content_hash=completion.content_hash,
-        locale=holder.locale or "en",
+        locale=completion.attested_locale or "en",
         score=completion.score,
         completed_at=completion.completed_at,
         expires_at=completion.expires_at,
@@ -74,13 +70,13 @@ def issue_for(completion: RecordedResult) -> int | None:
     return certificate_id
 
 
-# Built once: issuing runs inside every passing quiz submit. The holder is the learner's name and
-# email, and the name and locale they signed the attestation with.
-_HOLDER = (
-    select(User.name, User.email, Attestation.typed_name, Attestation.locale)
-    .outerjoin(Attestation, Attestation.id == bindparam("attestation_id"))
-    .where(User.id == bindparam("user_id"))
-)
+def holder_name(completion: RecordedResult) -> str:
+    """The learner's name; else the name they signed the attestation with; else their email."""
+    name = (completion.learner_name or completion.attested_name or "").strip()
+    return name or completion.learner_email or "—"
+
+
+# Built once: issuing runs inside every passing quiz submit.
 _INSERT_CERTIFICATE = insert(Certificate.__table__).returning(Certificate.__table__.c.id)
 
 

@@ -13,7 +13,7 @@ from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
 from flask_babel import gettext, ngettext
-from sqlalchemy import Table, bindparam, exists, insert, select, update
+from sqlalchemy import Row, Table, bindparam, exists, insert, select, update
 
 from courses import hooks
 from courses.models import Attestation, Completion, Course, CourseVersion, Enrolment, Lesson, LessonProgress
@@ -201,10 +201,11 @@ def overview(enrolment: Enrolment, locale_preference: str | None) -> Overview:
     )
 
 
-def learner_overview(user: User, course_slug: str, locale_preference: str | None) -> Overview:
+def learner_overview(user_id: int, course_slug: str, locale_preference: str | None) -> Overview:
     """The overview page of the learner's course: enrolment, latest version, lessons done,
-    attestation and latest result in one statement (learner_enrolment + overview take six)."""
-    rows = db.session.execute(_LEARNER_OVERVIEW, {"user_id": user.id, "course_slug": course_slug}).all()
+    attestation and latest result in one statement (learner_enrolment + overview take six).
+    A read of committed rows: the page changes nothing, so there is nothing to flush first."""
+    rows = run_core(_LEARNER_OVERVIEW, {"user_id": user_id, "course_slug": course_slug}).all()
     if not rows:
         raise _not_enrolled()
     row = rows[0]  # one row per lesson done (at least one row): the other columns are the same
@@ -670,6 +671,10 @@ class RecordedResult:
     attestation_id: int | None
     completed_at: datetime
     expires_at: datetime | None
+    learner_name: str | None  # read with the insert: hooks need not read the learner again
+    learner_email: str | None
+    attested_name: str | None  # the name and locale the learner signed the attestation with
+    attested_locale: str | None
 
 
 def cycle_of(enrolment_id: int) -> CycleRef:
@@ -708,11 +713,10 @@ def record_result(
         completed_at=now,
         expires_at=now + timedelta(days=days) if passed and days else None,
     )
-    completion_id = run_core(_INSERT_UNLESS_COMPLETED, row).scalar_one_or_none()
-    if completion_id is None:
+    recorded = _insert_result(row, passed=passed)
+    if recorded is None:
         raise Conflict(gettext("This course is already completed for the current cycle."))
-    if passed:
-        run_core(_MARK_ENROLMENT_COMPLETED, {"enrolment_id": cycle.enrolment_id, "new_completed_at": now})
+    completion_id = recorded.id
     audit.record_event(
         cycle.tenant_id,
         actor,
@@ -733,10 +737,31 @@ def record_result(
         course_title=cycle.course_title,
         version_number=version.number,
         version_label=version.label,
+        learner_name=recorded.learner_name,
+        learner_email=recorded.learner_email,
+        attested_name=recorded.attested_name,
+        attested_locale=recorded.attested_locale,
         **{k: v for k, v in row.items() if k != "source_ref"},
     )
     hooks.run_result_hooks(result)
     return result
+
+
+def _insert_result(row: dict[str, Any], *, passed: bool) -> Row | None:
+    """Insert the result unless the cycle is already completed; a pass also marks the enrolment.
+
+    One statement on PostgreSQL (the enrolment's update is a CTE of the insert), two on SQLite.
+    None when the cycle already had its completion.
+    """
+    params = {f"new_{field}": value for field, value in row.items()}  # no enrolments column name
+    if not passed:
+        return run_core(_INSERT_UNLESS_COMPLETED, params).one_or_none()
+    if db.session.connection().dialect.name == "postgresql":
+        return run_core(_INSERT_COMPLETION_MARKING_ENROLMENT, params).one_or_none()
+    recorded = run_core(_INSERT_UNLESS_COMPLETED, params).one_or_none()
+    if recorded is not None:
+        run_core(_MARK_ENROLMENT_COMPLETED, params)
+    return recorded
 
 
 # Built once: building a statement costs more CPU than running it.
@@ -753,29 +778,41 @@ _CYCLE_OF = (
     .join(Course, Course.id == Enrolment.course_id)
     .where(Enrolment.id == bindparam("enrolment_id"))
 )
-_completions = Completion.__table__
+_completions, _users = Completion.__table__, User.__table__
 _RESULT_FIELDS = [c.name for c in _completions.c if c.name != "id"]
+_LEARNER = _users.c.id == bindparam("new_user_id")
+_ATTESTATION = _attestations.c.id == bindparam("new_attestation_id")
 # The result is inserted only if the cycle has no completion yet: the check and the insert in one
 # statement (INSERT ... SELECT ... WHERE NOT EXISTS ... RETURNING: PostgreSQL and SQLite >= 3.35).
+# It returns what the certificate needs of the learner and of their attestation.
 _INSERT_UNLESS_COMPLETED = (
     insert(_completions)
     .from_select(
         _RESULT_FIELDS,
-        select(*(bindparam(name, type_=_completions.c[name].type) for name in _RESULT_FIELDS)).where(
+        select(*(bindparam(f"new_{name}", type_=_completions.c[name].type) for name in _RESULT_FIELDS)).where(
             ~exists().where(
-                _completions.c.enrolment_id == bindparam("enrolment_id"),
-                _completions.c.cycle == bindparam("cycle"),
+                _completions.c.enrolment_id == bindparam("new_enrolment_id"),
+                _completions.c.cycle == bindparam("new_cycle"),
                 _completions.c.status == "completed",
             )
         ),
     )
-    .returning(_completions.c.id)
+    .returning(
+        _completions.c.id,
+        select(_users.c.name).where(_LEARNER).scalar_subquery().label("learner_name"),
+        select(_users.c.email).where(_LEARNER).scalar_subquery().label("learner_email"),
+        select(_attestations.c.typed_name).where(_ATTESTATION).scalar_subquery().label("attested_name"),
+        select(_attestations.c.locale).where(_ATTESTATION).scalar_subquery().label("attested_locale"),
+    )
 )
-_enrolments = Enrolment.__table__
 _MARK_ENROLMENT_COMPLETED = (
     update(_enrolments)
-    .where(_enrolments.c.id == bindparam("enrolment_id"))
+    .where(_enrolments.c.id == bindparam("new_enrolment_id"))
     .values(completed_at=bindparam("new_completed_at"))
+)
+_recorded = _INSERT_UNLESS_COMPLETED.cte("recorded")
+_INSERT_COMPLETION_MARKING_ENROLMENT = select(_recorded).add_cte(
+    _MARK_ENROLMENT_COMPLETED.where(exists(select(_recorded.c.id))).cte("marked")
 )
 
 

@@ -21,7 +21,7 @@ from fractions import Fraction
 from typing import Any
 
 from quizzes.draw import DrawnQuestion
-from quizzes.model import Bank
+from quizzes.model import Bank, Question
 from quizzes.question_types import InvalidAnswer, check_answer, question_type
 
 
@@ -112,6 +112,24 @@ def grade(
     )
 
 
+def score_checked(
+    bank: Bank, drawn: Sequence[DrawnQuestion], checked: Mapping[str, Collection[str]]
+) -> tuple[int, dict[str, float]]:
+    """The score and each drawn question's fraction, as `grade` gives them, for answers already
+    checked with `check_answer`: the graded submit needs no feedback texts (the result page builds
+    them from the stored answers)."""
+    fractions = {
+        item.question_id: question_fraction(bank.question(item.question_id), checked.get(item.question_id))
+        for item in drawn
+    }
+    score = percent_score(sum(fractions.values(), Fraction(0)), len(fractions))
+    return score, {question_id: float(fraction) for question_id, fraction in fractions.items()}
+
+
+def question_fraction(question: Question, selected: Collection[str] | None) -> Fraction:
+    return question_type(question.type).grade(question, selected) if selected else Fraction(0)
+
+
 def _grade_one(
     bank: Bank, item: DrawnQuestion, answer: Collection[str], number: int, locale: str | None
 ) -> tuple[Fraction, QuestionResult]:
@@ -119,7 +137,7 @@ def _grade_one(
         raise ValueError(f"question {item.question_id!r} of the attempt is not in bank {bank.id!r}")
     question = bank.question(item.question_id)
     selected = check_answer(question, answer, number=number) if answer else frozenset()
-    fraction = question_type(question.type).grade(question, selected) if selected else Fraction(0)
+    fraction = question_fraction(question, selected)
     return fraction, QuestionResult(
         question_id=question.id,
         number=number,

@@ -58,11 +58,12 @@ class Question:
     translations: Mapping[str, QuestionText] = field(default_factory=frozen_map)  # non-default locales
     locale: str = "en"  # the locale of the texts above
 
-    @property
+    # Cached: grading reads them for every question of every submit, and a question never changes.
+    @cached_property
     def option_ids(self) -> tuple[str, ...]:
         return tuple(option.id for option in self.options)
 
-    @property
+    @cached_property
     def correct_ids(self) -> frozenset[str]:
         return frozenset(option.id for option in self.options if option.correct)
 

@@ -23,7 +23,7 @@ from courses.publishing import PublishedVersion, published_version, version_by_i
 from quizzes.bank import Bank, Question
 from quizzes.banks import bank_for, bank_for_version
 from quizzes.draw import DrawnQuestion, draw_questions
-from quizzes.grading import grade, passed
+from quizzes.grading import passed, score_checked
 from quizzes.models import AttemptGrant, QuizAttempt
 from quizzes.question_types import InvalidAnswer, check_answer
 from training_app import audit
@@ -277,7 +277,7 @@ def submit(user_id: int, attempt_id: int, raw_answers: dict[str, list[str]]) -> 
         _close_expired(attempt, None, bank)
         return Submission(attempt_id, already_submitted=False, late=True)
     answers = validate_answers(bank, row, raw_answers)
-    result = grade(bank, drawn_of(row), answers)
+    score, fractions = score_checked(bank, drawn_of(row), answers)
     graded = GradedAttempt(
         row.id,
         row.user_id,
@@ -289,15 +289,15 @@ def submit(user_id: int, attempt_id: int, raw_answers: dict[str, list[str]]) -> 
         row.published_at,
         row.attestation_id,
         row.number,
-        result.score,
-        passed(result.score, row.pass_mark),
+        score,
+        passed(score, row.pass_mark),
     )
     run_core(
         _RECORD_GRADE,
         {
             "attempt_id": attempt_id,
             "new_answers": answers,
-            "new_points": {q.question_id: q.fraction for q in result.questions},
+            "new_points": fractions,
             "new_score": graded.score,
             "new_passed": graded.passed,
             "new_submitted_at": now,

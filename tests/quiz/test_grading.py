@@ -8,7 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from quizzes.draw import DrawnQuestion, draw_questions
-from quizzes.grading import grade, passed, percent_score
+from quizzes.grading import grade, passed, percent_score, score_checked
 from quizzes.model import QuestionText, frozen_map
 from quizzes.question_types import InvalidAnswer
 from tests.quiz.builders import (
@@ -66,6 +66,16 @@ def test_100_only_when_every_question_is_fully_right(attempt):
     assert (result.score == 100) == all(q.fully_correct for q in result.questions) == result.perfect
     all_right = {item.question_id: sorted(bank.question(item.question_id).correct_ids) for item in drawn}
     assert grade(bank, drawn, all_right).score == 100
+
+
+@quiz_settings
+@given(attempts())
+def test_the_submit_s_lean_score_is_the_graded_score(attempt):
+    bank, drawn, answers = attempt
+    result = grade(bank, drawn, answers)
+    score, fractions = score_checked(bank, drawn, answers)
+    assert score == result.score
+    assert fractions == {q.question_id: q.fraction for q in result.questions}
 
 
 @quiz_settings
