@@ -86,7 +86,8 @@ def _append_and_move_head(
     connection: Connection, tenant_id: int, rows: list[dict[str, Any]], seq: int, head: str
 ) -> None:
     moved = {"tenant_id": tenant_id, "new_seq": seq, "new_head": head}
-    if connection.dialect.name == "postgresql":  # one round trip: the head moves in a CTE of the INSERT
+    if connection.dialect.name == "postgresql" and len(rows) <= _EVENTS_WITH_THE_HEAD:
+        # One round trip for a request's few events: the head moves in a CTE of the INSERT.
         numbered = {f"{column}_{i}": value for i, row in enumerate(rows) for column, value in row.items()}
         connection.execute(_append_events_moving_head(len(rows)), numbered | moved)
         return
@@ -119,6 +120,9 @@ _LOCK_CHAIN_HEAD = (
 )
 _tenants = Tenant.__table__
 _events = AuditEvent.__table__
+# A bulk operation's hundreds of events take an executemany and one UPDATE instead (a statement
+# per count is kept, and PostgreSQL takes at most 65535 parameters per statement).
+_EVENTS_WITH_THE_HEAD = 8
 _INSERT_EVENTS = insert(_events)
 _MOVE_CHAIN_HEAD = (
     update(_tenants)

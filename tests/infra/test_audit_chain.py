@@ -1,3 +1,5 @@
+import itertools
+
 import pytest
 from flask import Flask
 from sqlalchemy import select, text
@@ -38,6 +40,26 @@ def test_intact_chains_verify(chain):
     assert result.exit_code == 0, result.output
     assert "ok tenant acme: 5 event(s), chain intact" in result.output
     assert "ok tenant globex: 2 event(s), chain intact" in result.output
+
+
+@pytest.mark.parametrize("count", [1, 8, 9, 300])
+def test_a_transaction_s_events_chain_whatever_their_number(app: Flask, count: int):
+    """A request's few events and the head move in one statement on PostgreSQL; a bulk operation's
+    many take an executemany. Either way the chain links in order and verifies."""
+    with app.app_context():
+        tenant = factories.tenant("acme")
+        audit.record_event(tenant.id, "staff:1", "before", data={})
+        db.session.commit()
+        for n in range(count):
+            audit.record_event(tenant.id, "staff:1", "bulk.done", subject=("thing", n), data={"n": n})
+        db.session.commit()
+        events = db.session.scalars(select(AuditEvent).order_by(AuditEvent.seq)).all()
+        assert [e.seq for e in events] == list(range(1, count + 2))
+        assert [e.data.get("n") for e in events[1:]] == list(range(count))
+        assert all(e.prev_hash == before.hash for before, e in itertools.pairwise(events))
+        db.session.refresh(tenant)
+        assert (tenant.audit_seq, tenant.audit_head) == (count + 1, events[-1].hash)
+    assert "chain intact" in run_verify(app).output
 
 
 def test_an_edited_row_is_named(chain):
