@@ -43,7 +43,6 @@ import cProfile
 import json
 import os
 import re
-import resource
 import secrets
 import shutil
 import statistics
@@ -67,6 +66,7 @@ sys.path.insert(0, str(ROOT))
 import benchapp  # noqa: E402
 import jwt  # noqa: E402
 import psycopg  # noqa: E402
+from cpu import CpuMeter  # noqa: E402
 from cryptography.hazmat.primitives import serialization  # noqa: E402
 from cryptography.hazmat.primitives.asymmetric import rsa  # noqa: E402
 from quiz_submit import (  # noqa: E402
@@ -421,92 +421,6 @@ def parse_head(head: bytes) -> tuple[int, dict[str, str], dict[str, str]]:
         else:
             headers[name] = value
     return status, headers, cookies
-
-
-# --- CPU accounting from /proc -----------------------------------------------------------------------
-
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def process_cpu(pid: int) -> float:
-    """User + system CPU seconds of one process (0 if it is gone)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return 0.0
-    fields = stat[stat.rindex(")") + 2 :].split()
-    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
-
-
-def process_tree(root: int) -> list[int]:
-    parents: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        ppid = int(stat[stat.rindex(")") + 2 :].split()[1])
-        parents.setdefault(ppid, []).append(int(entry.name))
-    found, queue = [], [root]
-    while queue:
-        pid = queue.pop()
-        found.append(pid)
-        queue.extend(parents.get(pid, []))
-    return found
-
-
-def machine_cpu() -> tuple[float, float]:
-    """(busy, total) CPU seconds of the whole machine since boot."""
-    values = [int(x) for x in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
-    total = sum(values[:8])
-    idle = values[3] + values[4]
-    return (total - idle) / CLOCK_TICKS, total / CLOCK_TICKS
-
-
-class CpuMeter:
-    """CPU seconds used by gunicorn (master + workers) and the bench database's PostgreSQL backends."""
-
-    def __init__(self, dsn: str, gunicorn_pid: int) -> None:
-        self.dsn, self.gunicorn_pid = dsn, gunicorn_pid
-
-    def _backends(self) -> list[int]:
-        with psycopg.connect(self.dsn, autocommit=True) as conn:
-            rows = conn.execute(
-                "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
-                "AND backend_type = 'client backend' AND pid <> pg_backend_pid()"
-            ).fetchall()
-        return [row[0] for row in rows]
-
-    def snapshot(self) -> dict[str, Any]:
-        backends = self._backends()
-        busy, total = machine_cpu()
-        return {
-            "gunicorn": sum(process_cpu(pid) for pid in process_tree(self.gunicorn_pid)),
-            "backends": {pid: process_cpu(pid) for pid in backends},
-            "machine_busy": busy,
-            "machine_total": total,
-            "children": _children_cpu(),
-            "at": time.monotonic(),
-        }
-
-    @staticmethod
-    def delta(before: dict[str, Any], after: dict[str, Any]) -> dict[str, float]:
-        postgres = sum(cpu - before["backends"].get(pid, 0.0) for pid, cpu in after["backends"].items())
-        return {
-            "gunicorn_s": after["gunicorn"] - before["gunicorn"],
-            "postgres_s": postgres,
-            "machine_busy_s": after["machine_busy"] - before["machine_busy"],
-            "machine_total_s": after["machine_total"] - before["machine_total"],
-            "children_s": after["children"] - before["children"],  # wrk (finished subprocesses)
-            "wall_s": after["at"] - before["at"],
-        }
-
-
-def _children_cpu() -> float:
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
 
 
 # --- gunicorn ----------------------------------------------------------------------------------------

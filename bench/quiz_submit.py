@@ -58,6 +58,7 @@ sys.path.insert(0, str(ROOT))
 
 import benchapp  # noqa: E402
 import psycopg  # noqa: E402
+from cpu import CpuMeter  # noqa: E402
 from flask import Flask, session  # noqa: E402
 from flask_login import login_user  # noqa: E402
 from flask_wtf.csrf import generate_csrf  # noqa: E402
@@ -699,11 +700,11 @@ def serve_gunicorn(
 @contextmanager
 def gunicorn(
     args: argparse.Namespace, env: dict[str, str], folder: Path, extra_env: dict[str, str] | None = None
-) -> Iterator[Server]:
+) -> Iterator[Served]:
     with serve_gunicorn(
         args.workers, {**os.environ, **env, **(extra_env or {})}, folder, threads=args.threads
     ) as served:
-        yield served.server
+        yield served
 
 
 @dataclass(frozen=True)
@@ -1049,6 +1050,7 @@ def run(args: argparse.Namespace, wrk_binary: str, folder: Path) -> dict[str, An
         return result, sent
 
     problems: list[str] = []
+    cpu: dict[str, dict[str, float]] = {}
     with gunicorn(args, env, folder) as server:
         wrk.base_url = server.url + "/"
         say(f"Serving with gunicorn ({args.workers} workers) at {server.url}; warming up...")
@@ -1058,14 +1060,18 @@ def run(args: argparse.Namespace, wrk_binary: str, folder: Path) -> dict[str, An
         if warm.not_ok or warm.exhausted:
             problems.append(f"warm-up submits: unexpected statuses {warm.not_ok}, exhausted {warm.exhausted}")
         say(f"Measuring: {args.duration:g} s each, {threads} wrk threads, {connections} connections")
-        results["hello"] = wrk.fixed("hello", "GET", "/bench/hello", connections, args.duration)
-        results["baseline"] = wrk.fixed(
-            "baseline", "POST", "/bench/insert", connections, args.duration, "note=bench"
-        )
+        meter = CpuMeter(raw_dsn(url), server.pid)
+        with metered(meter, cpu, "hello"):
+            results["hello"] = wrk.fixed("hello", "GET", "/bench/hello", connections, args.duration)
+        with metered(meter, cpu, "baseline"):
+            results["baseline"] = wrk.fixed(
+                "baseline", "POST", "/bench/insert", connections, args.duration, "note=bench"
+            )
         before = attempt_counts(app)
-        results["submit"], sent = walk("submit", args.duration, connections)
+        with metered(meter, cpu, "submit"):
+            results["submit"], sent = walk("submit", args.duration, connections)
         after = attempt_counts(app)
-    server_errors = server.errors()
+    server_errors = server.server.errors()
     verification = verify_submits(app, results["submit"], before, after, planned, sent)
     problems += verification["problems"]
     if results["baseline"].not_ok:
@@ -1093,16 +1099,52 @@ def run(args: argparse.Namespace, wrk_binary: str, folder: Path) -> dict[str, An
             "pass_share": args.pass_share,
             "cpus": os.cpu_count(),
         },
-        "hello": results["hello"].figures(),
-        "baseline": baseline.figures(),
-        "submit": submit.figures(),
+        "hello": results["hello"].figures() | cpu_figures(cpu["hello"], results["hello"]),
+        "baseline": baseline.figures() | cpu_figures(cpu["baseline"], baseline),
+        "submit": submit.figures() | cpu_figures(cpu["submit"], submit),
         "ratio": round(submit.rate / baseline.rate, 3) if baseline.rate else None,
+        "server_cpu_ratio": server_cpu_ratio(cpu, baseline, submit),
         "target_ratio": TARGET_RATIO,
         "verification": verification,
         "server_errors": server_errors,
         "profile": profile,
         "problems": problems,
     }
+
+
+@contextmanager
+def metered(meter: CpuMeter, into: dict[str, dict[str, float]], label: str) -> Iterator[None]:
+    """The CPU a wrk run cost, up to the end of its settling (the server finishes what wrk cut off)."""
+    before = meter.snapshot()
+    yield
+    into[label] = CpuMeter.delta(before, meter.snapshot())
+
+
+def served_requests(result: WrkResult) -> int:
+    """Requests the server completed for a run: the answered ones and those wrk cut off."""
+    return result.ok + max(result.cut_off, 0)
+
+
+def cpu_figures(cpu: dict[str, float], result: WrkResult) -> dict[str, Any]:
+    served = served_requests(result) or 1
+    return {
+        "gunicorn_cpu_ms_per_request": round(cpu["gunicorn_s"] * 1000 / served, 3),
+        "postgres_cpu_ms_per_request": round(cpu["postgres_s"] * 1000 / served, 3),
+        "wrk_cpu_ms_per_request": round(cpu["children_s"] * 1000 / served, 3),
+        "machine_busy_share": round(cpu["machine_busy_s"] / (cpu["machine_total_s"] or 1), 3),
+    }
+
+
+def server_cpu_ratio(
+    cpu: dict[str, dict[str, float]], baseline: WrkResult, submit: WrkResult
+) -> float | None:
+    """Server CPU (gunicorn + PostgreSQL backends) per baseline insert / per submit: the ratio the
+    throughput ratio would be if the server alone decided it (wrk and the rest of the machine left out)."""
+    per_request = {
+        label: (cpu[label]["gunicorn_s"] + cpu[label]["postgres_s"]) / (served_requests(result) or 1)
+        for label, result in (("baseline", baseline), ("submit", submit))
+    }
+    return round(per_request["baseline"] / per_request["submit"], 3) if per_request["submit"] else None
 
 
 def check_deadlines(app: Flask, args: argparse.Namespace) -> None:
@@ -1173,6 +1215,14 @@ def print_report(report: dict[str, Any]) -> None:
         f"  {'ratio submit / baseline':<34} {ratio:9.2f}x  ({verdict} the target of "
         f"{report['target_ratio']:.1f}x)"
     )
+    print(f"  CPU ms per request: {'gunicorn':>9} {'postgres':>9} {'wrk':>6}  machine busy")
+    for key in ("hello", "baseline", "submit"):
+        r = report[key]
+        print(
+            f"    {key:<16} {r['gunicorn_cpu_ms_per_request']:11.3f} {r['postgres_cpu_ms_per_request']:9.3f} "
+            f"{r['wrk_cpu_ms_per_request']:6.3f}  {r['machine_busy_share']:.0%}"
+        )
+    print(f"  server CPU per baseline insert / per submit: {report['server_cpu_ratio']:.2f}x")
     v = report["verification"]
     print(
         f"Graded attempts verified in the database: {v['graded_in_db']} "
