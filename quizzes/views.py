@@ -56,10 +56,9 @@ def submit(attempt_id: int):
     The hottest write in the product: it needs only the learner's id, not their row.
     """
     learner_id = signed_in_learner_id()
+    form = request.form
     answers = {
-        key.removeprefix(ANSWER_PREFIX): request.form.getlist(key)
-        for key in request.form
-        if key.startswith(ANSWER_PREFIX)
+        key.removeprefix(ANSWER_PREFIX): form.getlist(key) for key in form if key.startswith(ANSWER_PREFIX)
     }
     try:
         submission = services.submit(learner_id, attempt_id, answers)

@@ -43,6 +43,27 @@ _EVENT_COLUMNS = (
 )
 
 
+@dataclass(slots=True)
+class PendingEvent:
+    """An event recorded in the open transaction; numbered, hashed and inserted when it commits.
+
+    A plain object, not an `AuditEvent`: it is never added to the session (the chain inserts it with
+    one Core statement), and an ORM instance costs instrumentation on every attribute.
+    """
+
+    tenant_id: int
+    occurred_at: datetime
+    actor: str
+    action: str
+    subject_type: str | None
+    subject_id: str | None
+    data: dict[str, Any]
+    ip_address: str | None
+    seq: int | None = None
+    prev_hash: str | None = None
+    hash: str | None = None
+
+
 def record_event(
     tenant_id: int,
     actor: str,
@@ -51,9 +72,9 @@ def record_event(
     subject: tuple[str, Any] | None = None,
     data: dict[str, Any] | None = None,
     ip_address: str | None = None,
-) -> AuditEvent:
+) -> PendingEvent:
     """Record an event in the caller's transaction; it joins the tenant's chain at commit."""
-    event = AuditEvent(
+    event = PendingEvent(
         tenant_id=tenant_id,
         occurred_at=utcnow(),
         actor=actor,
@@ -69,7 +90,7 @@ def record_event(
 
 def chain_pending_events(session: Session) -> None:
     """Before commit: lock each tenant's chain head, number and hash the events, move the head."""
-    pending: list[AuditEvent] = session.info.pop(PENDING_KEY, [])
+    pending: list[PendingEvent] = session.info.pop(PENDING_KEY, [])
     for tenant_id in dict.fromkeys(event.tenant_id for event in pending):
         connection = session.connection()  # Core statements: the ORM's execution path costs more here
         seq, head = connection.execute(_LOCK_CHAIN_HEAD, {"tenant_id": tenant_id}).one()
@@ -139,7 +160,7 @@ sqlalchemy_events.listen(Session, "before_commit", chain_pending_events)
 sqlalchemy_events.listen(Session, "after_rollback", forget_pending_events)
 
 
-def event_hash(event: AuditEvent) -> str:
+def event_hash(event: AuditEvent | PendingEvent) -> str:
     canonical = json.dumps(
         {
             "tenant_id": event.tenant_id,
