@@ -919,7 +919,8 @@ PROFILE_HIGHLIGHTS = {
     "  render_template": ("flask/templating.py", "render_template"),
     "Flask-Login user load": ("flask_login/login_manager.py", "_load_user"),
     "session cookie save": ("flask/sessions.py", "save_session"),
-    "SQLAlchemy Session.execute (all)": ("sqlalchemy/orm/session.py", "_execute_internal"),
+    "SQL statements, Core and ORM (Connection.execute)": ("sqlalchemy/engine/base.py", "execute"),
+    "  of them through the ORM (Session.execute)": ("sqlalchemy/orm/session.py", "_execute_internal"),
     "COMMIT (Session.commit)": ("sqlalchemy/orm/session.py", "commit"),
 }
 

@@ -7,8 +7,8 @@ from typing import Any
 from flask import Blueprint, abort, redirect, render_template, request, session, url_for
 from flask_babel import get_translations, gettext
 from flask_login import current_user, login_user
-from jinja2 import pass_context
-from jinja2.runtime import Context
+from jinja2 import pass_eval_context
+from jinja2.nodes import EvalContext
 from markupsafe import Markup
 
 from courses import services
@@ -27,9 +27,10 @@ PREVIEW_KEY = "preview_of_staff"
 @bp.get("/<course_slug>/")
 @learner_required
 def overview(course_slug: str):
-    page = services.learner_overview(current_user, course_slug, current_user.locale)
+    page = services.learner_overview(current_user.id, course_slug, current_user.locale)
     use_locale(page.locale)
-    return render_template("courses/overview.html", page=page, gettext=_gettext_of_this_request())
+    gettext = _gettext_of_this_request()
+    return render_template("courses/overview.html", page=page, gettext=gettext, _=gettext)
 
 
 def _gettext_of_this_request():
@@ -37,13 +38,14 @@ def _gettext_of_this_request():
 
     Flask-Babel's gettext finds the request's translations on every call (~35 µs; the overview
     translates ~25 strings). Same behaviour as Jinja's new-style gettext: escaped, %-formatted.
+    Passed as `_` too: Jinja's `_` would otherwise look `gettext` up and call it, per string.
     """
     translate = get_translations().ugettext
 
-    @pass_context
-    def gettext(context: Context, string: str, **variables: Any) -> str:
+    @pass_eval_context  # not the whole context: Jinja would copy it for calls inside blocks and loops
+    def gettext(eval_ctx: EvalContext, string: str, **variables: Any) -> str:
         translated = translate(string)
-        if context.eval_ctx.autoescape:
+        if eval_ctx.autoescape:
             translated = Markup(translated)
         return translated % variables
 

@@ -356,7 +356,8 @@ def new_login(request: FlaskRequest) -> ToolOIDCLogin:
 
 
 def new_launch(request: FlaskRequest) -> ToolMessageLaunch:
-    return ToolMessageLaunch(request, DatabaseToolConf())
+    # Given none, the library builds a requests session per launch; a launch fetches nothing with it.
+    return ToolMessageLaunch(request, DatabaseToolConf(), requests_session=_http)
 
 
 __all__ = [

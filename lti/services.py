@@ -9,7 +9,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from flask import request, session
-from sqlalchemy import Row, bindparam, insert, select, update
+from sqlalchemy import Row, bindparam, exists, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from courses import services as learning
@@ -18,9 +18,10 @@ from lti import claims, keys
 from lti.launch import PlatformRecord
 from lti.models import Deployment, GradeTarget, Platform, ResourceLink
 from training_app import audit
+from training_app.auth.access import SignedInLearner
 from training_app.db import utcnow
 from training_app.errors import Conflict, DomainError, ValidationFailed
-from training_app.extensions import db
+from training_app.extensions import db, run_core
 from training_app.models import Tenant, User
 from training_app.tenancy import get_in_tenant
 
@@ -228,7 +229,7 @@ class LaunchRefused(DomainError):
 
 @dataclass(frozen=True)
 class LaunchOutcome:
-    user: User
+    user: SignedInLearner
     role: str  # learner | instructor
     message_type: str
     course_slug: str | None
@@ -239,12 +240,12 @@ class LaunchOutcome:
 def process_launch(platform: Platform | PlatformRecord, body: dict[str, Any]) -> LaunchOutcome:
     """A validated launch: who it is, what they may do, and the course it opens."""
     message = claims.LaunchClaims(body)
-    user = upsert_user(platform, message)
     if message.message_type == claims.DEEP_LINKING:
         if not message.is_instructor:
             raise LaunchRefused(
                 "Only instructors and administrators can choose content for the LMS.", status=403
             )
+        user, _ = upsert_user(platform, message, None)
         return LaunchOutcome(user, "instructor", message.message_type, None, None, None)
     course_slug = message.custom.get("course")
     if not course_slug:
@@ -252,8 +253,8 @@ def process_launch(platform: Platform | PlatformRecord, body: dict[str, Any]) ->
             "This LMS link does not say which course to open. Ask your LMS administrator to add the "
             "custom parameter course=<course> to the link (or to re-add it with the content picker)."
         )
-    standing = _launch_standing(platform, message, user.id, course_slug)
-    if standing is None or standing.version_id is None:
+    user, standing = upsert_user(platform, message, course_slug)
+    if standing.version_id is None:
         raise LaunchRefused(
             f"This LMS link asks for the course {course_slug!r}, which does not exist. "
             "Ask your LMS administrator to choose the course again.",
@@ -270,28 +271,81 @@ def process_launch(platform: Platform | PlatformRecord, body: dict[str, Any]) ->
     return LaunchOutcome(user, "learner", message.message_type, course_slug, link_id, enrolment_id)
 
 
-def _launch_standing(
-    platform: Platform | PlatformRecord, message: claims.LaunchClaims, user_id: int, course_slug: str
-) -> Row | None:
-    """In one statement: the course's latest version, the learner's enrolment, the LMS link (with
-    what we know of it) and the learner's grade target for it, None where there is none yet;
-    no row at all for an unknown course."""
-    return db.session.execute(
-        _LAUNCH_STANDING,
-        {
-            "course_slug": course_slug,
-            "user_id": user_id,
-            "platform_id": platform.id,
-            "deployment_id": message.deployment_id,
-            "resource_link_id": message.resource_link_id,
-        },
-    ).first()
+def upsert_user(
+    platform: Platform | PlatformRecord, message: claims.LaunchClaims, course_slug: str | None
+) -> tuple[SignedInLearner, Row]:
+    """The launching learner, created on first launch, their details refreshed on every launch;
+    and where they stand in the course (see _LAUNCH_STANDING), read in the statement that locks them.
+
+    The row is locked (FOR UPDATE, PostgreSQL) until the launch commits: one learner's concurrent
+    launches (a double click, two tabs) then run one after the other. The launch that waited still
+    reads the enrolment, link and grade target as they were when its statement started, so it may
+    find missing what the other launch created: everything it creates is therefore created only if
+    absent (the enrolment is read again by `enrol`, the link and the grade target are inserted
+    unless present).
+    """
+    params = {
+        "tenant_id": platform.tenant_id,
+        "issuer": platform.issuer,
+        "subject": message.subject,
+        "course_slug": course_slug,
+        "platform_id": platform.id,
+        "deployment_id": message.deployment_id,
+        "resource_link_id": message.resource_link_id,
+    }
+    standing = run_core(_LAUNCH_STANDING, params).first()
+    if standing is None:  # the learner's first launch
+        _insert_learner(params, message)
+        standing = run_core(_LAUNCH_STANDING, params).one()
+    known = {name: getattr(standing, name) for name in LEARNER_DETAILS}
+    wanted = _launch_details(message, known)
+    if wanted != known:  # an unchanged row is not written
+        run_core(_UPDATE_USER, {"user_id": standing.user_id, **wanted})
+    learner = SignedInLearner(
+        standing.user_id,
+        platform.tenant_id,
+        wanted["name"],
+        wanted["email"],
+        wanted["locale"],
+        wanted["hire_date"],
+    )
+    return learner, standing
+
+
+def _insert_learner(key: dict[str, Any], message: claims.LaunchClaims) -> None:
+    """A new learner, unless a concurrent first launch of theirs inserted them first.
+
+    On PostgreSQL the second of two simultaneous first launches waits in its INSERT for the first
+    transaction and then fails on the unique key; the savepoint keeps this request's transaction
+    usable, and the caller reads the row the other launch committed.
+    """
+    values = {"tenant_id": key["tenant_id"], "issuer": key["issuer"], "subject": key["subject"]}
+    try:
+        with db.session.begin_nested():
+            run_core(_INSERT_USER, {**values, **_launch_details(message, {})})
+    except IntegrityError:
+        log.info("row inserted by a concurrent launch", extra={"table": User.__tablename__})
+
+
+def _launch_details(message: claims.LaunchClaims, current: dict[str, Any]) -> dict[str, Any]:
+    """What the launch says about the learner; details it omits keep their current value."""
+    custom = message.custom
+    return {
+        "name": message.name or current.get("name") or "",
+        "email": message.email or current.get("email"),
+        "locale": message.locale or current.get("locale"),
+        "department": custom.get("department") or current.get("department"),
+        "employee_id": custom.get("employee_id") or current.get("employee_id"),
+        "manager_email": custom.get("manager_email") or current.get("manager_email"),
+        "hire_date": parse_hire_date(custom.get("hire_date")) or current.get("hire_date"),
+    }
 
 
 # Hot-path statements are built once, on the tables rather than the ORM entities: building a
 # statement costs more CPU than running it, and the ORM layer adds to both.
 _courses, _versions, _enrolments = Course.__table__, CourseVersion.__table__, Enrolment.__table__
-_targets, _links = GradeTarget.__table__, ResourceLink.__table__
+_targets, _links, _users = GradeTarget.__table__, ResourceLink.__table__, User.__table__
+LEARNER_DETAILS = ("name", "email", "locale", "department", "employee_id", "manager_email", "hire_date")
 _LATEST_VERSION_ID = (
     select(_versions.c.id)
     .where(_versions.c.course_id == _courses.c.id)
@@ -315,8 +369,13 @@ _LINK_KEY = (
     & (_links.c.resource_link_id == bindparam("resource_link_id"))
 )
 _LINK = select(_links.c.id.label("link_id"), *_LINK_DETAILS).where(_LINK_KEY)
+# In one statement, the learner's row locked: their details, the course's latest version, their
+# enrolment, the LMS link (with what we know of it) and their grade target for it, None where there
+# is none yet (the version too for an unknown course); no row at all for an unknown learner.
 _LAUNCH_STANDING = (
     select(
+        _users.c.id.label("user_id"),
+        *(_users.c[name] for name in LEARNER_DETAILS),
         _LATEST_VERSION_ID.label("version_id"),
         _enrolments.c.id.label("enrolment_id"),
         _links.c.id.label("link_id"),
@@ -325,9 +384,10 @@ _LAUNCH_STANDING = (
         _targets.c.last_launch_at,
     )
     .select_from(
-        _courses.outerjoin(
+        _users.outerjoin(_courses, _courses.c.slug == bindparam("course_slug"))
+        .outerjoin(
             _enrolments,
-            (_enrolments.c.course_id == _courses.c.id) & (_enrolments.c.user_id == bindparam("user_id")),
+            (_enrolments.c.course_id == _courses.c.id) & (_enrolments.c.user_id == _users.c.id),
         )
         .outerjoin(_links, _LINK_KEY)
         .outerjoin(
@@ -335,59 +395,15 @@ _LAUNCH_STANDING = (
             (_targets.c.enrolment_id == _enrolments.c.id) & (_targets.c.resource_link_id == _links.c.id),
         )
     )
-    .where(_courses.c.slug == bindparam("course_slug"))
-)
-
-
-def upsert_user(platform: Platform | PlatformRecord, message: claims.LaunchClaims) -> User:
-    """The launching learner, created on first launch, their details refreshed on every launch.
-
-    The row is locked (FOR UPDATE, PostgreSQL) until the launch commits: one learner's concurrent
-    launches (a double click, two tabs) then run one after the other, so the second finds the
-    enrolment and grade target the first made instead of inserting them again.
-    """
-
-    def find() -> User | None:
-        key = {"tenant_id": platform.tenant_id, "issuer": platform.issuer, "subject": message.subject}
-        return db.session.scalar(_LAUNCHED_USER, key)
-
-    user = find()
-    if user is None:
-        created = User(tenant_id=platform.tenant_id, issuer=platform.issuer, subject=message.subject)
-        _apply_launch_details(created, message)
-        user = _insert_unless_inserted_meanwhile(created, find)
-        if user is created:
-            return user
-    _apply_launch_details(user, message)
-    db.session.flush()
-    return user
-
-
-_LAUNCHED_USER = (
-    select(User)
     .where(
-        User.tenant_id == bindparam("tenant_id"),
-        User.issuer == bindparam("issuer"),
-        User.subject == bindparam("subject"),
+        _users.c.tenant_id == bindparam("tenant_id"),
+        _users.c.issuer == bindparam("issuer"),
+        _users.c.subject == bindparam("subject"),
     )
-    .with_for_update()
+    .with_for_update(of=_users)
 )
-
-
-def _apply_launch_details(user: User, message: claims.LaunchClaims) -> None:
-    custom = message.custom
-    details = {
-        "name": message.name or user.name or "",
-        "email": message.email or user.email,
-        "locale": message.locale or user.locale,
-        "department": custom.get("department") or user.department,
-        "employee_id": custom.get("employee_id") or user.employee_id,
-        "manager_email": custom.get("manager_email") or user.manager_email,
-        "hire_date": parse_hire_date(custom.get("hire_date")) or user.hire_date,
-    }
-    for name, value in details.items():
-        if getattr(user, name) != value:  # an unchanged row stays clean: nothing for the flush to compare
-            setattr(user, name, value)
+_INSERT_USER = insert(_users)  # values: tenant_id, issuer, subject, LEARNER_DETAILS
+_UPDATE_USER = update(_users).where(_users.c.id == bindparam("user_id"))  # values: LEARNER_DETAILS
 
 
 def _insert_unless_inserted_meanwhile(row: Any, find: Any) -> Any:
@@ -474,8 +490,9 @@ LAST_LAUNCH_PRECISION = timedelta(minutes=10)
 
 
 def add_grade_target(enrolment_id: int, link_id: int, lti_user_id: str) -> None:
+    """Unless present: a launch that waited for the learner's other launch may not have seen it."""
     values = {"enrolment_id": enrolment_id, "resource_link_id": link_id, "lti_user_id": lti_user_id}
-    db.session.execute(_ADD_GRADE_TARGET, {**values, "last_launch_at": utcnow()})
+    run_core(_ADD_GRADE_TARGET, {**values, "last_launch_at": utcnow()})
 
 
 def touch_grade_target(target_id: int, last_launch_at: datetime | None) -> None:
@@ -485,7 +502,16 @@ def touch_grade_target(target_id: int, last_launch_at: datetime | None) -> None:
         db.session.execute(_TOUCH_GRADE_TARGET, {"target_id": target_id, "now": now})
 
 
-_ADD_GRADE_TARGET = insert(_targets)  # values: enrolment_id, resource_link_id, lti_user_id, last_launch_at
+_TARGET_FIELDS = ("enrolment_id", "resource_link_id", "lti_user_id", "last_launch_at")
+_ADD_GRADE_TARGET = insert(_targets).from_select(  # values: _TARGET_FIELDS
+    _TARGET_FIELDS,
+    select(*(bindparam(name, type_=_targets.c[name].type) for name in _TARGET_FIELDS)).where(
+        ~exists().where(
+            _targets.c.enrolment_id == bindparam("enrolment_id"),
+            _targets.c.resource_link_id == bindparam("resource_link_id"),
+        )
+    ),
+)
 _TOUCH_GRADE_TARGET = (
     update(_targets).where(_targets.c.id == bindparam("target_id")).values(last_launch_at=bindparam("now"))
 )

@@ -16,7 +16,7 @@ from sqlalchemy import bindparam, delete, insert, select
 
 from lti.models import LaunchState
 from training_app.db import utcnow
-from training_app.extensions import db
+from training_app.extensions import db, run_core
 
 
 class KeyValueStore(Protocol):
@@ -26,20 +26,24 @@ class KeyValueStore(Protocol):
 
 
 class DatabaseStore:
-    """Rows in `lti_launch_state`, written in the request's transaction."""
+    """Rows in `lti_launch_state`, written in the request's transaction.
+
+    The table is only ever written with statements, never through ORM instances, so nothing pending
+    in the session needs flushing before these: they run on the request's connection (`run_core`).
+    """
 
     def put(self, key: str, value: Any, ttl: int) -> None:
-        """Keys are random and written once: a plain INSERT, without an ORM instance to flush."""
+        """Keys are random and written once: a plain INSERT."""
         expires_at = utcnow() + timedelta(seconds=ttl)
-        db.session.execute(_INSERT, {"key": key, "value": {"v": value}, "expires_at": expires_at})
+        run_core(_INSERT, {"key": key, "value": {"v": value}, "expires_at": expires_at})
 
     def get(self, key: str) -> Any | None:
-        value = db.session.scalar(_VALUE, {"key": key, "now": utcnow()})
+        value = run_core(_VALUE, {"key": key, "now": utcnow()}).scalar()
         return value["v"] if value else None
 
     def take(self, key: str) -> Any | None:
         """Read and delete in one statement: of two concurrent takers, one gets the value."""
-        value = db.session.scalar(_TAKE, {"key": key, "now": utcnow()})
+        value = run_core(_TAKE, {"key": key, "now": utcnow()}).scalar()
         return value["v"] if value else None
 
 

@@ -24,9 +24,9 @@ from lti import claims, errors, keys, registration, roster, services, storage, t
 from lti import deep_linking as dl
 from lti.launch import PlatformRecord, find_platform, lti_request, new_launch, new_login
 from lti.models import ResourceLink
+from training_app.auth.access import SignedInLearner, signed_in_learner
 from training_app.errors import Forbidden
 from training_app.extensions import csrf, db, limiter
-from training_app.models import User
 from training_app.urls import external_url
 
 bp = Blueprint("lti", __name__, url_prefix="/lti", template_folder="templates")
@@ -188,7 +188,7 @@ def _cookieless_launch(record: dict | None, state: str):
     return render_template("lti/open_in_new_window.html", url=restart), 200
 
 
-def _continue_in_new_window(user: User, target: str):
+def _continue_in_new_window(user: SignedInLearner, target: str):
     token = secrets.token_urlsafe(24)
     # The frame's session cookie is blocked too: carry the launch context to the new window.
     record = {"user_id": user.id, "target": target, "lti": session.get("lti")}
@@ -205,7 +205,7 @@ def continue_launch(token: str):
     record = storage.store().take(f"continue-{token}")
     if record is None:
         raise errors.LaunchFailed("expired", "continue token unknown or used")
-    user = db.session.get(User, record["user_id"])
+    user = signed_in_learner(record["user_id"])
     if user is None:
         raise errors.LaunchFailed("expired", "the launched user no longer exists")
     login_user(user)

@@ -29,6 +29,15 @@ def test_staff_sign_in_and_out(client, people, app):
     assert client.get("/console/").status_code == 302
 
 
+def test_a_deactivated_staff_member_is_signed_out(client, people, app):
+    assert client.login("hr@acme.example", factories.PASSWORD).status_code == 302
+    assert client.get("/console/").status_code == 200
+    with app.app_context():
+        db.session.get(StaffAccount, people["acme_admin"]).active = False
+        db.session.commit()
+    assert client.get("/console/").status_code == 302  # to the sign-in page
+
+
 def test_wrong_password_and_unknown_email_get_the_same_clear_message(client, people):
     for email, password in [("hr@acme.example", "wrong password!"), ("nobody@acme.example", "whatever12345")]:
         response = client.login(email, password)

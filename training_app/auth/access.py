@@ -3,27 +3,67 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date
 from functools import wraps
 from typing import Any, TypeVar
 
 from flask import redirect, request, session, url_for
 from flask_babel import gettext as _
-from flask_login import current_user
+from flask_login import UserMixin, current_user
+from sqlalchemy import bindparam, select
 
 from training_app.errors import DomainError, Forbidden
-from training_app.extensions import db, login_manager
+from training_app.extensions import db, login_manager, run_core
 from training_app.models import StaffAccount, User
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+@dataclass(frozen=True, eq=False)  # eq: UserMixin's, by get_id (equal to the `User` with this id)
+class SignedInLearner(UserMixin):
+    """A learner as the pages they are signed in to see them: plain columns, no ORM instance.
+
+    Loaded on every learner request: a Core read of these columns costs about a third of an ORM
+    `Session.get` of the whole row. A learner has no deactivated state (a removed learner's row is
+    gone), so a loaded learner is always active.
+    """
+
+    id: int
+    tenant_id: int
+    name: str
+    email: str | None
+    locale: str | None
+    hire_date: date | None
+
+    is_staff = False
+
+    def get_id(self) -> str:
+        return f"learner:{self.id}"
+
+
 @login_manager.user_loader
-def load_identity(identity: str) -> StaffAccount | User | None:
+def load_identity(identity: str) -> StaffAccount | SignedInLearner | None:
     kind, _sep, raw_id = identity.partition(":")
     if not raw_id.isdigit():
         return None
-    model = {"staff": StaffAccount, "learner": User}.get(kind)
-    return db.session.get(model, int(raw_id)) if model else None
+    if kind == "learner":
+        return signed_in_learner(int(raw_id))
+    if kind == "staff":
+        return db.session.get(StaffAccount, int(raw_id))
+    return None
+
+
+def signed_in_learner(user_id: int) -> SignedInLearner | None:
+    """The learner's row as committed (Core, no autoflush: it is read before a view changes anything)."""
+    row = run_core(_SIGNED_IN_LEARNER, {"user_id": user_id}).first()
+    return SignedInLearner(*row) if row else None
+
+
+_users = User.__table__.c
+_SIGNED_IN_LEARNER = select(
+    _users.id, _users.tenant_id, _users.name, _users.email, _users.locale, _users.hire_date
+).where(_users.id == bindparam("user_id"))
 
 
 @login_manager.unauthorized_handler
