@@ -13,7 +13,7 @@ from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
 from flask_babel import gettext, ngettext
-from sqlalchemy import Row, Table, bindparam, exists, insert, select, update
+from sqlalchemy import Row, Table, bindparam, exists, select, update
 
 from courses import hooks
 from courses.models import Attestation, Completion, Course, CourseVersion, Enrolment, Lesson, LessonProgress
@@ -27,7 +27,7 @@ from courses.publishing import (
     published_version,
 )
 from training_app import audit
-from training_app.db import utcnow
+from training_app.db import insert_unless, utcnow
 from training_app.errors import N_, Conflict, DomainError, Forbidden, NotFound, ValidationFailed
 from training_app.extensions import db, run_core
 from training_app.models import User
@@ -782,20 +782,16 @@ _completions, _users = Completion.__table__, User.__table__
 _RESULT_FIELDS = [c.name for c in _completions.c if c.name != "id"]
 _LEARNER = _users.c.id == bindparam("new_user_id")
 _ATTESTATION = _attestations.c.id == bindparam("new_attestation_id")
-# The result is inserted only if the cycle has no completion yet: the check and the insert in one
-# statement (INSERT ... SELECT ... WHERE NOT EXISTS ... RETURNING: PostgreSQL and SQLite >= 3.35).
-# It returns what the certificate needs of the learner and of their attestation.
+# The result is inserted only if the cycle has no completion yet, and returns what the certificate
+# needs of the learner and of their attestation.
 _INSERT_UNLESS_COMPLETED = (
-    insert(_completions)
-    .from_select(
+    insert_unless(
+        _completions,
         _RESULT_FIELDS,
-        select(*(bindparam(f"new_{name}", type_=_completions.c[name].type) for name in _RESULT_FIELDS)).where(
-            ~exists().where(
-                _completions.c.enrolment_id == bindparam("new_enrolment_id"),
-                _completions.c.cycle == bindparam("new_cycle"),
-                _completions.c.status == "completed",
-            )
-        ),
+        _completions.c.enrolment_id == bindparam("new_enrolment_id"),
+        _completions.c.cycle == bindparam("new_cycle"),
+        _completions.c.status == "completed",
+        param_prefix="new_",
     )
     .returning(
         _completions.c.id,

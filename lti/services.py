@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
 from flask import request, session
-from sqlalchemy import Row, bindparam, exists, insert, select, update
+from sqlalchemy import Row, bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from courses import services as learning
@@ -19,7 +20,7 @@ from lti.launch import PlatformRecord
 from lti.models import Deployment, GradeTarget, Platform, ResourceLink
 from training_app import audit
 from training_app.auth.access import SignedInLearner
-from training_app.db import utcnow
+from training_app.db import insert_unless, utcnow
 from training_app.errors import Conflict, DomainError, ValidationFailed
 from training_app.extensions import db, run_core
 from training_app.models import Tenant, User
@@ -295,8 +296,7 @@ def upsert_user(
     }
     standing = run_core(_LAUNCH_STANDING, params).first()
     if standing is None:  # the learner's first launch
-        _insert_learner(params, message)
-        standing = run_core(_LAUNCH_STANDING, params).one()
+        standing = _insert_learner(params, message)
     known = {name: getattr(standing, name) for name in LEARNER_DETAILS}
     wanted = _launch_details(message, known)
     if wanted != known:  # an unchanged row is not written
@@ -312,19 +312,18 @@ def upsert_user(
     return learner, standing
 
 
-def _insert_learner(key: dict[str, Any], message: claims.LaunchClaims) -> None:
-    """A new learner, unless a concurrent first launch of theirs inserted them first.
-
-    On PostgreSQL the second of two simultaneous first launches waits in its INSERT for the first
-    transaction and then fails on the unique key; the savepoint keeps this request's transaction
-    usable, and the caller reads the row the other launch committed.
-    """
+def _insert_learner(key: dict[str, Any], message: claims.LaunchClaims) -> Row:
+    """A new learner (unless a concurrent first launch of theirs inserted them first) and where they
+    stand (see _LAUNCH_STANDING)."""
     values = {"tenant_id": key["tenant_id"], "issuer": key["issuer"], "subject": key["subject"]}
-    try:
-        with db.session.begin_nested():
-            run_core(_INSERT_USER, {**values, **_launch_details(message, {})})
-    except IntegrityError:
-        log.info("row inserted by a concurrent launch", extra={"table": User.__tablename__})
+
+    def insert() -> None:
+        run_core(_INSERT_USER, {**values, **_launch_details(message, {})})
+
+    def standing() -> Row | None:
+        return run_core(_LAUNCH_STANDING, key).first()
+
+    return _insert_unless_inserted_meanwhile(insert, standing, User.__tablename__) or standing()
 
 
 def _launch_details(message: claims.LaunchClaims, current: dict[str, Any]) -> dict[str, Any]:
@@ -406,8 +405,11 @@ _INSERT_USER = insert(_users)  # values: tenant_id, issuer, subject, LEARNER_DET
 _UPDATE_USER = update(_users).where(_users.c.id == bindparam("user_id"))  # values: LEARNER_DETAILS
 
 
-def _insert_unless_inserted_meanwhile(row: Any, find: Any) -> Any:
-    """INSERT `row`; if a concurrent launch inserted the same unique key first, use its row.
+def _insert_unless_inserted_meanwhile(
+    insert_row: Callable[[], Any], find: Callable[[], Any], table: str
+) -> Any:
+    """Run `insert_row` and return None; if a concurrent launch inserted the same unique key first,
+    return that launch's row instead (`find`).
 
     On PostgreSQL two launches that both found nothing both insert; the second INSERT waits for
     the first transaction and then fails on the unique constraint. The savepoint keeps this
@@ -416,14 +418,14 @@ def _insert_unless_inserted_meanwhile(row: Any, find: Any) -> Any:
     """
     try:
         with db.session.begin_nested():
-            db.session.add(row)
+            insert_row()
     except IntegrityError:
         existing = find()
         if existing is None:
             raise
-        log.info("row inserted by a concurrent launch", extra={"table": row.__tablename__})
+        log.info("row inserted by a concurrent launch", extra={"table": table})
         return existing
-    return row
+    return None
 
 
 def parse_hire_date(value: str | None) -> date | None:
@@ -460,10 +462,13 @@ def upsert_resource_link(
             "deployment_id": message.deployment_id,
             "resource_link_id": message.resource_link_id,
         }
-        link = _insert_unless_inserted_meanwhile(created, lambda: db.session.execute(_LINK, key).first())
-        if link is created:
-            return link.id
-        row = link
+        row = _insert_unless_inserted_meanwhile(
+            lambda: db.session.add(created),
+            lambda: db.session.execute(_LINK, key).first(),
+            ResourceLink.__tablename__,
+        )
+        if row is None:
+            return created.id
     known = {column.name: getattr(row, column.name) for column in _LINK_DETAILS}
     wanted = _link_details(message, course_slug, known)
     if wanted != known:
@@ -503,14 +508,11 @@ def touch_grade_target(target_id: int, last_launch_at: datetime | None) -> None:
 
 
 _TARGET_FIELDS = ("enrolment_id", "resource_link_id", "lti_user_id", "last_launch_at")
-_ADD_GRADE_TARGET = insert(_targets).from_select(  # values: _TARGET_FIELDS
+_ADD_GRADE_TARGET = insert_unless(  # values: _TARGET_FIELDS
+    _targets,
     _TARGET_FIELDS,
-    select(*(bindparam(name, type_=_targets.c[name].type) for name in _TARGET_FIELDS)).where(
-        ~exists().where(
-            _targets.c.enrolment_id == bindparam("enrolment_id"),
-            _targets.c.resource_link_id == bindparam("resource_link_id"),
-        )
-    ),
+    _targets.c.enrolment_id == bindparam("enrolment_id"),
+    _targets.c.resource_link_id == bindparam("resource_link_id"),
 )
 _TOUCH_GRADE_TARGET = (
     update(_targets).where(_targets.c.id == bindparam("target_id")).values(last_launch_at=bindparam("now"))

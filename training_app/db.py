@@ -3,10 +3,24 @@
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, Engine, MetaData, event
+from sqlalchemy import (
+    JSON,
+    ColumnElement,
+    DateTime,
+    Engine,
+    Insert,
+    MetaData,
+    Table,
+    bindparam,
+    event,
+    exists,
+    insert,
+    select,
+)
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, registry
 from sqlalchemy.types import TypeDecorator
@@ -45,6 +59,16 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 
 JSONType = JSON().with_variant(JSONB(), "postgresql")
+
+
+def insert_unless(
+    table: Table, fields: Sequence[str], *existing: ColumnElement[bool], param_prefix: str = ""
+) -> Insert:
+    """One row from bind parameters (`param_prefix` + field name), inserted only if no row matches
+    `existing`: the check and the insert in one statement, built once by the caller
+    (INSERT ... SELECT ... WHERE NOT EXISTS; PostgreSQL, and SQLite >= 3.35 for a RETURNING)."""
+    values = select(*(bindparam(f"{param_prefix}{name}", type_=table.c[name].type) for name in fields))
+    return insert(table).from_select(list(fields), values.where(~exists().where(*existing)))
 
 
 class Base(DeclarativeBase):
