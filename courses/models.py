@@ -48,7 +48,7 @@ class CourseVersion(db.Model):
 
     @property
     def label(self) -> str:
-        return f"v{self.number} · {self.published_at:%Y-%m-%d}"
+        return version_label(self.number, self.published_at)
 
 
 class Lesson(db.Model):
@@ -152,3 +152,8 @@ class Completion(db.Model):
 
     course: Mapped[Course] = relationship(lazy="joined")
     course_version: Mapped[CourseVersion] = relationship(lazy="joined")
+
+
+def version_label(number: int, published_at: datetime) -> str:
+    """How a version is named to people (pages, certificates, exports): "v2 · 2026-11-27"."""
+    return f"v{number} · {published_at:%Y-%m-%d}"

@@ -13,7 +13,7 @@ from sqlalchemy import bindparam, select
 
 from courses import content
 from courses.errors import ContentErrors
-from courses.models import Course, CourseVersion, Lesson
+from courses.models import Course, CourseVersion, Lesson, version_label
 from training_app.db import utcnow
 from training_app.errors import NotFound
 from training_app.extensions import db
@@ -167,7 +167,7 @@ class PublishedVersion:
 
     @property
     def label(self) -> str:
-        return f"v{self.number} · {self.published_at:%Y-%m-%d}"
+        return version_label(self.number, self.published_at)
 
 
 # A published version never changes, so every request of this process may share its snapshot.
