@@ -138,7 +138,7 @@ def _configure_database(app: Flask) -> None:
     app.config["SQLALCHEMY_DATABASE_URI"] = url
     if backend == "postgresql":
         app.config["SQLALCHEMY_ENGINE_OPTIONS"] = {
-            "pool_pre_ping": True,
+            "pool_pre_ping": False,  # training_app.db checks a connection leaving the pool instead
             "pool_size": int(app.config["DB_POOL_SIZE"]),
             "max_overflow": int(app.config["DB_MAX_OVERFLOW"]),
             "pool_recycle": 1800,

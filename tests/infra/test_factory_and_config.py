@@ -56,9 +56,9 @@ def test_sqlite_uses_wal_and_foreign_keys(app):
 
 
 @pytest.mark.postgresql_only
-def test_postgres_engine_uses_pre_ping_and_a_pool(app):
+def test_postgres_engine_uses_a_pool_checked_without_a_ping_per_request(app):
     with app.app_context():
-        assert db.engine.pool._pre_ping is True
+        assert db.engine.pool._pre_ping is False  # training_app.db checks connections instead
         assert db.engine.pool.size() == app.config["DB_POOL_SIZE"]
 
 
