@@ -39,12 +39,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import cProfile
 import json
 import os
 import re
 import secrets
 import shutil
+import socket
 import statistics
 import sys
 import tempfile
@@ -303,7 +305,7 @@ async def _client(job: ClientJob) -> dict[str, Any]:
                 length = headers.get("content-length")
                 content = await (reader.readexactly(int(length)) if length is not None else reader.read())
             finally:
-                writer.close()
+                hang_up(writer)
         return Reply(status, headers, cookies_set, content)
 
     async def hello() -> None:
@@ -402,6 +404,19 @@ async def _client(job: ClientJob) -> dict[str, Any]:
         "cpu_s": time.process_time() - cpu_started,
         "wall_s": time.time() - wall_started,
     }
+
+
+def hang_up(writer: asyncio.StreamWriter) -> None:
+    """Close the connection now, as a browser does once it has the response.
+
+    gunicorn's sync worker (27.x, `util.close_graceful`) waits after each response until the client
+    closes. `writer.close()` alone closes on a later turn of this busy event loop, milliseconds
+    later, and the worker would sit idle that long: a limit of this load generator, not of the
+    server. wrk, which drives the hello rows, closes at once.
+    """
+    with contextlib.suppress(OSError):  # already closed by the server
+        writer.get_extra_info("socket").shutdown(socket.SHUT_RDWR)
+    writer.close()
 
 
 def parse_head(head: bytes) -> tuple[int, dict[str, str], dict[str, str]]:
