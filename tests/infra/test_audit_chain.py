@@ -1,7 +1,12 @@
+import hashlib
 import itertools
+import threading
+from datetime import UTC
 
 import pytest
 from flask import Flask
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sqlalchemy import select, text
 
 from tests import factories
@@ -143,3 +148,82 @@ def test_the_console_shows_a_broken_chain(chain, client):
     client.login("hr@acme.example", factories.PASSWORD)
     page = client.get("/console/audit").get_data(as_text=True)
     assert "The audit chain is broken" in page and "was edited" in page
+
+
+# --- the chain built by PostgreSQL ------------------------------------------------------------------
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3),
+    max_leaves=8,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    actor=st.text(),
+    action=st.text(min_size=1),
+    subject=st.none() | st.tuples(st.text(max_size=12), st.text(max_size=12)),
+    data=st.dictionaries(st.text(max_size=12), json_values, max_size=4),
+    ip_address=st.none() | st.ip_addresses().map(str),
+    seq=st.integers(min_value=1, max_value=10**12),
+    prev_hash=st.text(alphabet="0123456789abcdef", min_size=64, max_size=64),
+    occurred_at=st.datetimes(timezones=st.just(UTC)),
+)
+def test_the_canonical_halves_around_prev_hash_and_seq_give_event_hash(
+    actor, action, subject, data, ip_address, seq, prev_hash, occurred_at
+):
+    """PostgreSQL hashes before + prev_hash + '","seq":' + seq + after; it must be event_hash."""
+    event = audit.PendingEvent(
+        tenant_id=7,
+        occurred_at=occurred_at,
+        actor=actor,
+        action=action,
+        subject_type=subject[0] if subject else None,
+        subject_id=subject[1] if subject else None,
+        data=data,
+        ip_address=ip_address,
+        seq=seq,
+        prev_hash=prev_hash,
+    )
+    before, after = audit.canonical_around_link(event)
+    canonical = f'{before}{prev_hash}","seq":{seq}{after}'
+    assert hashlib.sha256(canonical.encode()).hexdigest() == audit.event_hash(event)
+
+
+@pytest.mark.postgresql_only
+def test_requests_chaining_at_the_same_moment_queue_on_the_head_and_link_in_order(app: Flask):
+    """Each transaction's statement locks the head, so concurrent ones chain one after another."""
+    writers, events_each = 12, 3
+    with app.app_context():
+        tenant_id = factories.tenant("acme").id
+        db.session.commit()
+    barrier = threading.Barrier(writers)
+    failures: list[BaseException] = []
+
+    def write(writer: int) -> None:
+        try:
+            with app.app_context():
+                for n in range(events_each):
+                    audit.record_event(tenant_id, f"learner:{writer}", "thing.done", data={"n": n})
+                barrier.wait(timeout=10)
+                db.session.commit()
+        except BaseException as exc:  # reported below, not lost in the thread
+            failures.append(exc)
+
+    threads = [threading.Thread(target=write, args=(writer,)) for writer in range(writers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert not failures
+    with app.app_context():
+        events = db.session.scalars(select(AuditEvent).order_by(AuditEvent.seq)).all()
+        assert [e.seq for e in events] == list(range(1, writers * events_each + 1))
+        by_writer = {}
+        for event in events:
+            by_writer.setdefault(event.actor, []).append(event.seq)
+        assert all(seqs == list(range(seqs[0], seqs[0] + events_each)) for seqs in by_writer.values())
+    result = run_verify(app)
+    assert result.exit_code == 0, result.output
+    assert f"ok tenant acme: {writers * events_each} event(s), chain intact" in result.output
