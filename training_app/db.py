@@ -5,11 +5,12 @@ from __future__ import annotations
 import select as io_select
 import sqlite3
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 import psycopg
+from psycopg.pq import ExecStatus
 from sqlalchemy import (
     JSON,
     ColumnElement,
@@ -108,6 +109,55 @@ def _begin_immediate_on_sqlite(conn: Any) -> None:
     """
     if conn.dialect.name == "sqlite":
         conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+# --- PostgreSQL connections ---------------------------------------------------------------------------
+
+_RESULTS_WITH_ROWS = (ExecStatus.TUPLES_OK, ExecStatus.SINGLE_TUPLE, ExecStatus.TUPLES_CHUNK)
+
+
+class LazyDescriptionCursor(psycopg.Cursor[Any]):
+    """psycopg's cursor, describing its result's columns only when they are read.
+
+    SQLAlchemy reads `cursor.description` after every statement but, for a statement it compiled
+    before, only checks that there is one (its result metadata is cached). psycopg built a
+    `Column` per column each time: a tenth of the client CPU of a 17-column select.
+    """
+
+    @property
+    def description(self) -> Sequence[psycopg.Column] | None:  # type: ignore[override]
+        result = self.pgresult
+        if result and (result.nfields or result.status in _RESULTS_WITH_ROWS):
+            return _LazyDescription(self, result.nfields)
+        return None
+
+
+class _LazyDescription(Sequence[psycopg.Column]):
+    __slots__ = ("_columns", "_count", "_cursor")
+
+    def __init__(self, cursor: psycopg.Cursor[Any], count: int) -> None:
+        self._cursor, self._count = cursor, count
+        self._columns: list[psycopg.Column] | None = None
+
+    def _built(self) -> list[psycopg.Column]:
+        if self._columns is None:
+            self._columns = [psycopg.Column(self._cursor, index) for index in range(self._count)]
+        return self._columns
+
+    def __len__(self) -> int:
+        return self._count
+
+    def __getitem__(self, index: Any) -> Any:
+        return self._built()[index]
+
+    def __iter__(self) -> Iterator[psycopg.Column]:
+        return iter(self._built())
+
+
+@event.listens_for(Engine, "connect")
+def _describe_columns_lazily(dbapi_connection: Any, _record: Any) -> None:
+    if isinstance(dbapi_connection, psycopg.Connection):
+        dbapi_connection.cursor_factory = LazyDescriptionCursor
 
 
 # --- PostgreSQL connections leaving the pool ---------------------------------------------------------
