@@ -15,7 +15,7 @@ from courses import services
 from courses.forms import AttestationForm
 from training_app.auth.access import learner_required, staff_required
 from training_app.errors import ValidationFailed
-from training_app.extensions import db
+from training_app.extensions import db, without_transaction
 from training_app.i18n import use_locale
 from training_app.models import StaffAccount
 
@@ -25,6 +25,7 @@ PREVIEW_KEY = "preview_of_staff"
 
 
 @bp.get("/<course_slug>/")
+@without_transaction  # reads only
 @learner_required
 def overview(course_slug: str):
     page = services.learner_overview(current_user.id, course_slug, current_user.locale)

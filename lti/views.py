@@ -26,7 +26,7 @@ from lti.launch import PlatformRecord, find_platform, lti_request, new_launch, n
 from lti.models import ResourceLink
 from training_app.auth.access import SignedInLearner, signed_in_learner
 from training_app.errors import Forbidden
-from training_app.extensions import csrf, db, limiter
+from training_app.extensions import csrf, db, limiter, without_transaction
 from training_app.urls import external_url
 
 bp = Blueprint("lti", __name__, url_prefix="/lti", template_folder="templates")
@@ -39,6 +39,7 @@ LOGIN_PARAMS = ("iss", "login_hint", "target_link_uri", "lti_message_hint", "lti
 
 @bp.route("/login", methods=["GET", "POST"])
 @csrf.exempt
+@without_transaction  # one INSERT (and the platform's registration read, at most every 10 s)
 def login():
     """Third-party initiated login: remember the request, then send the browser to the LMS."""
     lti = lti_request()

@@ -14,7 +14,7 @@ from sqlalchemy.exc import ArgumentError
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from training_app.config import ConfigError, load_config
-from training_app.extensions import babel, csrf, db, limiter, login_manager, migrate
+from training_app.extensions import AUTOCOMMIT, babel, csrf, db, limiter, login_manager, migrate
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -112,7 +112,19 @@ def _register_features(app: Flask) -> None:
 
 
 def _install_transaction_boundary(app: Flask) -> None:
-    """One transaction per request: committed when the response succeeds, else rolled back."""
+    """One transaction per request: committed when the response succeeds, else rolled back.
+
+    A view marked `without_transaction` runs its statements in autocommit on PostgreSQL (SQLite
+    keeps its transaction: its connections begin one themselves, see training_app.db).
+    """
+    if app.config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql"):
+
+        def _autocommit_if_marked() -> None:
+            view = app.view_functions.get(request.endpoint or "")
+            if getattr(view, "without_transaction", False):
+                db.session.connection(execution_options=AUTOCOMMIT)  # the request's first statement
+
+        app.before_request_funcs.setdefault(None, []).insert(0, _autocommit_if_marked)
 
     @app.after_request
     def _commit_on_success(response):

@@ -1,6 +1,7 @@
 """Unbound extensions; `create_app` initialises them."""
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from flask_babel import Babel
 from flask_limiter import Limiter
@@ -30,3 +31,19 @@ def run_core(
     path. It does not autoflush: use it on hot paths where no pending ORM change is read back.
     """
     return db.session.connection().execute(statement, params)
+
+
+View = TypeVar("View", bound=Callable[..., Any])
+AUTOCOMMIT = {"isolation_level": "AUTOCOMMIT"}
+
+
+def without_transaction(view: View) -> View:
+    """Mark a view whose statements need no transaction around them: it only reads, or it writes
+    with a single statement.
+
+    On PostgreSQL each of its statements then commits on its own (autocommit): no BEGIN and COMMIT
+    round trips. Reads lose nothing: under READ COMMITTED every statement of a transaction reads
+    its own snapshot anyway. Do not mark a view that writes twice or reads what it then writes.
+    """
+    view.without_transaction = True  # type: ignore[attr-defined]
+    return view
