@@ -6,6 +6,8 @@ add their own steps with `register_step` (courses publish and enrol, quizzes add
 
 from __future__ import annotations
 
+import re
+import unicodedata
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -108,6 +110,13 @@ def _staff(tenant: Tenant, email: str, role: str, name: str) -> None:
         )
 
 
+def email_local_part(name: str, subject: str) -> str:
+    """first.last in ASCII, as company mailboxes are: "María José Fernández" -> maria.jose.fernandez."""
+    ascii_name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
+    words = re.findall(r"[a-z0-9]+", ascii_name.lower())
+    return ".".join(words) if words else f"learner{zlib.crc32(subject.encode()) % 100000:05d}"
+
+
 def _learner(tenant: Tenant, name: str, department: str, days_since_hire: int, locale: str) -> User:
     subject = "demo-" + "".join(ch for ch in name.lower() if ch.isalnum())[:40]
     user = db.session.scalar(
@@ -116,9 +125,8 @@ def _learner(tenant: Tenant, name: str, department: str, days_since_hire: int, l
     if user is None:
         user = User(tenant_id=tenant.id, issuer=DEMO_ISSUER, subject=subject)
         db.session.add(user)
-    email_name = subject.removeprefix("demo-")
     user.name = name
-    user.email = f"{email_name}@{tenant.slug}.example"
+    user.email = f"{email_local_part(name, subject)}@{tenant.slug}.example"
     user.department = department
     user.hire_date = date.today() - timedelta(days=days_since_hire)
     user.locale = locale

@@ -91,6 +91,10 @@ def test_demo_load_is_idempotent_and_prints_a_staff_login(app, client):
         )
     assert client.login("hr@acme.example", "demo-password-2026").status_code == 302
     assert cli(app, "audit", "verify").exit_code == 0
+    with app.app_context():
+        emails = set(db.session.scalars(select(User.email)))
+    assert {"jonas.muller@acme.example", "maria.jose.fernandez@acme.example"} <= emails
+    assert all(email.isascii() for email in emails), emails
 
 
 def test_readyz_is_ok_at_head_and_503_with_advice_when_not(app, client, request):
