@@ -121,7 +121,8 @@ class LazyDescriptionCursor(psycopg.Cursor[Any]):
 
     SQLAlchemy reads `cursor.description` after every statement but, for a statement it compiled
     before, only checks that there is one (its result metadata is cached). psycopg built a
-    `Column` per column each time: a tenth of the client CPU of a 17-column select.
+    `Column` per column each time: a tenth of the client CPU of a 17-column select. The columns
+    describe the cursor's result when first read; SQLAlchemy runs one statement per cursor.
     """
 
     @property
