@@ -504,7 +504,7 @@ def touch_grade_target(target_id: int, last_launch_at: datetime | None) -> None:
     """last_launch_at is informational: rewritten only when it is older than LAST_LAUNCH_PRECISION."""
     now = utcnow()
     if last_launch_at is None or now - last_launch_at > LAST_LAUNCH_PRECISION:
-        db.session.execute(_TOUCH_GRADE_TARGET, {"target_id": target_id, "now": now})
+        run_core(_TOUCH_GRADE_TARGET, {"target_id": target_id, "now": now})
 
 
 _TARGET_FIELDS = ("enrolment_id", "resource_link_id", "lti_user_id", "last_launch_at")

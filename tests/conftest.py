@@ -61,7 +61,7 @@ def _worker_suffix() -> str:
 def postgres_url() -> Iterator[str]:
     base = make_url(os.environ.get("TEST_POSTGRES_URL", DEFAULT_PG))
     name = f"postwise_test_{_worker_suffix()}"
-    admin_dsn = base.set(drivername="postgresql").render_as_string(hide_password=False)
+    admin_dsn = libpq_dsn(base.render_as_string(hide_password=False))
     with psycopg.connect(admin_dsn, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         conn.execute(f'CREATE DATABASE "{name}"')
@@ -117,9 +117,13 @@ def database_url(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -
     _truncate_all(url)
 
 
+def libpq_dsn(url: str) -> str:
+    """The SQLAlchemy URL (postgresql+psycopg://...) as psycopg.connect takes it."""
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
 def _truncate_all(url: str) -> None:
-    dsn = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
-    with psycopg.connect(dsn, autocommit=True) as conn:
+    with psycopg.connect(libpq_dsn(url), autocommit=True) as conn:
         tables = [
             row[0]
             for row in conn.execute(

@@ -7,8 +7,8 @@ import time
 import psycopg
 import pytest
 from sqlalchemy import text
-from sqlalchemy.engine import make_url
 
+from tests.conftest import libpq_dsn
 from training_app.extensions import db
 
 database = importlib.import_module("training_app.db")  # the package exports the extension as `db`
@@ -25,8 +25,7 @@ def _backend_pid(app) -> int:
 
 def _end_every_other_session(database_url: str) -> list[int]:
     """What a PostgreSQL restart or `pg_terminate_backend` does to the app's pooled connections."""
-    dsn = make_url(database_url).set(drivername="postgresql").render_as_string(hide_password=False)
-    with psycopg.connect(dsn, autocommit=True) as admin:
+    with psycopg.connect(libpq_dsn(database_url), autocommit=True) as admin:
         ended = admin.execute(
             "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
         ).fetchall()
