@@ -13,6 +13,7 @@ export FLASK_APP=wsgi
 worker=$!
 trap 'kill $worker 2>/dev/null || true' EXIT INT TERM
 echo
-echo "  Postwise is running: open http://127.0.0.1:5000  (HR console: http://127.0.0.1:5000/login)"
+url="http://127.0.0.1:${PORT:-5000}"
+echo "  Postwise is running: open $url  (HR console: $url/login)"
 echo
 .venv/bin/flask run --host 127.0.0.1 --port "${PORT:-5000}"
