@@ -27,7 +27,7 @@ from courses.publishing import (
     published_version,
 )
 from training_app import audit
-from training_app.db import insert_unless, utcnow
+from training_app.db import insert_unless, insert_unless_conflict, utcnow
 from training_app.errors import N_, Conflict, DomainError, Forbidden, NotFound, ValidationFailed
 from training_app.extensions import db, run_core
 from training_app.models import User
@@ -71,6 +71,31 @@ def enrol(user: User, course_slug: str, *, source: str, due_at: datetime | None 
 
 _ENROLMENT = select(Enrolment).where(
     Enrolment.user_id == bindparam("user_id"), Enrolment.course_id == bindparam("course_id")
+)
+
+
+def enrol_in_version(learner: User, course_id: int, version: PublishedVersion, *, source: str) -> int:
+    """`enrol` for a caller that already read the course's latest version (an LMS launch): one
+    statement. Returns the enrolment's id, the existing one if the learner is already enrolled (a
+    concurrent launch of theirs may have enrolled them a moment ago)."""
+    values = {
+        "tenant_id": learner.tenant_id,
+        "user_id": learner.id,
+        "course_id": course_id,
+        "source": source,
+        "enrolled_at": utcnow(),
+        "due_at": default_due_at(learner, version),
+    }
+    enrolment_id = run_core(_ENROL_ONCE, values).scalar()
+    if enrolment_id is None:
+        enrolment_id = run_core(_ENROLMENT_ID, {"user_id": learner.id, "course_id": course_id}).scalar_one()
+    return enrolment_id
+
+
+_enrolments = Enrolment.__table__
+_ENROL_ONCE = insert_unless_conflict(_enrolments, "user_id", "course_id").returning(_enrolments.c.id)
+_ENROLMENT_ID = select(_enrolments.c.id).where(
+    _enrolments.c.user_id == bindparam("user_id"), _enrolments.c.course_id == bindparam("course_id")
 )
 
 

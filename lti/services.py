@@ -10,17 +10,18 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from flask import request, session
-from sqlalchemy import Row, bindparam, insert, select, update
+from sqlalchemy import Row, bindparam, func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from courses import services as learning
 from courses.models import Course, CourseVersion, Enrolment
+from courses.publishing import PublishedVersion, published_version
 from lti import claims, keys
 from lti.launch import PlatformRecord
 from lti.models import Deployment, GradeTarget, Platform, ResourceLink
 from training_app import audit
 from training_app.auth.access import SignedInLearner
-from training_app.db import insert_unless, utcnow
+from training_app.db import insert_unless, insert_unless_conflict, utcnow
 from training_app.errors import Conflict, DomainError, ValidationFailed
 from training_app.extensions import db, run_core
 from training_app.models import Tenant, User
@@ -264,12 +265,18 @@ def process_launch(platform: Platform | PlatformRecord, body: dict[str, Any]) ->
     link_id = upsert_resource_link(platform, message, course_slug, standing)
     if message.is_instructor:
         return LaunchOutcome(user, "instructor", message.message_type, course_slug, link_id, None)
-    enrolment_id = standing.enrolment_id or learning.enrol(user, course_slug, source="lti").id
+    enrolment_id = standing.enrolment_id or learning.enrol_in_version(
+        user, standing.course_id, _latest_version(standing), source="lti"
+    )
     if standing.target_id is None:
         add_grade_target(enrolment_id, link_id, message.subject)
     else:
         touch_grade_target(standing.target_id, standing.last_launch_at)
     return LaunchOutcome(user, "learner", message.message_type, course_slug, link_id, enrolment_id)
+
+
+def _latest_version(standing: Row) -> PublishedVersion:
+    return published_version(standing.version_id, standing.version_hash, standing.version_published_at)
 
 
 def upsert_user(
@@ -313,17 +320,11 @@ def upsert_user(
 
 
 def _insert_learner(key: dict[str, Any], message: claims.LaunchClaims) -> Row:
-    """A new learner (unless a concurrent first launch of theirs inserted them first) and where they
-    stand (see _LAUNCH_STANDING)."""
+    """A new learner (unless a concurrent first launch of theirs inserted them first: the INSERT then
+    waits for it and does nothing) and where they stand (see _LAUNCH_STANDING)."""
     values = {"tenant_id": key["tenant_id"], "issuer": key["issuer"], "subject": key["subject"]}
-
-    def insert() -> None:
-        run_core(_INSERT_USER, {**values, **_launch_details(message, {})})
-
-    def standing() -> Row | None:
-        return run_core(_LAUNCH_STANDING, key).first()
-
-    return _insert_unless_inserted_meanwhile(insert, standing, User.__tablename__) or standing()
+    run_core(_INSERT_USER, {**values, **_launch_details(message, {})})
+    return run_core(_LAUNCH_STANDING, key).one()
 
 
 def _launch_details(message: claims.LaunchClaims, current: dict[str, Any]) -> dict[str, Any]:
@@ -345,11 +346,11 @@ def _launch_details(message: claims.LaunchClaims, current: dict[str, Any]) -> di
 _courses, _versions, _enrolments = Course.__table__, CourseVersion.__table__, Enrolment.__table__
 _targets, _links, _users = GradeTarget.__table__, ResourceLink.__table__, User.__table__
 LEARNER_DETAILS = ("name", "email", "locale", "department", "employee_id", "manager_email", "hire_date")
-_LATEST_VERSION_ID = (
-    select(_versions.c.id)
-    .where(_versions.c.course_id == _courses.c.id)
-    .order_by(_versions.c.number.desc())
-    .limit(1)
+_earlier_versions = _versions.alias("earlier_versions")
+_IS_LATEST_VERSION = (_versions.c.course_id == _courses.c.id) & (
+    _versions.c.number
+    == select(func.max(_earlier_versions.c.number))
+    .where(_earlier_versions.c.course_id == _courses.c.id)
     .scalar_subquery()
 )
 _LINK_DETAILS = (
@@ -375,7 +376,10 @@ _LAUNCH_STANDING = (
     select(
         _users.c.id.label("user_id"),
         *(_users.c[name] for name in LEARNER_DETAILS),
-        _LATEST_VERSION_ID.label("version_id"),
+        _courses.c.id.label("course_id"),
+        _versions.c.id.label("version_id"),
+        _versions.c.content_hash.label("version_hash"),
+        _versions.c.published_at.label("version_published_at"),
         _enrolments.c.id.label("enrolment_id"),
         _links.c.id.label("link_id"),
         *_LINK_DETAILS,
@@ -384,6 +388,7 @@ _LAUNCH_STANDING = (
     )
     .select_from(
         _users.outerjoin(_courses, _courses.c.slug == bindparam("course_slug"))
+        .outerjoin(_versions, _IS_LATEST_VERSION)
         .outerjoin(
             _enrolments,
             (_enrolments.c.course_id == _courses.c.id) & (_enrolments.c.user_id == _users.c.id),
@@ -401,7 +406,8 @@ _LAUNCH_STANDING = (
     )
     .with_for_update(of=_users)
 )
-_INSERT_USER = insert(_users)  # values: tenant_id, issuer, subject, LEARNER_DETAILS
+# values: tenant_id, issuer, subject, LEARNER_DETAILS; nothing if a concurrent first launch inserted them
+_INSERT_USER = insert_unless_conflict(_users, "tenant_id", "issuer", "subject")
 _UPDATE_USER = update(_users).where(_users.c.id == bindparam("user_id"))  # values: LEARNER_DETAILS
 
 

@@ -26,6 +26,7 @@ from sqlalchemy import (
     select,
 )
 from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import DeclarativeBase, registry
 from sqlalchemy.pool import Pool
@@ -75,6 +76,17 @@ def insert_unless(
     (INSERT ... SELECT ... WHERE NOT EXISTS; PostgreSQL, and SQLite >= 3.35 for a RETURNING)."""
     values = select(*(bindparam(f"{param_prefix}{name}", type_=table.c[name].type) for name in fields))
     return insert(table).from_select(list(fields), values.where(~exists().where(*existing)))
+
+
+def insert_unless_conflict(table: Table, *unique_columns: str) -> Insert:
+    """An INSERT that does nothing when a row with the same `unique_columns` exists, or is being
+    inserted by a concurrent transaction (INSERT ... ON CONFLICT (...) DO NOTHING).
+
+    PostgreSQL then waits for that transaction instead of failing on the unique constraint, so no
+    savepoint (two more round trips) is needed around it. The PostgreSQL construct compiles for
+    SQLite too, which has the same clause. Add `.returning(...)` to learn whether it inserted.
+    """
+    return postgresql_insert(table).on_conflict_do_nothing(index_elements=list(unique_columns))
 
 
 class Base(DeclarativeBase):
