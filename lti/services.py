@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -11,7 +10,6 @@ from urllib.parse import urlsplit
 
 from flask import request, session
 from sqlalchemy import Row, bindparam, func, select, update
-from sqlalchemy.exc import IntegrityError
 
 from courses import services as learning
 from courses.models import Course, CourseVersion, Enrolment
@@ -369,6 +367,10 @@ _LINK_KEY = (
     & (_links.c.resource_link_id == bindparam("resource_link_id"))
 )
 _LINK = select(_links.c.id.label("link_id"), *_LINK_DETAILS).where(_LINK_KEY)
+# values: the key, tenant_id and _LINK_DETAILS; nothing if a concurrent launch created the link
+_INSERT_LINK = insert_unless_conflict(_links, "platform_id", "deployment_id", "resource_link_id").returning(
+    _links.c.id
+)
 # In one statement, the learner's row locked: their details, the course's latest version, their
 # enrolment, the LMS link (with what we know of it) and their grade target for it, None where there
 # is none yet (the version too for an unknown course); no row at all for an unknown learner.
@@ -411,29 +413,6 @@ _INSERT_USER = insert_unless_conflict(_users, "tenant_id", "issuer", "subject")
 _UPDATE_USER = update(_users).where(_users.c.id == bindparam("user_id"))  # values: LEARNER_DETAILS
 
 
-def _insert_unless_inserted_meanwhile(
-    insert_row: Callable[[], Any], find: Callable[[], Any], table: str
-) -> Any:
-    """Run `insert_row` and return None; if a concurrent launch inserted the same unique key first,
-    return that launch's row instead (`find`).
-
-    On PostgreSQL two launches that both found nothing both insert; the second INSERT waits for
-    the first transaction and then fails on the unique constraint. The savepoint keeps this
-    request's transaction usable and the row the other launch committed is returned instead
-    (a 500 for the second learner otherwise).
-    """
-    try:
-        with db.session.begin_nested():
-            insert_row()
-    except IntegrityError:
-        existing = find()
-        if existing is None:
-            raise
-        log.info("row inserted by a concurrent launch", extra={"table": table})
-        return existing
-    return None
-
-
 def parse_hire_date(value: str | None) -> date | None:
     if not value:
         return None
@@ -456,25 +435,17 @@ def upsert_resource_link(
     """
     row = current if current.link_id is not None else None
     if row is None:  # every learner of a new LMS activity may arrive at the same moment
-        created = ResourceLink(
-            tenant_id=platform.tenant_id,
-            platform_id=platform.id,
-            deployment_id=message.deployment_id,
-            resource_link_id=message.resource_link_id,
-            **_link_details(message, course_slug, {}),
-        )
         key = {
             "platform_id": platform.id,
             "deployment_id": message.deployment_id,
             "resource_link_id": message.resource_link_id,
         }
-        row = _insert_unless_inserted_meanwhile(
-            lambda: db.session.add(created),
-            lambda: db.session.execute(_LINK, key).first(),
-            ResourceLink.__tablename__,
-        )
-        if row is None:
-            return created.id
+        details = _link_details(message, course_slug, {})
+        link_id = run_core(_INSERT_LINK, {**key, "tenant_id": platform.tenant_id, **details}).scalar()
+        if link_id is not None:
+            return link_id
+        row = run_core(_LINK, key).one()  # a concurrent launch created it first: theirs stands
+        log.info("resource link created by a concurrent launch", extra={"link": row.link_id})
     known = {column.name: getattr(row, column.name) for column in _LINK_DETAILS}
     wanted = _link_details(message, course_slug, known)
     if wanted != known:

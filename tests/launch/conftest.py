@@ -3,6 +3,8 @@
 from collections.abc import Iterator
 
 import pytest
+from flask import has_request_context, request
+from sqlalchemy import event
 
 from courses import publishing
 from lti import services
@@ -47,6 +49,23 @@ def register_platform(tenant, platform: Platform):
         ),
         actor="test",
     )
+
+
+@pytest.fixture
+def executed_sql(app) -> Iterator[list[tuple[str, str, bool]]]:
+    """(method and path, SQL, autocommit) for every statement the app runs while the test runs."""
+    seen: list[tuple[str, str, bool]] = []
+
+    def record(connection, _cursor, statement, *_args):
+        where = f"{request.method} {request.path}" if has_request_context() else "-"
+        autocommit = bool(getattr(connection.connection.driver_connection, "autocommit", False))
+        seen.append((where, " ".join(statement.split()), autocommit))
+
+    with app.app_context():
+        engine = db.engine
+    event.listen(engine, "before_cursor_execute", record)
+    yield seen
+    event.remove(engine, "before_cursor_execute", record)
 
 
 @pytest.fixture

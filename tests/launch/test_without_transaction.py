@@ -3,30 +3,16 @@ their statements in autocommit on PostgreSQL, without BEGIN and COMMIT round tri
 which writes several rows, keeps its one transaction, and so does the connection afterwards."""
 
 import pytest
-from flask import has_request_context, request
-from sqlalchemy import event
 
 from tests.launch.conftest import learner_claims
 from tests.lti_platform import LaunchDriver
-from training_app.extensions import db
 
 pytestmark = pytest.mark.postgresql_only
 
 
-@pytest.fixture
-def statements(app):
-    """(method and path, SQL verb, autocommit) for every statement the app runs."""
-    seen: list[tuple[str, str, bool]] = []
-
-    def record(connection, _cursor, statement, *_args):
-        where = f"{request.method} {request.path}" if has_request_context() else "-"
-        seen.append((where, statement.split()[0].upper(), connection.connection.driver_connection.autocommit))
-
-    with app.app_context():
-        engine = db.engine
-    event.listen(engine, "before_cursor_execute", record)
-    yield seen
-    event.remove(engine, "before_cursor_execute", record)
+def verbs(executed_sql) -> list[tuple[str, str, bool]]:
+    """(method and path, SQL verb, autocommit) for every statement the app ran."""
+    return [(where, sql.split()[0].upper(), autocommit) for where, sql, autocommit in executed_sql]
 
 
 def autocommit_by_request(statements) -> dict[str, set[bool]]:
@@ -37,7 +23,7 @@ def autocommit_by_request(statements) -> dict[str, set[bool]]:
 
 
 def test_login_and_overview_commit_each_statement_and_the_launch_keeps_its_transaction(
-    client, registered, statements
+    client, registered, executed_sql
 ):
     driver = LaunchDriver(registered, client)
     first = driver.launch(learner_claims(registered))
@@ -47,6 +33,7 @@ def test_login_and_overview_commit_each_statement_and_the_launch_keeps_its_trans
     second = driver.launch(learner_claims(registered))  # the same connection, given back reset
     assert second.status == 303, second.text[:500]
 
+    statements = verbs(executed_sql)
     by_request = autocommit_by_request(statements)
     assert by_request["POST /lti/login"] == {True}
     assert by_request["POST /lti/launch"] == {False}

@@ -1,0 +1,81 @@
+"""A learner's first launch creates their row, enrolment and grade target with one statement each,
+without savepoints, and a concurrent first launch of theirs finds them created (see also
+test_multi_process for two processes racing)."""
+
+from datetime import date
+from types import SimpleNamespace
+
+from sqlalchemy import func, select
+
+from courses import publishing
+from courses import services as learning
+from courses.models import Enrolment
+from lti import claims, services
+from lti.models import Platform, ResourceLink
+from tests import factories
+from tests.launch.conftest import ORIENTATION, learner, learner_claims
+from training_app.extensions import db
+
+
+def launch_statements(executed_sql) -> list[str]:
+    return [sql for where, sql, _ in executed_sql if where == "POST /lti/launch"]
+
+
+def inserts_into(statements: list[str], table: str) -> int:
+    return sum(sql.startswith(f"INSERT INTO {table} ") for sql in statements)
+
+
+def test_a_first_launch_inserts_each_row_once_without_savepoints(driver, registered, executed_sql):
+    result = driver.launch(learner_claims(registered))
+    assert result.response.status == 303, result.response.text[:500]
+
+    statements = launch_statements(executed_sql)
+    assert not [sql for sql in statements if "SAVEPOINT" in sql.upper()]
+    assert [inserts_into(statements, table) for table in ("users", "enrolments", "lti_grade_targets")] == [
+        1,
+        1,
+        1,
+    ]
+    assert not [sql for sql in statements if sql.startswith("UPDATE users")]  # just written as sent
+
+
+def test_a_repeat_launch_inserts_nothing(driver, registered, executed_sql):
+    assert driver.launch(learner_claims(registered)).response.status == 303
+    executed_sql.clear()
+    assert driver.launch(learner_claims(registered)).response.status == 303
+
+    statements = launch_statements(executed_sql)
+    assert statements and not [sql for sql in statements if sql.startswith("INSERT")]
+
+
+def test_enrolling_in_a_version_twice_keeps_the_first_enrolment(app):
+    with app.app_context():
+        publishing.publish_all(material=True, actor="test")
+        acme = factories.tenant("acme")
+        ada = factories.learner(acme, hire_date=date(2026, 11, 2))
+        course_id, version = publishing.published_course(ORIENTATION)
+
+        first = learning.enrol_in_version(ada, course_id, version, source="lti")
+        again = learning.enrol_in_version(ada, course_id, version, source="hr")
+
+        assert again == first
+        enrolment = db.session.get(Enrolment, first)
+        assert (enrolment.source, enrolment.cycle, enrolment.due_at.date().isoformat()) == (
+            "lti",
+            1,
+            "2026-12-02",
+        )
+        assert db.session.scalar(select(func.count()).select_from(Enrolment)) == 1
+
+
+def test_a_link_another_launch_created_meanwhile_is_used_not_duplicated(app, driver, registered):
+    """Bob's launch read no link, but Ada's launch created it before Bob's INSERT ran."""
+    assert driver.launch(learner_claims(registered)).response.status == 303
+    with app.app_context():
+        platform = db.session.scalar(select(Platform))
+        bob = claims.LaunchClaims(learner_claims(registered, user=learner("u-bob", "Bob", "Builder")))
+        read_before_ada_committed = SimpleNamespace(link_id=None)
+
+        link_id = services.upsert_resource_link(platform, bob, ORIENTATION, read_before_ada_committed)
+
+        assert db.session.scalars(select(ResourceLink.id)).all() == [link_id]
