@@ -8,5 +8,6 @@ scripts/system-packages.sh --test
 .venv/bin/pip install -q --disable-pip-version-check -r requirements-dev.txt
 [ "${TEST_DB:-all}" = "sqlite" ] || scripts/ensure-postgres.sh
 .venv/bin/ruff check .
+.venv/bin/ruff format --check .
 .venv/bin/lint-imports --no-cache
 .venv/bin/python -m pytest -n "${TEST_WORKERS:-2}" --db "${TEST_DB:-all}" "$@"

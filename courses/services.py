@@ -809,22 +809,19 @@ _LEARNER = _users.c.id == bindparam("new_user_id")
 _ATTESTATION = _attestations.c.id == bindparam("new_attestation_id")
 # The result is inserted only if the cycle has no completion yet, and returns what the certificate
 # needs of the learner and of their attestation.
-_INSERT_UNLESS_COMPLETED = (
-    insert_unless(
-        _completions,
-        _RESULT_FIELDS,
-        _completions.c.enrolment_id == bindparam("new_enrolment_id"),
-        _completions.c.cycle == bindparam("new_cycle"),
-        _completions.c.status == "completed",
-        param_prefix="new_",
-    )
-    .returning(
-        _completions.c.id,
-        select(_users.c.name).where(_LEARNER).scalar_subquery().label("learner_name"),
-        select(_users.c.email).where(_LEARNER).scalar_subquery().label("learner_email"),
-        select(_attestations.c.typed_name).where(_ATTESTATION).scalar_subquery().label("attested_name"),
-        select(_attestations.c.locale).where(_ATTESTATION).scalar_subquery().label("attested_locale"),
-    )
+_INSERT_UNLESS_COMPLETED = insert_unless(
+    _completions,
+    _RESULT_FIELDS,
+    _completions.c.enrolment_id == bindparam("new_enrolment_id"),
+    _completions.c.cycle == bindparam("new_cycle"),
+    _completions.c.status == "completed",
+    param_prefix="new_",
+).returning(
+    _completions.c.id,
+    select(_users.c.name).where(_LEARNER).scalar_subquery().label("learner_name"),
+    select(_users.c.email).where(_LEARNER).scalar_subquery().label("learner_email"),
+    select(_attestations.c.typed_name).where(_ATTESTATION).scalar_subquery().label("attested_name"),
+    select(_attestations.c.locale).where(_ATTESTATION).scalar_subquery().label("attested_locale"),
 )
 _MARK_ENROLMENT_COMPLETED = (
     update(_enrolments)

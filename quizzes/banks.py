@@ -33,7 +33,6 @@ def bank_for_version(version: CourseVersion) -> Bank:
     return bank
 
 
-
 def bank_for(version_id: int, content_hash: str) -> Bank:
     """The bank of a published version known by id and content hash: no query once parsed."""
     return _cache.get(content_hash) or bank_for_version(version_by_id(version_id))
