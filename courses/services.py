@@ -45,6 +45,12 @@ class StepNotReady(DomainError):
     title = N_("Not yet")
 
 
+# Tables for the Core statements below (built once at import: building one costs more than running it).
+_enrolments, _courses, _versions = Enrolment.__table__, Course.__table__, CourseVersion.__table__
+_attestations, _results, _progress = Attestation.__table__, Completion.__table__, LessonProgress.__table__
+_completions, _users = Completion.__table__, User.__table__
+
+
 # --- enrolment ----------------------------------------------------------------------------------
 
 
@@ -92,7 +98,6 @@ def enrol_in_version(learner: User, course_id: int, version: PublishedVersion, *
     return enrolment_id
 
 
-_enrolments = Enrolment.__table__
 _ENROL_ONCE = insert_unless_conflict(_enrolments, "user_id", "course_id").returning(_enrolments.c.id)
 _ENROLMENT_ID = select(_enrolments.c.id).where(
     _enrolments.c.user_id == bindparam("user_id"), _enrolments.c.course_id == bindparam("course_id")
@@ -226,14 +231,19 @@ def overview(enrolment: Enrolment, locale_preference: str | None) -> Overview:
     )
 
 
-def learner_overview(user_id: int, course_slug: str, locale_preference: str | None) -> Overview:
-    """The overview page of the learner's course: enrolment, latest version, lessons done,
-    attestation and latest result in one statement (learner_enrolment + overview take six).
-    A read of committed rows: the page changes nothing, so there is nothing to flush first."""
+def learner_overview(user_id: int, course_slug: str) -> Overview | None:
+    """The overview page of the learner's course, None if there is no such learner any more.
+
+    The learner's locale, enrolment, latest version, lessons done, attestation and latest result
+    in one statement (the user row, learner_enrolment and overview took seven). A read of
+    committed rows: the page changes nothing, so there is nothing to flush first.
+    """
     rows = run_core(_LEARNER_OVERVIEW, {"user_id": user_id, "course_slug": course_slug}).all()
     if not rows:
-        raise _not_enrolled()
+        return None
     row = rows[0]  # one row per lesson done (at least one row): the other columns are the same
+    if row.id is None:
+        raise _not_enrolled()
     if row.version_id is None:
         raise NotFound(f"There is no published course {course_slug!r}.")
     enrolment = EnrolmentSummary(row.id, row.course_id, row.cycle, row.due_at, row.last_lesson_slug)
@@ -247,7 +257,7 @@ def learner_overview(user_id: int, course_slug: str, locale_preference: str | No
             row.result_id, row.result_cycle, row.status, row.score, row.completed_at, row.expires_at
         )
     done = {row.lesson_slug for row in rows if row.lesson_slug is not None}
-    return _overview(enrolment, course_slug, version, done, attestation, latest, locale_preference)
+    return _overview(enrolment, course_slug, version, done, attestation, latest, row.learner_locale)
 
 
 def _overview(
@@ -325,8 +335,6 @@ def _latest_id(table: Table, order_by: tuple[Any, ...], *where: Any) -> Any:
     return query.correlate_except(table).scalar_subquery()
 
 
-_enrolments, _courses, _versions = Enrolment.__table__, Course.__table__, CourseVersion.__table__
-_attestations, _results, _progress = Attestation.__table__, Completion.__table__, LessonProgress.__table__
 _attested_version = _versions.alias("attested_version")
 _LEARNER_OVERVIEW = (
     select(
@@ -348,9 +356,13 @@ _LEARNER_OVERVIEW = (
         _results.c.completed_at,
         _results.c.expires_at,
         _progress.c.lesson_slug,
+        _users.c.locale.label("learner_locale"),
     )
     .select_from(
-        _enrolments.join(_courses, _courses.c.id == _enrolments.c.course_id)
+        _users.outerjoin(
+            _enrolments.join(_courses, _courses.c.id == _enrolments.c.course_id),
+            (_enrolments.c.user_id == _users.c.id) & (_courses.c.slug == bindparam("course_slug")),
+        )
         .outerjoin(
             _versions,
             _versions.c.id
@@ -381,7 +393,7 @@ _LEARNER_OVERVIEW = (
             (_progress.c.enrolment_id == _enrolments.c.id) & (_progress.c.cycle == _enrolments.c.cycle),
         )
     )
-    .where(_enrolments.c.user_id == bindparam("user_id"), _courses.c.slug == bindparam("course_slug"))
+    .where(_users.c.id == bindparam("user_id"))
 )
 _ATTESTATION_OF_CYCLE = (
     select(Attestation.id, Attestation.attested_at, CourseVersion.number)
@@ -803,7 +815,6 @@ _CYCLE_OF = (
     .join(Course, Course.id == Enrolment.course_id)
     .where(Enrolment.id == bindparam("enrolment_id"))
 )
-_completions, _users = Completion.__table__, User.__table__
 _RESULT_FIELDS = [c.name for c in _completions.c if c.name != "id"]
 _LEARNER = _users.c.id == bindparam("new_user_id")
 _ATTESTATION = _attestations.c.id == bindparam("new_attestation_id")

@@ -13,7 +13,7 @@ from markupsafe import Markup
 
 from courses import services
 from courses.forms import AttestationForm
-from training_app.auth.access import learner_required, staff_required
+from training_app.auth.access import learner_required, not_launched, signed_in_learner_id, staff_required
 from training_app.errors import ValidationFailed
 from training_app.extensions import db, without_transaction
 from training_app.i18n import use_locale
@@ -26,9 +26,12 @@ PREVIEW_KEY = "preview_of_staff"
 
 @bp.get("/<course_slug>/")
 @without_transaction  # reads only
-@learner_required
 def overview(course_slug: str):
-    page = services.learner_overview(current_user.id, course_slug, current_user.locale)
+    """The page every launch lands on: one statement, which also reads the learner's row (Flask-Login
+    does not load it here)."""
+    page = services.learner_overview(signed_in_learner_id(), course_slug)
+    if page is None:  # the learner this session names was deleted
+        raise not_launched()
     use_locale(page.locale)
     gettext = _gettext_of_this_request()
     return render_template("courses/overview.html", page=page, gettext=gettext, _=gettext)

@@ -48,7 +48,10 @@ def _init_extensions(app: Flask) -> None:
     except ArgumentError as exc:
         raise ConfigError(f"DATABASE_URL cannot be used: {exc}") from None
     migrate.init_app(app, db, directory=str(PROJECT_ROOT / "migrations"), render_as_batch=True)
-    login_manager.init_app(app)
+    # Flask-Login's context processor loads the user for every page rendered; the global proxy
+    # loads them only for templates that read `current_user` (learner pages do not).
+    login_manager.init_app(app, add_context_processor=False)
+    app.jinja_env.globals["current_user"] = current_user
     login_manager.login_view = "auth.login"
     login_manager.session_protection = "basic"
     csrf.init_app(app)
@@ -87,9 +90,10 @@ def app_locales() -> list[str]:
 
 def _register_infrastructure(app: Flask) -> None:
     from training_app import cli, errors, health, outbox, pages, security
-    from training_app.auth import access  # noqa: F401  (registers the user loader)
+    from training_app.auth import access  # registers the user loader
     from training_app.auth.views import bp as auth_bp
 
+    app.jinja_env.globals["shows_staff_navigation"] = access.shows_staff_navigation
     errors.register_error_handlers(app)
     security.init_app(app)
     outbox.register_handler("http_post", outbox.post_json)

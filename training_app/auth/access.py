@@ -99,7 +99,7 @@ def learner_required(view: F) -> F:
     @wraps(view)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         if not current_user.is_authenticated or getattr(current_user, "is_staff", True):
-            raise _not_launched()
+            raise not_launched()
         return view(*args, **kwargs)
 
     return wrapper  # type: ignore[return-value]
@@ -113,11 +113,22 @@ def signed_in_learner_id() -> int:
     """
     kind, _sep, raw_id = str(session.get("_user_id", "")).partition(":")
     if kind != "learner" or not raw_id.isdigit():
-        raise _not_launched()
+        raise not_launched()
     return int(raw_id)
 
 
-def _not_launched() -> DomainError:
+def shows_staff_navigation() -> bool:
+    """Whether the page header shows the console's navigation (templates: `shows_staff_navigation()`).
+
+    A learner's session says what it is by its identity's kind, so their pages (the overview every
+    launch lands on) do not load the user row only to hide the staff links.
+    """
+    if str(session.get("_user_id", "")).startswith("learner:"):
+        return False
+    return bool(current_user.is_authenticated and current_user.is_staff)
+
+
+def not_launched() -> DomainError:
     return DomainError(
         _("Open this training from your company's learning platform (LMS) to continue."),
         status=401,

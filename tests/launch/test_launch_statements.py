@@ -1,6 +1,7 @@
-"""A learner's first launch creates their row, enrolment and grade target with one statement each,
-without savepoints, and a concurrent first launch of theirs finds them created (see also
-test_multi_process for two processes racing)."""
+"""What a launch asks of the database. A learner's first launch creates their row, enrolment and
+grade target with one statement each, without savepoints, and a concurrent first launch of theirs
+finds them created (see also test_multi_process for two processes racing); the overview every
+launch lands on is one statement."""
 
 from datetime import date
 from types import SimpleNamespace
@@ -17,8 +18,12 @@ from tests.launch.conftest import ORIENTATION, learner, learner_claims
 from training_app.extensions import db
 
 
+def statements_of(executed_sql, request_line: str) -> list[str]:
+    return [sql for where, sql, _ in executed_sql if where == request_line]
+
+
 def launch_statements(executed_sql) -> list[str]:
-    return [sql for where, sql, _ in executed_sql if where == "POST /lti/launch"]
+    return statements_of(executed_sql, "POST /lti/launch")
 
 
 def inserts_into(statements: list[str], table: str) -> int:
@@ -79,3 +84,16 @@ def test_a_link_another_launch_created_meanwhile_is_used_not_duplicated(app, dri
         link_id = services.upsert_resource_link(platform, bob, ORIENTATION, read_before_ada_committed)
 
         assert db.session.scalars(select(ResourceLink.id)).all() == [link_id]
+
+
+def test_the_overview_a_launch_lands_on_is_one_statement(driver, registered, executed_sql):
+    """The learner's id comes from the signed session; their locale with the overview's read."""
+    first = driver.launch(learner_claims(registered, locale="es-ES"))
+    executed_sql.clear()
+
+    page = driver.get(first.response.location)
+
+    assert page.status == 200 and "Orientación sobre la política de redes sociales" in page.text
+    assert 'href="/console/' not in page.text  # no staff navigation for a learner
+    statements = statements_of(executed_sql, f"GET /courses/{ORIENTATION}/")
+    assert len([sql for sql in statements if sql.startswith("SELECT")]) == 1, statements
