@@ -1,5 +1,6 @@
+import pytest
 from flask_migrate import downgrade, upgrade
-from sqlalchemy import inspect
+from sqlalchemy import inspect, text
 
 from tests.conftest import settings_for
 from training_app import create_app
@@ -34,3 +35,13 @@ def test_models_and_migrations_agree(app):
     with app.app_context(), db.engine.connect() as connection:
         diff = compare_metadata(MigrationContext.configure(connection), db.metadata)
     assert diff == []
+
+
+@pytest.mark.postgresql_only
+def test_login_states_are_unlogged_on_postgresql(app):
+    """Ten-minute login states need no WAL, and the OIDC login's commit no wait for the disk."""
+    with app.app_context():
+        persistence = db.session.scalar(
+            text("SELECT relpersistence FROM pg_class WHERE relname = 'lti_launch_state'")
+        )
+    assert persistence == "u"
