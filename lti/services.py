@@ -19,7 +19,7 @@ from lti.launch import PlatformRecord
 from lti.models import Deployment, GradeTarget, Platform, ResourceLink
 from training_app import audit
 from training_app.auth.access import SignedInLearner
-from training_app.db import insert_unless, insert_unless_conflict, utcnow
+from training_app.db import insert_unless_conflict, utcnow
 from training_app.errors import Conflict, DomainError, ValidationFailed
 from training_app.extensions import db, run_core
 from training_app.models import Tenant, User
@@ -281,14 +281,13 @@ def upsert_user(
     platform: Platform | PlatformRecord, message: claims.LaunchClaims, course_slug: str | None
 ) -> tuple[SignedInLearner, Row]:
     """The launching learner, created on first launch, their details refreshed on every launch;
-    and where they stand in the course (see _LAUNCH_STANDING), read in the statement that locks them.
+    and where they stand in the course (see _LAUNCH_STANDING).
 
-    The row is locked (FOR UPDATE, PostgreSQL) until the launch commits: one learner's concurrent
-    launches (a double click, two tabs) then run one after the other. The launch that waited still
-    reads the enrolment, link and grade target as they were when its statement started, so it may
-    find missing what the other launch created: everything it creates is therefore created only if
-    absent (the enrolment is read again by `enrol`, the link and the grade target are inserted
-    unless present).
+    Nothing is locked: one learner's concurrent launches (a double click, two tabs) may both find
+    the learner, enrolment, link or grade target missing, so each is inserted with ON CONFLICT DO
+    NOTHING (PostgreSQL waits for the other launch's insert, then does nothing) and the other
+    launch's row is used. A repeat launch with nothing new then writes no WAL-logged row at all
+    (its login state is unlogged) and commits without waiting for the disk.
     """
     params = {
         "tenant_id": platform.tenant_id,
@@ -371,7 +370,7 @@ _LINK = select(_links.c.id.label("link_id"), *_LINK_DETAILS).where(_LINK_KEY)
 _INSERT_LINK = insert_unless_conflict(_links, "platform_id", "deployment_id", "resource_link_id").returning(
     _links.c.id
 )
-# In one statement, the learner's row locked: their details, the course's latest version, their
+# In one statement: the learner's details, the course's latest version, their
 # enrolment, the LMS link (with what we know of it) and their grade target for it, None where there
 # is none yet (the version too for an unknown course); no row at all for an unknown learner.
 _LAUNCH_STANDING = (
@@ -406,7 +405,6 @@ _LAUNCH_STANDING = (
         _users.c.issuer == bindparam("issuer"),
         _users.c.subject == bindparam("subject"),
     )
-    .with_for_update(of=_users)
 )
 # values: tenant_id, issuer, subject, LEARNER_DETAILS; nothing if a concurrent first launch inserted them
 _INSERT_USER = insert_unless_conflict(_users, "tenant_id", "issuer", "subject")
@@ -472,7 +470,7 @@ LAST_LAUNCH_PRECISION = timedelta(minutes=10)
 
 
 def add_grade_target(enrolment_id: int, link_id: int, lti_user_id: str) -> None:
-    """Unless present: a launch that waited for the learner's other launch may not have seen it."""
+    """Unless present: the learner's other launch, at the same moment, may have added it."""
     values = {"enrolment_id": enrolment_id, "resource_link_id": link_id, "lti_user_id": lti_user_id}
     run_core(_ADD_GRADE_TARGET, {**values, "last_launch_at": utcnow()})
 
@@ -484,13 +482,8 @@ def touch_grade_target(target_id: int, last_launch_at: datetime | None) -> None:
         run_core(_TOUCH_GRADE_TARGET, {"target_id": target_id, "now": now})
 
 
-_TARGET_FIELDS = ("enrolment_id", "resource_link_id", "lti_user_id", "last_launch_at")
-_ADD_GRADE_TARGET = insert_unless(  # values: _TARGET_FIELDS
-    _targets,
-    _TARGET_FIELDS,
-    _targets.c.enrolment_id == bindparam("enrolment_id"),
-    _targets.c.resource_link_id == bindparam("resource_link_id"),
-)
+# values: enrolment_id, resource_link_id, lti_user_id, last_launch_at
+_ADD_GRADE_TARGET = insert_unless_conflict(_targets, "enrolment_id", "resource_link_id")
 _TOUCH_GRADE_TARGET = (
     update(_targets).where(_targets.c.id == bindparam("target_id")).values(last_launch_at=bindparam("now"))
 )
