@@ -47,8 +47,8 @@ class StepNotReady(DomainError):
 
 # Tables for the Core statements below (built once at import: building one costs more than running it).
 _enrolments, _courses, _versions = Enrolment.__table__, Course.__table__, CourseVersion.__table__
-_attestations, _results, _progress = Attestation.__table__, Completion.__table__, LessonProgress.__table__
-_completions, _users = Completion.__table__, User.__table__
+_attestations, _completions, _progress = Attestation.__table__, Completion.__table__, LessonProgress.__table__
+_users = User.__table__
 
 
 # --- enrolment ----------------------------------------------------------------------------------
@@ -349,12 +349,12 @@ _LEARNER_OVERVIEW = (
         _attestations.c.id.label("attestation_id"),
         _attestations.c.attested_at,
         _attested_version.c.number.label("attested_number"),
-        _results.c.id.label("result_id"),
-        _results.c.cycle.label("result_cycle"),
-        _results.c.status,
-        _results.c.score,
-        _results.c.completed_at,
-        _results.c.expires_at,
+        _completions.c.id.label("result_id"),
+        _completions.c.cycle.label("result_cycle"),
+        _completions.c.status,
+        _completions.c.score,
+        _completions.c.completed_at,
+        _completions.c.expires_at,
         _progress.c.lesson_slug,
         _users.c.locale.label("learner_locale"),
     )
@@ -380,12 +380,12 @@ _LEARNER_OVERVIEW = (
         )
         .outerjoin(_attested_version, _attested_version.c.id == _attestations.c.course_version_id)
         .outerjoin(
-            _results,
-            _results.c.id
+            _completions,
+            _completions.c.id
             == _latest_id(
-                _results,
-                (_results.c.completed_at.desc(), _results.c.id.desc()),
-                _results.c.enrolment_id == _enrolments.c.id,
+                _completions,
+                (_completions.c.completed_at.desc(), _completions.c.id.desc()),
+                _completions.c.enrolment_id == _enrolments.c.id,
             ),
         )
         .outerjoin(

@@ -153,12 +153,7 @@ def _append_events_in_sql(count: int) -> CompoundSelect | Select:
     statement returns each link in order. Bind parameters are typed (no multi-row VALUES, which
     SQLAlchemy never caches).
     """
-    previous = (
-        select(_tenants.c.audit_seq.label("seq"), _tenants.c.audit_head.label("hash"))
-        .where(_tenants.c.id == bindparam("tenant_id"))
-        .with_for_update(key_share=True)
-        .cte("head")
-    )
+    previous = _LOCK_CHAIN_HEAD.cte("head")
     links = []
     for i in range(count):
         seq = previous.c.seq + 1
@@ -200,7 +195,7 @@ def _append_events_in_sql(count: int) -> CompoundSelect | Select:
 
 
 _LOCK_CHAIN_HEAD = (
-    select(Tenant.audit_seq, Tenant.audit_head)
+    select(Tenant.audit_seq.label("seq"), Tenant.audit_head.label("hash"))
     .where(Tenant.id == bindparam("tenant_id"))
     .with_for_update(key_share=True)
 )

@@ -111,10 +111,16 @@ def signed_in_learner_id() -> int:
     For hot paths whose every query is scoped by this id (a learner has no deactivated state: a
     removed learner's rows are gone with it, so such a path finds nothing and says so).
     """
-    kind, _sep, raw_id = str(session.get("_user_id", "")).partition(":")
+    kind, raw_id = _session_identity()
     if kind != "learner" or not raw_id.isdigit():
         raise not_launched()
     return int(raw_id)
+
+
+def _session_identity() -> tuple[str, str]:
+    """The kind ("learner", "staff") and id that Flask-Login keeps in the session, unchecked."""
+    kind, _sep, raw_id = str(session.get("_user_id", "")).partition(":")
+    return kind, raw_id
 
 
 def shows_staff_navigation() -> bool:
@@ -123,7 +129,7 @@ def shows_staff_navigation() -> bool:
     A learner's session says what it is by its identity's kind, so their pages (the overview every
     launch lands on) do not load the user row only to hide the staff links.
     """
-    if str(session.get("_user_id", "")).startswith("learner:"):
+    if _session_identity()[0] == "learner":
         return False
     return bool(current_user.is_authenticated and current_user.is_staff)
 
