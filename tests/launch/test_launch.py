@@ -1,5 +1,6 @@
 """Launches from the emulated LMS through the tool's real endpoints."""
 
+import re
 from datetime import timedelta
 
 from sqlalchemy import func, select
@@ -52,6 +53,15 @@ def test_a_second_launch_resumes_where_the_learner_left_off(app, driver, registe
     with app.app_context():
         assert db.session.scalar(select(func.count()).select_from(Enrolment)) == 1
         assert db.session.scalar(select(func.count()).select_from(User)) == 1
+
+
+def test_login_nonces_are_random_not_time_based(driver, registered):
+    """The library's default nonce ends with a uuid1, which carries the tool host's MAC and clock."""
+    nonces = [driver.launch(learner_claims(registered)).auth.nonce for _ in range(2)]
+    assert nonces[0] != nonces[1]
+    for nonce in nonces:
+        assert len(nonce) >= 43 and re.fullmatch(r"[A-Za-z0-9_-]+", nonce)
+        assert not re.search(r"[0-9a-f]{12}1[0-9a-f]{3}[89ab][0-9a-f]{15}$", nonce)  # no uuid1 hex
 
 
 def test_a_replayed_launch_is_refused(driver, registered):
