@@ -22,7 +22,7 @@ What one run does:
   - serves bench/benchapp.py (the real app + GET /bench/hello) with gunicorn, --workers sync
     workers, TRAINING_CONFIG=production (REDIS_URL too with --redis-url);
   - measures, --duration seconds each, after a warm-up: hello with wrk (the server's
-    hello-world rate), hello with this script's own asyncio client (the client's ceiling),
+    hello-world rate), hello with this script's own uvloop client (its ceiling),
     first launches (a new learner each time: user, enrolment and grade target are created)
     and repeat launches (round robin over the --pool learners: the steady state);
   - reads the CPU time of the gunicorn processes, of the PostgreSQL backends of the bench
