@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import logging
+from collections import namedtuple
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
 from flask import request, session
-from sqlalchemy import Row, bindparam, func, select, update
+from sqlalchemy import Row, bindparam, func, literal, select, update
 
 from courses import services as learning
 from courses.models import Course, CourseVersion, Enrolment
@@ -298,9 +299,9 @@ def upsert_user(
         "deployment_id": message.deployment_id,
         "resource_link_id": message.resource_link_id,
     }
-    standing = run_core(_LAUNCH_STANDING, params).first()
-    if standing is None:  # the learner's first launch
-        standing = _insert_learner(params, message)
+    standing = run_core(_LAUNCH_STANDING, params).one()
+    if standing.user_id is None:  # the learner's first launch
+        standing = _insert_learner(params, message, standing)
     known = {name: getattr(standing, name) for name in LEARNER_DETAILS}
     wanted = _launch_details(message, known)
     if wanted != known:  # an unchanged row is not written
@@ -316,12 +317,18 @@ def upsert_user(
     return learner, standing
 
 
-def _insert_learner(key: dict[str, Any], message: claims.LaunchClaims) -> Row:
-    """A new learner (unless a concurrent first launch of theirs inserted them first: the INSERT then
-    waits for it and does nothing) and where they stand (see _LAUNCH_STANDING)."""
+def _insert_learner(
+    key: dict[str, Any], message: claims.LaunchClaims, standing: Row
+) -> Row | NewLearnerStanding:
+    """A new learner and where they stand: `standing` as read without them (no enrolment, no grade
+    target yet), with their id and details. If a concurrent first launch of theirs inserted them
+    first, the INSERT waited for it and did nothing: their standing is read again."""
     values = {"tenant_id": key["tenant_id"], "issuer": key["issuer"], "subject": key["subject"]}
-    run_core(_INSERT_USER, {**values, **_launch_details(message, {})})
-    return run_core(_LAUNCH_STANDING, key).one()
+    details = _launch_details(message, {})
+    user_id = run_core(_INSERT_USER, {**values, **details}).scalar()
+    if user_id is None:
+        return run_core(_LAUNCH_STANDING, key).one()
+    return NewLearnerStanding(**{**standing._asdict(), "user_id": user_id, **details})
 
 
 def _launch_details(message: claims.LaunchClaims, current: dict[str, Any]) -> dict[str, Any]:
@@ -370,44 +377,46 @@ _LINK = select(_links.c.id.label("link_id"), *_LINK_DETAILS).where(_LINK_KEY)
 _INSERT_LINK = insert_unless_conflict(_links, "platform_id", "deployment_id", "resource_link_id").returning(
     _links.c.id
 )
-# In one statement: the learner's details, the course's latest version, their
+# In one statement, always one row: the learner's details, the course's latest version, their
 # enrolment, the LMS link (with what we know of it) and their grade target for it, None where there
-# is none yet (the version too for an unknown course); no row at all for an unknown learner.
-_LAUNCH_STANDING = (
-    select(
-        _users.c.id.label("user_id"),
-        *(_users.c[name] for name in LEARNER_DETAILS),
-        _courses.c.id.label("course_id"),
-        _versions.c.id.label("version_id"),
-        _versions.c.content_hash.label("version_hash"),
-        _versions.c.published_at.label("version_published_at"),
-        _enrolments.c.id.label("enrolment_id"),
-        _links.c.id.label("link_id"),
-        *_LINK_DETAILS,
-        _targets.c.id.label("target_id"),
-        _targets.c.last_launch_at,
+# is none yet (the version for an unknown course, the user's id and the rest for an unknown learner:
+# the course and link columns then still say what their first launch must create).
+_ONE_ROW = select(literal(1).label("one")).subquery("launch")
+_LAUNCH_STANDING = select(
+    _users.c.id.label("user_id"),
+    *(_users.c[name] for name in LEARNER_DETAILS),
+    _courses.c.id.label("course_id"),
+    _versions.c.id.label("version_id"),
+    _versions.c.content_hash.label("version_hash"),
+    _versions.c.published_at.label("version_published_at"),
+    _enrolments.c.id.label("enrolment_id"),
+    _links.c.id.label("link_id"),
+    *_LINK_DETAILS,
+    _targets.c.id.label("target_id"),
+    _targets.c.last_launch_at,
+).select_from(
+    _ONE_ROW.outerjoin(
+        _users,
+        (_users.c.tenant_id == bindparam("tenant_id"))
+        & (_users.c.issuer == bindparam("issuer"))
+        & (_users.c.subject == bindparam("subject")),
     )
-    .select_from(
-        _users.outerjoin(_courses, _courses.c.slug == bindparam("course_slug"))
-        .outerjoin(_versions, _IS_LATEST_VERSION)
-        .outerjoin(
-            _enrolments,
-            (_enrolments.c.course_id == _courses.c.id) & (_enrolments.c.user_id == _users.c.id),
-        )
-        .outerjoin(_links, _LINK_KEY)
-        .outerjoin(
-            _targets,
-            (_targets.c.enrolment_id == _enrolments.c.id) & (_targets.c.resource_link_id == _links.c.id),
-        )
+    .outerjoin(_courses, _courses.c.slug == bindparam("course_slug"))
+    .outerjoin(_versions, _IS_LATEST_VERSION)
+    .outerjoin(
+        _enrolments,
+        (_enrolments.c.course_id == _courses.c.id) & (_enrolments.c.user_id == _users.c.id),
     )
-    .where(
-        _users.c.tenant_id == bindparam("tenant_id"),
-        _users.c.issuer == bindparam("issuer"),
-        _users.c.subject == bindparam("subject"),
+    .outerjoin(_links, _LINK_KEY)
+    .outerjoin(
+        _targets,
+        (_targets.c.enrolment_id == _enrolments.c.id) & (_targets.c.resource_link_id == _links.c.id),
     )
 )
-# values: tenant_id, issuer, subject, LEARNER_DETAILS; nothing if a concurrent first launch inserted them
-_INSERT_USER = insert_unless_conflict(_users, "tenant_id", "issuer", "subject")
+# A first launch's standing once the learner is inserted: the row read without them, their id and details.
+NewLearnerStanding = namedtuple("NewLearnerStanding", _LAUNCH_STANDING.selected_columns.keys())
+# values: tenant_id, issuer, subject, LEARNER_DETAILS; no id if a concurrent first launch inserted them
+_INSERT_USER = insert_unless_conflict(_users, "tenant_id", "issuer", "subject").returning(_users.c.id)
 _UPDATE_USER = update(_users).where(_users.c.id == bindparam("user_id"))  # values: LEARNER_DETAILS
 
 

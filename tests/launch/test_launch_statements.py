@@ -17,6 +17,7 @@ from lti.models import Platform, ResourceLink
 from tests import factories
 from tests.launch.conftest import ORIENTATION, learner, learner_claims
 from training_app.extensions import db
+from training_app.models import User
 
 WRITE = re.compile(r"(INSERT) INTO (\w+)|(UPDATE) (\w+)|(DELETE) FROM (\w+)")
 
@@ -51,6 +52,34 @@ def test_a_first_launch_inserts_each_row_once_without_savepoints(driver, registe
         1,
     ]
     assert "UPDATE users" not in map(written_table, statements)  # just written as sent
+    standing_reads = [sql for sql in statements if sql.startswith("SELECT") and "lti_grade_targets" in sql]
+    assert len(standing_reads) == 1, statements  # the insert's id completes what the read found
+
+
+def test_a_learner_a_concurrent_launch_inserted_meanwhile_is_read_not_duplicated(app, driver, registered):
+    """This launch read no learner, but their other tab's launch inserted them before this INSERT ran."""
+    ada_claims = learner_claims(registered)
+    assert driver.launch(ada_claims).response.status == 303
+    with app.app_context():
+        platform = db.session.scalar(select(Platform))
+        message = claims.LaunchClaims(ada_claims)
+        key = {
+            "tenant_id": platform.tenant_id,
+            "issuer": platform.issuer,
+            "subject": message.subject,
+            "course_slug": ORIENTATION,
+            "platform_id": platform.id,
+            "deployment_id": message.deployment_id,
+            "resource_link_id": message.resource_link_id,
+        }
+        read_before_the_other_tab_committed = SimpleNamespace(user_id=None)
+
+        standing = services._insert_learner(key, message, read_before_the_other_tab_committed)
+
+        ada = db.session.scalar(select(User))
+        assert db.session.scalar(select(func.count()).select_from(User)) == 1
+        assert standing.user_id == ada.id
+        assert standing.enrolment_id == db.session.scalar(select(Enrolment.id))
 
 
 def test_a_repeat_launch_writes_only_its_login_state_and_locks_nothing(driver, registered, executed_sql):
