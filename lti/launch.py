@@ -9,7 +9,10 @@ JWT format checks and the message validators. What we add, because the library d
   and state/nonce mix-ups fail (lti.views.launch; the library never consumes nonces);
 - exp/iat/nonce/iss/aud required, 60 s leeway for clock skew, `azp` checked;
 - the platform's JWKS cached per process as key objects, refetched once on an unknown kid;
-- registrations, deployments and keys read from the database, per tenant; no launch body stored.
+- registrations, deployments and keys read from the database, per tenant; no launch body stored;
+- login nonces from `secrets` (the library's ends with a uuid1: the host's MAC address and clock);
+- the id_token decoded by a PyJWT whose base64url segment check is a regular expression (PyJWT
+  2.15 checks each character in Python), with PyJWT's rules (tests/launch/test_id_token_decoder.py).
 """
 
 from __future__ import annotations

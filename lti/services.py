@@ -290,18 +290,10 @@ def upsert_user(
     launch's row is used. A repeat launch with nothing new then writes no WAL-logged row at all
     (its login state is unlogged) and commits without waiting for the disk.
     """
-    params = {
-        "tenant_id": platform.tenant_id,
-        "issuer": platform.issuer,
-        "subject": message.subject,
-        "course_slug": course_slug,
-        "platform_id": platform.id,
-        "deployment_id": message.deployment_id,
-        "resource_link_id": message.resource_link_id,
-    }
-    standing = run_core(_LAUNCH_STANDING, params).one()
+    key = standing_key(platform, message, course_slug)
+    standing = run_core(_LAUNCH_STANDING, key).one()
     if standing.user_id is None:  # the learner's first launch
-        standing = _insert_learner(params, message, standing)
+        standing = _insert_learner(key, message, standing)
     known = {name: getattr(standing, name) for name in LEARNER_DETAILS}
     wanted = _launch_details(message, known)
     if wanted != known:  # an unchanged row is not written
@@ -315,6 +307,21 @@ def upsert_user(
         wanted["hire_date"],
     )
     return learner, standing
+
+
+def standing_key(
+    platform: Platform | PlatformRecord, message: claims.LaunchClaims, course_slug: str | None
+) -> dict[str, Any]:
+    """The parameters of _LAUNCH_STANDING: who launches, which course, from which LMS link."""
+    return {
+        "tenant_id": platform.tenant_id,
+        "issuer": platform.issuer,
+        "subject": message.subject,
+        "course_slug": course_slug,
+        "platform_id": platform.id,
+        "deployment_id": message.deployment_id,
+        "resource_link_id": message.resource_link_id,
+    }
 
 
 def _insert_learner(

@@ -63,15 +63,7 @@ def test_a_learner_a_concurrent_launch_inserted_meanwhile_is_read_not_duplicated
     with app.app_context():
         platform = db.session.scalar(select(Platform))
         message = claims.LaunchClaims(ada_claims)
-        key = {
-            "tenant_id": platform.tenant_id,
-            "issuer": platform.issuer,
-            "subject": message.subject,
-            "course_slug": ORIENTATION,
-            "platform_id": platform.id,
-            "deployment_id": message.deployment_id,
-            "resource_link_id": message.resource_link_id,
-        }
+        key = services.standing_key(platform, message, ORIENTATION)
         read_before_the_other_tab_committed = SimpleNamespace(user_id=None)
 
         standing = services._insert_learner(key, message, read_before_the_other_tab_committed)
