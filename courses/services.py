@@ -29,7 +29,7 @@ from courses.publishing import (
 from training_app import audit
 from training_app.db import insert_unless, insert_unless_conflict, utcnow
 from training_app.errors import N_, Conflict, DomainError, Forbidden, NotFound, ValidationFailed
-from training_app.extensions import db, run_core
+from training_app.extensions import db, run_core, run_write
 from training_app.models import User
 
 
@@ -92,7 +92,7 @@ def enrol_in_version(learner: User, course_id: int, version: PublishedVersion, *
         "enrolled_at": utcnow(),
         "due_at": default_due_at(learner, version),
     }
-    enrolment_id = run_core(_ENROL_ONCE, values).scalar()
+    enrolment_id = run_write(_ENROL_ONCE, values).scalar()
     if enrolment_id is None:
         enrolment_id = run_core(_ENROLMENT_ID, {"user_id": learner.id, "course_id": course_id}).scalar_one()
     return enrolment_id

@@ -39,7 +39,7 @@ from sqlalchemy.orm import Session
 
 from lti import keys
 from lti.models import Deployment, Platform
-from training_app.extensions import db
+from training_app.extensions import begin_writes, db
 
 LEEWAY_SECONDS = 60
 REQUIRED_CLAIMS = ["iss", "aud", "exp", "iat", "nonce", "sub"]
@@ -101,6 +101,7 @@ def adopt_first_deployment(platform: PlatformRecord, deployment_id: str) -> bool
     row = db.session.get(Platform, platform.id)
     if row is None or row.deployments:
         return False
+    begin_writes()  # the launch view runs without a transaction until it writes
     row.deployments.append(Deployment(deployment_id=deployment_id))
     row.registration = {**(row.registration or {}), "accept_first_deployment": False}
     db.session.flush()  # which also forgets the cached registration (see _forget_changed_platforms)

@@ -22,7 +22,7 @@ from training_app import audit
 from training_app.auth.access import SignedInLearner
 from training_app.db import insert_unless_conflict, utcnow
 from training_app.errors import Conflict, DomainError, ValidationFailed
-from training_app.extensions import db, run_core
+from training_app.extensions import db, run_core, run_write
 from training_app.models import Tenant, User
 from training_app.tenancy import get_in_tenant
 
@@ -297,7 +297,7 @@ def upsert_user(
     known = {name: getattr(standing, name) for name in LEARNER_DETAILS}
     wanted = _launch_details(message, known)
     if wanted != known:  # an unchanged row is not written
-        run_core(_UPDATE_USER, {"user_id": standing.user_id, **wanted})
+        run_write(_UPDATE_USER, {"user_id": standing.user_id, **wanted})
     learner = SignedInLearner(
         standing.user_id,
         platform.tenant_id,
@@ -332,7 +332,7 @@ def _insert_learner(
     first, the INSERT waited for it and did nothing: their standing is read again."""
     values = {"tenant_id": key["tenant_id"], "issuer": key["issuer"], "subject": key["subject"]}
     details = _launch_details(message, {})
-    user_id = run_core(_INSERT_USER, {**values, **details}).scalar()
+    user_id = run_write(_INSERT_USER, {**values, **details}).scalar()
     if user_id is None:
         return run_core(_LAUNCH_STANDING, key).one()
     return NewLearnerStanding(**{**standing._asdict(), "user_id": user_id, **details})
@@ -455,7 +455,7 @@ def upsert_resource_link(
             "resource_link_id": message.resource_link_id,
         }
         details = _link_details(message, course_slug, {})
-        link_id = run_core(_INSERT_LINK, {**key, "tenant_id": platform.tenant_id, **details}).scalar()
+        link_id = run_write(_INSERT_LINK, {**key, "tenant_id": platform.tenant_id, **details}).scalar()
         if link_id is not None:
             return link_id
         row = run_core(_LINK, key).one()  # a concurrent launch created it first: theirs stands
@@ -463,7 +463,7 @@ def upsert_resource_link(
     known = {column.name: getattr(row, column.name) for column in _LINK_DETAILS}
     wanted = _link_details(message, course_slug, known)
     if wanted != known:
-        db.session.execute(update(ResourceLink).where(ResourceLink.id == row.link_id).values(**wanted))
+        run_write(update(_links).where(_links.c.id == row.link_id).values(**wanted))
     return row.link_id
 
 
@@ -488,14 +488,14 @@ LAST_LAUNCH_PRECISION = timedelta(minutes=10)
 def add_grade_target(enrolment_id: int, link_id: int, lti_user_id: str) -> None:
     """Unless present: the learner's other launch, at the same moment, may have added it."""
     values = {"enrolment_id": enrolment_id, "resource_link_id": link_id, "lti_user_id": lti_user_id}
-    run_core(_ADD_GRADE_TARGET, {**values, "last_launch_at": utcnow()})
+    run_write(_ADD_GRADE_TARGET, {**values, "last_launch_at": utcnow()})
 
 
 def touch_grade_target(target_id: int, last_launch_at: datetime | None) -> None:
     """last_launch_at is informational: rewritten only when it is older than LAST_LAUNCH_PRECISION."""
     now = utcnow()
     if last_launch_at is None or now - last_launch_at > LAST_LAUNCH_PRECISION:
-        run_core(_TOUCH_GRADE_TARGET, {"target_id": target_id, "now": now})
+        run_write(_TOUCH_GRADE_TARGET, {"target_id": target_id, "now": now})
 
 
 # values: enrolment_id, resource_link_id, lti_user_id, last_launch_at

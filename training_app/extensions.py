@@ -10,6 +10,7 @@ from flask_login import LoginManager
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from flask_wtf.csrf import CSRFProtect
+from psycopg.pq import TransactionStatus
 from sqlalchemy import CursorResult, Executable
 
 from training_app.db import Base
@@ -38,12 +39,40 @@ AUTOCOMMIT = {"isolation_level": "AUTOCOMMIT"}
 
 
 def without_transaction(view: View) -> View:
-    """Mark a view whose statements need no transaction around them: it only reads, or it writes
-    with a single statement.
+    """Mark a view whose statements need no transaction around them: it only reads, it writes
+    with a single statement, or its writes that belong together go through `run_write`.
 
     On PostgreSQL each of its statements then commits on its own (autocommit): no BEGIN and COMMIT
     round trips. Reads lose nothing: under READ COMMITTED every statement of a transaction reads
-    its own snapshot anyway. Do not mark a view that writes twice or reads what it then writes.
+    its own snapshot anyway. A marked view that may write several rows together writes them with
+    `run_write` (or calls `begin_writes` before an ORM flush): its first such write opens the
+    request's one transaction.
     """
     view.without_transaction = True  # type: ignore[attr-defined]
     return view
+
+
+def begin_writes() -> None:
+    """Open the request's transaction now, if its statements have been committing on their own.
+
+    In a `without_transaction` view on PostgreSQL, what ran before this committed statement by
+    statement; what runs after it commits together when the request succeeds, or rolls back
+    (training_app's transaction boundary: the driver sends COMMIT or ROLLBACK because a
+    transaction is open). Everywhere else, where the request's transaction is already open or
+    opens by itself with its first statement (SQLite), this does nothing.
+    """
+    connection = db.session.connection()
+    if connection.dialect.name != "postgresql":
+        return
+    driver = connection.connection.driver_connection
+    if driver.autocommit and driver.info.transaction_status == TransactionStatus.IDLE:
+        driver.execute("BEGIN")
+
+
+def run_write(
+    statement: Executable, params: dict[str, Any] | list[dict[str, Any]] | None = None
+) -> CursorResult:
+    """`run_core` for a write that belongs to the request's transaction, even in a view that runs
+    without one until it writes (see `without_transaction`)."""
+    begin_writes()
+    return run_core(statement, params)

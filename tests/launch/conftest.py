@@ -1,9 +1,11 @@
 """A real LTI platform (the emulator, over HTTP on 127.0.0.1) registered with the tool under test."""
 
 from collections.abc import Iterator
+from typing import NamedTuple
 
 import pytest
 from flask import has_request_context, request
+from psycopg.pq import TransactionStatus
 from sqlalchemy import event
 
 from courses import publishing
@@ -51,15 +53,27 @@ def register_platform(tenant, platform: Platform):
     )
 
 
+class Executed(NamedTuple):
+    where: str  # method and path of the request, "-" outside one
+    sql: str
+    autocommit: bool  # the driver's connection commits each statement unless a transaction is open
+    in_transaction: bool  # a transaction is open (PostgreSQL; SQLite always reports False)
+
+
 @pytest.fixture
-def executed_sql(app) -> Iterator[list[tuple[str, str, bool]]]:
-    """(method and path, SQL, autocommit) for every statement the app runs while the test runs."""
-    seen: list[tuple[str, str, bool]] = []
+def executed_sql(app) -> Iterator[list[Executed]]:
+    """Every statement the app runs while the test runs, with where and how it ran."""
+    seen: list[Executed] = []
 
     def record(connection, _cursor, statement, *_args):
         where = f"{request.method} {request.path}" if has_request_context() else "-"
-        autocommit = bool(getattr(connection.connection.driver_connection, "autocommit", False))
-        seen.append((where, " ".join(statement.split()), autocommit))
+        driver = connection.connection.driver_connection
+        autocommit = connection.dialect.name == "postgresql" and driver.autocommit
+        in_transaction = (
+            connection.dialect.name == "postgresql"
+            and driver.info.transaction_status != TransactionStatus.IDLE
+        )
+        seen.append(Executed(where, " ".join(statement.split()), autocommit, in_transaction))
 
     with app.app_context():
         engine = db.engine

@@ -29,7 +29,7 @@ def written_table(sql: str) -> str | None:
 
 
 def statements_of(executed_sql, request_line: str) -> list[str]:
-    return [sql for where, sql, _ in executed_sql if where == request_line]
+    return [executed.sql for executed in executed_sql if executed.where == request_line]
 
 
 def launch_statements(executed_sql) -> list[str]:
