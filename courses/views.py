@@ -51,6 +51,8 @@ def _gettext_of_this_request():
         translated = translate(string)
         if eval_ctx.autoescape:
             translated = Markup(translated)
+        if not variables and "%" not in translated:
+            return translated  # what `% {}` gives, without formatting (most of the page's strings)
         return translated % variables
 
     return gettext
