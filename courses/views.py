@@ -27,14 +27,24 @@ PREVIEW_KEY = "preview_of_staff"
 @bp.get("/<course_slug>/")
 @without_transaction  # reads only
 def overview(course_slug: str):
+    return render_overview(signed_in_learner_id(), course_slug)
+
+
+def render_overview(user_id: int, course_slug: str, *, answering_a_post: bool = False) -> str:
     """The page every launch lands on: one statement, which also reads the learner's row (Flask-Login
-    does not load it here)."""
-    page = services.learner_overview(signed_in_learner_id(), course_slug)
+    does not load it here).
+
+    `answering_a_post`: the page is the answer to the LMS's launch POST (lti.views.launch), not to a
+    GET of its own address. It then puts its address in the browser's history in place of the POST,
+    so a reload or the Back button reads it again instead of resending the launch.
+    """
+    page = services.learner_overview(user_id, course_slug)
     if page is None:  # the learner this session names was deleted
         raise not_launched()
     use_locale(page.locale)
     gettext = _gettext_of_this_request()
-    return render_template("courses/overview.html", page=page, gettext=gettext, _=gettext)
+    address = url_for("courses.overview", course_slug=course_slug) if answering_a_post else None
+    return render_template("courses/overview.html", page=page, gettext=gettext, _=gettext, address=address)
 
 
 def _gettext_of_this_request():

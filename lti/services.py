@@ -9,7 +9,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
-from flask import request, session
+from flask import g, request, session
 from sqlalchemy import Row, bindparam, func, literal, select, update
 
 from courses import services as learning
@@ -214,9 +214,19 @@ FRAME_ORIGINS_KEY = "lti_frame_origins"
 
 def frame_origins() -> list[str]:
     """CSP frame-ancestors for this response: the launching LMS only (never other tenants')."""
-    if request.endpoint in OPEN_FRAME_ENDPOINTS:
+    launched_from = g.get(FRAME_ORIGINS_KEY)
+    if launched_from is not None:  # a launch that succeeded: its page is for that LMS only
+        return launched_from
+    if request.endpoint in OPEN_FRAME_ENDPOINTS:  # an LMS we cannot name yet, or a refused launch
         return ["*"]
     return list(session.get(FRAME_ORIGINS_KEY) or [])
+
+
+def allow_framing_by(platform: Platform | PlatformRecord) -> None:
+    """From this response on (the launch's own page included), only this LMS may frame the tool."""
+    origins = platform_origins(platform)
+    session[FRAME_ORIGINS_KEY] = origins
+    setattr(g, FRAME_ORIGINS_KEY, origins)
 
 
 # --- launches -----------------------------------------------------------------------------------------

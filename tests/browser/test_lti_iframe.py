@@ -3,7 +3,8 @@
 The platform (the emulator, http://127.0.0.1:<port>) serves a course page whose iframe opens the
 tool's OIDC login on https://localhost:<port> - another site - with the production cookie
 settings (Secure; SameSite=None; Partitioned). The browser goes: platform page -> tool /lti/login
--> platform /auth (auto-posted form) -> tool /lti/launch -> course overview, all inside the frame.
+-> platform /auth (auto-posted form) -> tool /lti/launch, which answers with the course overview and
+gives the frame the overview's address (a reload reads it again), all inside the frame.
 """
 
 from __future__ import annotations
@@ -137,16 +138,24 @@ def test_a_launch_inside_the_lms_iframe_opens_the_course_and_keeps_the_session(
         steps = [(r.request.method, urlsplit(r.url).path, r.status) for r in tool_responses]
         assert [s for s in steps if s[1].startswith("/lti/")] == [
             ("GET", "/lti/login", 302),
-            ("POST", "/lti/launch", 303),
+            ("POST", "/lti/launch", 200),  # the launch answers with the course overview
         ], steps
         assert platform.oidc.last is not None and platform.oidc.last.id_token, "the platform's /auth answered"
-        overview = next(r for r in tool_responses if urlsplit(r.url).path == f"/courses/{ORIENTATION}/")
-        assert overview.status == 200
+        overview = next(r for r in tool_responses if urlsplit(r.url).path == "/lti/launch")
+        tool_frame = next(f for f in page.frames if f.url.startswith(https_server.url))
+        assert urlsplit(tool_frame.url).path == f"/courses/{ORIENTATION}/", "the page took its own address"
         csp = overview.headers["content-security-policy"]
         assert platform.base_url in csp_directive(csp, "frame-ancestors"), csp
         session_cookie = next(c for c in context.cookies(https_server.url) if c["name"] == "session")
         assert session_cookie["secure"] and session_cookie["sameSite"] == "None", session_cookie
         assert session_cookie.get("partitionKey") == "http://127.0.0.1", "Partitioned: keyed by the LMS site"
+
+        tool_responses.clear()
+        tool_frame.evaluate("location.reload()")  # a reload reads the overview, never resends the launch
+        expect(frame.get_by_role("link", name="Start the course")).to_be_visible()
+        assert [(r.request.method, urlsplit(r.url).path, r.status) for r in tool_responses][:1] == [
+            ("GET", f"/courses/{ORIENTATION}/", 200)
+        ]
 
         frame.get_by_role("link", name="Start the course").click()
         expect(frame.locator("article .eyebrow")).to_contain_text("Lesson 1 of 6")

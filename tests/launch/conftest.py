@@ -1,5 +1,6 @@
 """A real LTI platform (the emulator, over HTTP on 127.0.0.1) registered with the tool under test."""
 
+import re
 from collections.abc import Iterator
 from typing import NamedTuple
 
@@ -17,6 +18,15 @@ from tests.lti_platform.constants import roles_for
 from training_app.extensions import db
 
 ORIENTATION = "social-media-orientation"
+ADDRESS = re.compile(r'<script src="/static/js/address\.js" data-address="([^"]+)"')
+
+
+def landed_on(page: str) -> str:
+    """The course overview a learner's launch answered with: the address the page gives itself in
+    the browser's history (a learner's launch answers with the page, not a redirect to it)."""
+    match = ADDRESS.search(page)
+    assert match, page[:1000]
+    return match.group(1)
 
 
 @pytest.fixture

@@ -37,11 +37,11 @@ def test_each_bad_token_is_refused_with_a_clear_page(driver, registered, case, c
 
 def test_clock_skew_within_60_seconds_is_accepted(driver, registered):
     ahead = driver.launch(learner_claims(registered), token=TokenOptions(iat_offset=45))
-    assert ahead.response.status == 303
+    assert ahead.response.status == 200
     just_expired = driver.launch(
         learner_claims(registered), token=TokenOptions(iat_offset=-3700, exp_offset=-45)
     )
-    assert just_expired.response.status == 303
+    assert just_expired.response.status == 200
 
 
 def test_a_state_mismatch_is_refused(driver, registered):
@@ -88,5 +88,5 @@ def test_an_unknown_kid_refetches_the_key_set_once(driver, registered):
     new_key = registered.rotate_key()  # the LMS starts signing with a key published since our last fetch
     assert new_key
     ok = driver.launch(learner_claims(registered))
-    assert ok.response.status == 303
+    assert ok.response.status == 200
     assert registered.jwks_fetches - fetches_before <= 3
