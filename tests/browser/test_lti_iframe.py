@@ -159,6 +159,14 @@ def test_a_launch_inside_the_lms_iframe_opens_the_course_and_keeps_the_session(
 
         frame.get_by_role("link", name="Start the course").click()
         expect(frame.locator("article .eyebrow")).to_contain_text("Lesson 1 of 6")
+        tool_responses.clear()
+        tool_frame.evaluate("history.back()")  # Back from the lesson: the overview, not the launch resent
+        expect(frame.get_by_role("heading", level=1)).to_have_text(COURSE_TITLE)
+        assert ("POST", "/lti/launch") not in [
+            (r.request.method, urlsplit(r.url).path) for r in tool_responses
+        ]
+        frame.get_by_role("link", name="Start the course").click()
+        expect(frame.locator("article .eyebrow")).to_contain_text("Lesson 1 of 6")
         frame.get_by_role("button", name="Next lesson").click()  # a POST with the session's CSRF token
         expect(frame.locator("article .eyebrow")).to_contain_text("Lesson 2 of 6")
         assert origin(page.url) == platform.base_url, "the LMS page stays the top-level page"
