@@ -212,21 +212,20 @@ OPEN_FRAME_ENDPOINTS = {"lti.login", "lti.launch", "lti.register"}
 FRAME_ORIGINS_KEY = "lti_frame_origins"
 
 
+LAUNCHED_PAGE = "lti_launched_page"
+
+
 def frame_origins() -> list[str]:
     """CSP frame-ancestors for this response: the launching LMS only (never other tenants')."""
-    launched_from = g.get(FRAME_ORIGINS_KEY)
-    if launched_from is not None:  # a launch that succeeded: its page is for that LMS only
-        return launched_from
-    if request.endpoint in OPEN_FRAME_ENDPOINTS:  # an LMS we cannot name yet, or a refused launch
+    if request.endpoint in OPEN_FRAME_ENDPOINTS and not g.get(LAUNCHED_PAGE):
         return ["*"]
     return list(session.get(FRAME_ORIGINS_KEY) or [])
 
 
-def allow_framing_by(platform: Platform | PlatformRecord) -> None:
-    """From this response on (the launch's own page included), only this LMS may frame the tool."""
-    origins = platform_origins(platform)
-    session[FRAME_ORIGINS_KEY] = origins
-    setattr(g, FRAME_ORIGINS_KEY, origins)
+def frame_as_a_launched_page() -> None:
+    """This launch answers with a page of the course (the overview): framed like the pages after
+    it, by the launching LMS only, not by any site like the launch's other answers."""
+    setattr(g, LAUNCHED_PAGE, True)
 
 
 # --- launches -----------------------------------------------------------------------------------------

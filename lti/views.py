@@ -112,13 +112,13 @@ def launch():
         raise errors.launch_failed(exc) from None
     login_user(outcome.user)
     _remember_launch(outcome, body, platform)
-    target = _landing_url(outcome)
     if verified_by_platform:  # cookies are blocked in this frame: continue in a new window
-        return _continue_in_new_window(outcome.user, target)
+        return _continue_in_new_window(outcome.user, _landing_url(outcome))
     if _lands_on_course_overview(outcome):
         # The launch answers with the learner's page: one round trip fewer than redirecting to it.
+        services.frame_as_a_launched_page()
         return render_overview(outcome.user.id, outcome.course_slug, answering_a_post=True)
-    return redirect(target, 303)
+    return redirect(_landing_url(outcome), 303)
 
 
 def unverified_nonce(id_token: str) -> str | None:
@@ -152,7 +152,7 @@ def _remember_launch(outcome: services.LaunchOutcome, body: dict, platform: Plat
         "return_url": message.return_url,
     }
     session["embedded"] = True
-    services.allow_framing_by(platform)
+    session[services.FRAME_ORIGINS_KEY] = services.platform_origins(platform)
     if message.message_type == claims.DEEP_LINKING:
         settings = message.deep_linking_settings
         key = secrets.token_urlsafe(16)

@@ -34,3 +34,12 @@ def test_after_a_launch_the_launching_lms_may_frame_the_course(driver, registere
 def test_configured_extra_origins_are_always_allowed(app, client, registered):
     app.config["FRAME_ANCESTORS"] = "https://intranet.acme.example"
     assert frame_ancestors(client.get("/")) == ["'self'", "https://intranet.acme.example"]
+
+
+def test_a_refused_launch_may_be_framed_by_any_lms_even_after_a_launch(driver, registered):
+    """A refused launch can come from another LMS's frame than the session's: never a blank frame."""
+    result = driver.launch(learner_claims(registered))
+    assert frame_ancestors(result.response) == ["'self'", registered.base_url.rstrip("/")]
+    replay = driver.replay(result)
+    assert replay.status == 401
+    assert frame_ancestors(replay) == ["'self'", "*"]
