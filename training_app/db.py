@@ -26,10 +26,12 @@ from sqlalchemy import (
     select,
 )
 from sqlalchemy.dialects.postgresql import JSONB
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.postgresql.dml import Insert as PostgresqlInsert
+from sqlalchemy.dialects.postgresql.dml import OnConflictDoNothing
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import DeclarativeBase, registry
 from sqlalchemy.pool import Pool
+from sqlalchemy.sql.visitors import InternalTraversal
 from sqlalchemy.types import TypeDecorator
 
 NAMING_CONVENTION = {
@@ -85,8 +87,33 @@ def insert_unless_conflict(table: Table, *unique_columns: str) -> Insert:
     PostgreSQL then waits for that transaction instead of failing on the unique constraint, so no
     savepoint (two more round trips) is needed around it. The PostgreSQL construct compiles for
     SQLite too, which has the same clause. Add `.returning(...)` to learn whether it inserted.
+    Unlike SQLAlchemy 2.0's own, this one is compiled once and then found in the statement cache.
     """
-    return postgresql_insert(table).on_conflict_do_nothing(index_elements=list(unique_columns))
+    statement = _CachedPostgresqlInsert(table)
+    statement._post_values_clause = _CachedOnConflictDoNothing(index_elements=list(unique_columns))
+    return statement
+
+
+class _CachedOnConflictDoNothing(OnConflictDoNothing):
+    """ON CONFLICT (columns) DO NOTHING that tells SQLAlchemy's statement cache what it holds.
+
+    SQLAlchemy 2.0's PostgreSQL INSERT and its ON CONFLICT clause declare no cache key
+    (sqlalchemy/sqlalchemy#10445), so every execution compiled the statement again: ~0.2 ms of CPU
+    per INSERT, three per first launch. The clause's state is its conflict target.
+    """
+
+    _traverse_internals = [
+        ("constraint_target", InternalTraversal.dp_string),
+        ("inferred_target_elements", InternalTraversal.dp_string_list),
+        ("inferred_target_whereclause", InternalTraversal.dp_clauseelement),
+    ]
+
+
+class _CachedPostgresqlInsert(PostgresqlInsert):
+    """The PostgreSQL INSERT keyed like the standard one, whose key includes the ON CONFLICT
+    clause (`_post_values_clause`); only `_CachedOnConflictDoNothing` is ever put there."""
+
+    inherit_cache = True
 
 
 class Base(DeclarativeBase):

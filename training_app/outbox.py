@@ -22,10 +22,8 @@ from typing import Any
 import requests
 from flask import current_app
 from sqlalchemy import func, or_, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from training_app.db import utcnow
+from training_app.db import insert_unless_conflict, utcnow
 from training_app.errors import Conflict, NotFound
 from training_app.extensions import db
 from training_app.models import OutboxMessage
@@ -90,10 +88,11 @@ def enqueue(
         "next_try_at": utcnow(),
         "created_at": utcnow(),
     }
-    insert = pg_insert if db.session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    db.session.execute(
-        insert(OutboxMessage).values(**values).on_conflict_do_nothing(index_elements=["idempotency_key"])
-    )
+    db.session.execute(_ENQUEUE_ONCE, values)
+
+
+# values: the message's columns; nothing when its idempotency key is already queued
+_ENQUEUE_ONCE = insert_unless_conflict(OutboxMessage.__table__, "idempotency_key")
 
 
 def worker_id() -> str:
