@@ -122,7 +122,7 @@ TARGET_RATIO = 0.10
 FIRST_NAMES = ["Ada", "Grace", "Alan", "Katherine", "Edsger", "Barbara", "Donald", "Frances", "Ken", "Radia"]
 LAST_NAMES = ["Lovelace", "Hopper", "Turing", "Johnson", "Dijkstra", "Liskov", "Knuth", "Allen", "Thompson"]
 USER_AGENT = "postwise-bench-launch"
-PROFILED_PREFIXES = ("/lti/login", "/lti/launch", "/courses/")
+PROFILED_PREFIXES = ("/lti/login", "/lti/launch")
 
 
 # --- the platform side: keys, JWKS, claims ---------------------------------------------------------
@@ -840,8 +840,6 @@ def run(args: argparse.Namespace, wrk_binary: str, folder: Path) -> dict[str, An
 
 
 def route_of(path: str) -> str:
-    if path.startswith("/courses/"):
-        return "overview"
     return {"/lti/login": "login", "/lti/launch": "launch", "/bench/hello": "hello"}.get(path, path)
 
 
@@ -871,7 +869,7 @@ def without_savepoint_commits(records: list[dict]) -> list[dict]:
 def sql_summary(records: list[dict]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     records = without_savepoint_commits(records)
-    for route in ("login", "launch", "overview"):
+    for route in ("login", "launch"):
         group = [r for r in records if route_of(r["path"]) == route and r["status"] < 400]
         if not group:
             continue

@@ -210,8 +210,6 @@ def platform_origins(platform: Platform | PlatformRecord) -> list[str]:
 # they hold no session-bound action a framing site could abuse.
 OPEN_FRAME_ENDPOINTS = {"lti.login", "lti.launch", "lti.register"}
 FRAME_ORIGINS_KEY = "lti_frame_origins"
-
-
 LAUNCHED_PAGE = "lti_launched_page"
 
 

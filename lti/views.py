@@ -171,15 +171,15 @@ def _remember_launch(outcome: services.LaunchOutcome, body: dict, platform: Plat
 
 
 def _landing_url(outcome: services.LaunchOutcome) -> str:
+    if _lands_on_course_overview(outcome):
+        return url_for("courses.overview", course_slug=outcome.course_slug)
     if outcome.message_type == claims.DEEP_LINKING:
         return url_for("lti.deep_linking")
-    if outcome.role == "instructor":
-        return url_for("lti.course_report")
-    return url_for("courses.overview", course_slug=outcome.course_slug)
+    return url_for("lti.course_report")
 
 
 def _lands_on_course_overview(outcome: services.LaunchOutcome) -> bool:
-    return outcome.message_type != claims.DEEP_LINKING and outcome.role != "instructor"
+    return outcome.role == "learner"  # a deep linking launch is always an instructor's
 
 
 def _cookieless_launch(record: dict | None, state: str):

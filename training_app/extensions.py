@@ -11,7 +11,7 @@ from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from flask_wtf.csrf import CSRFProtect
 from psycopg.pq import TransactionStatus
-from sqlalchemy import CursorResult, Executable
+from sqlalchemy import Connection, CursorResult, Executable
 
 from training_app.db import Base
 
@@ -52,8 +52,9 @@ def without_transaction(view: View) -> View:
     return view
 
 
-def begin_writes() -> None:
-    """Open the request's transaction now, if its statements have been committing on their own.
+def begin_writes() -> Connection:
+    """Open the request's transaction now, if its statements have been committing on their own;
+    the request's connection.
 
     In a `without_transaction` view on PostgreSQL, what ran before this committed statement by
     statement; what runs after it commits together when the request succeeds, or rolls back
@@ -62,11 +63,11 @@ def begin_writes() -> None:
     opens by itself with its first statement (SQLite), this does nothing.
     """
     connection = db.session.connection()
-    if connection.dialect.name != "postgresql":
-        return
-    driver = connection.connection.driver_connection
-    if driver.autocommit and driver.info.transaction_status == TransactionStatus.IDLE:
-        driver.execute("BEGIN")
+    if connection.dialect.name == "postgresql":
+        driver = connection.connection.driver_connection
+        if driver.autocommit and driver.info.transaction_status == TransactionStatus.IDLE:
+            driver.execute("BEGIN")
+    return connection
 
 
 def run_write(
@@ -74,5 +75,4 @@ def run_write(
 ) -> CursorResult:
     """`run_core` for a write that belongs to the request's transaction, even in a view that runs
     without one until it writes (see `without_transaction`)."""
-    begin_writes()
-    return run_core(statement, params)
+    return begin_writes().execute(statement, params)

@@ -70,6 +70,11 @@ class Executed(NamedTuple):
     in_transaction: bool  # a transaction is open (PostgreSQL; SQLite always reports False)
 
 
+def of_request(executed_sql: list[Executed], where: str) -> list[Executed]:
+    """The statements one request ran ("POST /lti/launch")."""
+    return [executed for executed in executed_sql if executed.where == where]
+
+
 @pytest.fixture
 def executed_sql(app) -> Iterator[list[Executed]]:
     """Every statement the app runs while the test runs, with where and how it ran."""

@@ -15,7 +15,7 @@ from courses.models import Enrolment
 from lti import claims, services
 from lti.models import Platform, ResourceLink
 from tests import factories
-from tests.launch.conftest import ORIENTATION, landed_on, learner, learner_claims
+from tests.launch.conftest import ORIENTATION, landed_on, learner, learner_claims, of_request
 from training_app.extensions import db
 from training_app.models import User
 
@@ -29,7 +29,7 @@ def written_table(sql: str) -> str | None:
 
 
 def statements_of(executed_sql, request_line: str) -> list[str]:
-    return [executed.sql for executed in executed_sql if executed.where == request_line]
+    return [executed.sql for executed in of_request(executed_sql, request_line)]
 
 
 def launch_statements(executed_sql) -> list[str]:

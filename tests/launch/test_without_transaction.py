@@ -7,8 +7,9 @@ import pytest
 from sqlalchemy import func, select
 
 from courses.models import Enrolment
+from lti import services
 from lti.models import GradeTarget, LaunchState
-from tests.launch.conftest import ORIENTATION, landed_on, learner_claims
+from tests.launch.conftest import ORIENTATION, landed_on, learner_claims, of_request
 from tests.lti_platform import LaunchDriver
 from training_app.extensions import db
 from training_app.models import User
@@ -20,10 +21,6 @@ LAUNCH = "POST /lti/launch"
 
 def verb_of(sql: str) -> str:
     return sql.split()[0].upper()
-
-
-def of_request(executed_sql, where: str):
-    return [executed for executed in executed_sql if executed.where == where]
 
 
 def test_login_and_overview_commit_each_statement(client, registered, executed_sql):
@@ -79,7 +76,6 @@ def test_a_repeat_launch_opens_no_transaction(client, registered, executed_sql):
 
 def test_a_launch_refused_after_its_writes_began_rolls_them_back(app, client, registered, monkeypatch):
     """The learner's rows belong together: a launch that fails after its first write leaves none."""
-    from lti import services
 
     def refuse(*_args, **_kwargs):
         raise services.LaunchRefused("refused by the test after the learner was inserted")
