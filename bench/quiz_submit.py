@@ -11,7 +11,8 @@ What it does, in one run:
      ids, names, question draws and audit chain links (--setup services makes all of them
      through the services: slow);
   2. prepares one POST per learner answering its drawn questions (about --pass-share of them
-     passing), with the learner's signed session cookie and a valid CSRF token;
+     passing), with the learner's signed session cookie, a valid CSRF token and the signed
+     snapshot of the drawn questions that the attempt page's form carries;
   3. serves bench/benchapp.py (the real app + /bench/hello and /bench/insert) with gunicorn
      (TRAINING_CONFIG=production) and drives it with wrk: hello, then the baseline (one INSERT +
      COMMIT per request), then the graded submits, same threads, connections and duration. The
@@ -70,6 +71,7 @@ from sqlalchemy.engine import make_url  # noqa: E402
 from courses import publishing  # noqa: E402
 from courses import services as learning  # noqa: E402
 from courses.models import Completion, Enrolment  # noqa: E402
+from quizzes import drawn  # noqa: E402
 from quizzes import services as quiz  # noqa: E402
 from quizzes.banks import bank_for_version  # noqa: E402
 from quizzes.demo import answers_to, ready_for_quiz  # noqa: E402
@@ -599,13 +601,20 @@ def prepare_requests(app: Flask, pass_share: float, seed: int) -> list[Prepared]
         _, version = publishing.course_by_slug(COURSE)
         bank = bank_for_version(version)
         attempts = db.session.execute(
-            select(QuizAttempt.id, QuizAttempt.user_id, QuizAttempt.questions)
+            select(
+                QuizAttempt.id,
+                QuizAttempt.user_id,
+                QuizAttempt.questions,
+                QuizAttempt.course_version_id,
+                QuizAttempt.pass_mark,
+            )
             .where(QuizAttempt.status == "open")
             .order_by(QuizAttempt.id)
         ).all()
+        snapshots = [drawn.sign(attempt, version.content_hash) for attempt in attempts]
         db.session.rollback()
     count = len(attempts[0].questions)
-    for attempt_id, user_id, questions in attempts:
+    for (attempt_id, user_id, questions, *_), snapshot in zip(attempts, snapshots, strict=True):
         environ = {"REMOTE_ADDR": "127.0.0.1"}
         with app.test_request_context("/", environ_base=environ, headers={"User-Agent": USER_AGENT}):
             login_user(User(id=user_id))
@@ -613,7 +622,8 @@ def prepare_requests(app: Flask, pass_share: float, seed: int) -> list[Prepared]
             cookie = serializer.dumps(dict(session))
         passing = rng.random() < pass_share
         right = rng.choice([count - 1, count]) if passing else rng.randint(2, count - 3)
-        body = urlencode([("csrf_token", token), *answer_form(bank, questions, right)])
+        form = [("csrf_token", token), *answer_form(bank, questions, right), (drawn.FIELD, snapshot)]
+        body = urlencode(form)
         prepared.append(Prepared(attempt_id, passing, f"/quiz/attempts/{attempt_id}\t{cookie}\t{body}"))
     return prepared
 

@@ -13,9 +13,10 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from flask_babel import gettext, ngettext
-from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import Row, bindparam, func, or_, select, update
 
 from courses import services as learning
 from courses.models import Course, CourseVersion, Enrolment
@@ -23,6 +24,7 @@ from courses.publishing import PublishedVersion, published_version, version_by_i
 from quizzes.bank import Bank, Question
 from quizzes.banks import bank_for, bank_for_version
 from quizzes.draw import DrawnQuestion, draw_questions
+from quizzes.drawn import DrawnSnapshot
 from quizzes.grading import passed, score_checked
 from quizzes.models import AttemptGrant, QuizAttempt
 from quizzes.question_types import InvalidAnswer, check_answer
@@ -32,6 +34,8 @@ from training_app.errors import N_, Conflict, DomainError, NotFound, ValidationF
 from training_app.extensions import db, run_core
 
 GRACE = timedelta(seconds=30)
+# What holds an attempt's drawn questions (`.questions`): the row, its locked read or the form's snapshot.
+Drawn = QuizAttempt | Row | DrawnSnapshot
 
 
 class QuizLocked(DomainError):
@@ -193,22 +197,35 @@ class GradedAttempt:
 
     id: int
     user_id: int
-    cycle_ref: learning.CycleRef  # read with the attempt: the result needs it when the attempt passes
+    enrolment_id: int
+    # Read with the attempt where one statement can (the result needs them when the attempt
+    # passes); None on SQLite's quick path, which reads them only when a result is recorded.
+    cycle_ref: learning.CycleRef | None
     course_version_id: int
     content_hash: str
-    published_at: datetime
+    published_at: datetime | None
     attestation_id: int | None
     number: int
     score: int
     passed: bool
 
-    @property
-    def enrolment_id(self) -> int:
-        return self.cycle_ref.enrolment_id
 
-
-# The submit's two statements, built once (building one costs more CPU than running it). The
+# The submit's statements, built once (building one costs more CPU than running it). The
 # attempt is read under its row lock, only the columns grading needs.
+_CONTEXT_COLUMNS = (
+    CourseVersion.content_hash,
+    CourseVersion.published_at,
+    Enrolment.tenant_id,
+    Enrolment.course_id,
+    Course.slug,
+    Course.title,
+    Enrolment.cycle,
+)
+_ATTEMPT_IN_CONTEXT = (
+    CourseVersion.id == QuizAttempt.course_version_id,
+    Enrolment.id == QuizAttempt.enrolment_id,
+    Course.id == Enrolment.course_id,
+)
 _LOCK_FOR_GRADING = (
     select(
         QuizAttempt.id,
@@ -221,33 +238,42 @@ _LOCK_FOR_GRADING = (
         QuizAttempt.questions,
         QuizAttempt.pass_mark,
         QuizAttempt.deadline_at,
-        CourseVersion.content_hash,
-        CourseVersion.published_at,
-        Enrolment.tenant_id,
-        Enrolment.course_id,
-        Course.slug,
-        Course.title,
-        Enrolment.cycle,
+        *_CONTEXT_COLUMNS,
     )
-    .join(CourseVersion, CourseVersion.id == QuizAttempt.course_version_id)
-    .join(Enrolment, Enrolment.id == QuizAttempt.enrolment_id)
-    .join(Course, Course.id == Enrolment.course_id)
+    .where(*_ATTEMPT_IN_CONTEXT)
     .where(QuizAttempt.id == bindparam("attempt_id"), QuizAttempt.user_id == bindparam("user_id"))
     .with_for_update(of=QuizAttempt)
 )
 _attempts = QuizAttempt.__table__
-_RECORD_GRADE = (
+_GRADE = {
+    "status": "submitted",
+    "answers": bindparam("new_answers"),
+    "points": bindparam("new_points"),
+    "score": bindparam("new_score"),
+    "passed": bindparam("new_passed"),
+    "submitted_at": bindparam("new_submitted_at"),
+}
+_RECORD_GRADE = update(_attempts).where(_attempts.c.id == bindparam("attempt_id")).values(_GRADE)
+# The quick path's only statement for a failed attempt: the grade is written only while the attempt
+# is this learner's, open and in time (the row lock then serialises two tabs: the second finds it
+# graded). PostgreSQL returns the result's context with it (UPDATE ... FROM); SQLite's RETURNING
+# may not name other tables.
+_GRADE_IF_OPEN = (
     update(_attempts)
-    .where(_attempts.c.id == bindparam("attempt_id"))
-    .values(
-        status="submitted",
-        answers=bindparam("new_answers"),
-        points=bindparam("new_points"),
-        score=bindparam("new_score"),
-        passed=bindparam("new_passed"),
-        submitted_at=bindparam("new_submitted_at"),
+    .where(
+        _attempts.c.id == bindparam("attempt_id"),
+        _attempts.c.user_id == bindparam("learner_id"),
+        _attempts.c.course_version_id == bindparam("drawn_version_id"),
+        _attempts.c.status == "open",
+        or_(_attempts.c.deadline_at.is_(None), _attempts.c.deadline_at >= bindparam("in_time_since")),
     )
+    .values(_GRADE)
 )
+_ATTEMPT_RETURNED = (_attempts.c.enrolment_id, _attempts.c.attestation_id, _attempts.c.number)
+_GRADE_IF_OPEN_BY_DIALECT = {
+    "postgresql": _GRADE_IF_OPEN.where(*_ATTEMPT_IN_CONTEXT).returning(*_ATTEMPT_RETURNED, *_CONTEXT_COLUMNS),
+    "sqlite": _GRADE_IF_OPEN.returning(*_ATTEMPT_RETURNED),
+}
 
 
 def learner_attempt(user_id: int, attempt_id: int) -> QuizAttempt:
@@ -261,8 +287,20 @@ def learner_attempt(user_id: int, attempt_id: int) -> QuizAttempt:
     return attempt
 
 
-def submit(user_id: int, attempt_id: int, raw_answers: dict[str, list[str]]) -> Submission:
-    """Grade the attempt once. A repeated submit returns the graded attempt unchanged."""
+def submit(
+    user_id: int,
+    attempt_id: int,
+    raw_answers: dict[str, list[str]],
+    snapshot: DrawnSnapshot | None = None,
+) -> Submission:
+    """Grade the attempt once. A repeated submit returns the graded attempt unchanged.
+
+    With the form's signed snapshot of the drawn questions, an open attempt is graded and
+    updated in one statement; otherwise, and whenever that statement finds the attempt not open
+    or late, the attempt is read under lock and the rules below decide.
+    """
+    if snapshot is not None and _graded_as_drawn(snapshot, raw_answers):
+        return Submission(attempt_id, already_submitted=False, late=False)
     row = run_core(_LOCK_FOR_GRADING, {"attempt_id": attempt_id, "user_id": user_id}).one_or_none()
     if row is None:
         raise NotFound(
@@ -278,36 +316,87 @@ def submit(user_id: int, attempt_id: int, raw_answers: dict[str, list[str]]) -> 
         return Submission(attempt_id, already_submitted=False, late=True)
     answers = validate_answers(bank, row, raw_answers)
     score, fractions = score_checked(bank, drawn_of(row), answers)
+    is_passed = passed(score, row.pass_mark)
+    run_core(
+        _RECORD_GRADE, {"attempt_id": attempt_id, **_grade_params(answers, fractions, score, is_passed, now)}
+    )
     graded = GradedAttempt(
         row.id,
         row.user_id,
-        learning.CycleRef(
-            row.enrolment_id, row.tenant_id, row.user_id, row.course_id, row.slug, row.title, row.cycle
-        ),
+        row.enrolment_id,
+        _cycle_ref(row, row.user_id),
         row.course_version_id,
         row.content_hash,
         row.published_at,
         row.attestation_id,
         row.number,
         score,
-        passed(score, row.pass_mark),
-    )
-    run_core(
-        _RECORD_GRADE,
-        {
-            "attempt_id": attempt_id,
-            "new_answers": answers,
-            "new_points": fractions,
-            "new_score": graded.score,
-            "new_passed": graded.passed,
-            "new_submitted_at": now,
-        },
+        is_passed,
     )
     _conclude(graded, None, bank)
     return Submission(attempt_id, already_submitted=False, late=False)
 
 
-def validate_answers(bank: Bank, attempt: QuizAttempt, raw: dict[str, list[str]]) -> dict[str, list[str]]:
+def _graded_as_drawn(snapshot: DrawnSnapshot, raw_answers: dict[str, list[str]]) -> bool:
+    """Grade against the signed snapshot and write the grade if the attempt is still open and in
+    time. False when the locked path must answer: invalid answers (the attempt may be graded
+    already, which that path says first), or an attempt not open, late or not this learner's."""
+    bank = bank_for(snapshot.course_version_id, snapshot.content_hash)
+    try:
+        answers = validate_answers(bank, snapshot, raw_answers)
+    except ValidationFailed:
+        return False
+    score, fractions = score_checked(bank, drawn_of(snapshot), answers)
+    is_passed = passed(score, snapshot.pass_mark)
+    now = utcnow()
+    statement = _GRADE_IF_OPEN_BY_DIALECT[db.session.connection().dialect.name]
+    params = {
+        "attempt_id": snapshot.attempt_id,
+        "learner_id": snapshot.user_id,
+        "drawn_version_id": snapshot.course_version_id,
+        "in_time_since": now - GRACE,
+        **_grade_params(answers, fractions, score, is_passed, now),
+    }
+    row = run_core(statement, params).one_or_none()
+    if row is None:
+        return False
+    context = "tenant_id" in row._fields
+    graded = GradedAttempt(
+        snapshot.attempt_id,
+        snapshot.user_id,
+        row.enrolment_id,
+        _cycle_ref(row, snapshot.user_id) if context else None,
+        snapshot.course_version_id,
+        snapshot.content_hash,
+        row.published_at if context else None,
+        row.attestation_id,
+        row.number,
+        score,
+        is_passed,
+    )
+    _conclude(graded, None, bank)
+    return True
+
+
+def _grade_params(
+    answers: dict[str, list[str]], fractions: dict[str, float], score: int, is_passed: bool, now: datetime
+) -> dict[str, Any]:
+    return {
+        "new_answers": answers,
+        "new_points": fractions,
+        "new_score": score,
+        "new_passed": is_passed,
+        "new_submitted_at": now,
+    }
+
+
+def _cycle_ref(row: Row, user_id: int) -> learning.CycleRef:
+    return learning.CycleRef(
+        row.enrolment_id, row.tenant_id, user_id, row.course_id, row.slug, row.title, row.cycle
+    )
+
+
+def validate_answers(bank: Bank, attempt: Drawn, raw: dict[str, list[str]]) -> dict[str, list[str]]:
     """Every drawn question answered with its own options; anything else is refused (422)."""
     drawn_ids = [q["id"] for q in attempt.questions]
     unknown = sorted(set(raw) - set(drawn_ids))
@@ -340,7 +429,7 @@ def validate_answers(bank: Bank, attempt: QuizAttempt, raw: dict[str, list[str]]
     return {q: sorted(set(raw[q])) for q in drawn_ids}
 
 
-def drawn_of(attempt: QuizAttempt) -> list[DrawnQuestion]:
+def drawn_of(attempt: Drawn) -> list[DrawnQuestion]:
     return [DrawnQuestion(q["id"], tuple(q["options"])) for q in attempt.questions]
 
 
@@ -373,7 +462,7 @@ def _conclude(attempt: QuizAttempt | GradedAttempt, enrolment: Enrolment | None,
         if standing(enrolment).remaining > 0:
             return
     learning.record_result(
-        attempt.cycle_ref if isinstance(attempt, GradedAttempt) else learning.cycle_of(attempt.enrolment_id),
+        (isinstance(attempt, GradedAttempt) and attempt.cycle_ref) or learning.cycle_of(attempt.enrolment_id),
         passed=bool(attempt.passed),
         score=attempt.score,
         source_ref=f"quiz_attempt:{attempt.id}",
@@ -385,7 +474,7 @@ def _conclude(attempt: QuizAttempt | GradedAttempt, enrolment: Enrolment | None,
 
 def _version_of(attempt: QuizAttempt | GradedAttempt) -> PublishedVersion | CourseVersion:
     """The version the attempt was drawn from; the process's snapshot when its content hash is known."""
-    if isinstance(attempt, GradedAttempt):
+    if isinstance(attempt, GradedAttempt) and attempt.published_at is not None:
         return published_version(attempt.course_version_id, attempt.content_hash, attempt.published_at)
     return version_by_id(attempt.course_version_id)
 

@@ -8,7 +8,7 @@ from flask_login import current_user
 
 from courses import services as learning
 from courses.publishing import version_by_id
-from quizzes import services
+from quizzes import drawn, services
 from quizzes.banks import bank_for_version
 from training_app.auth.access import learner_required, signed_in_learner_id
 from training_app.errors import ValidationFailed
@@ -60,8 +60,9 @@ def submit(attempt_id: int):
     answers = {
         key.removeprefix(ANSWER_PREFIX): form.getlist(key) for key in form if key.startswith(ANSWER_PREFIX)
     }
+    snapshot = drawn.read(form.get(drawn.FIELD), attempt_id, learner_id)
     try:
-        submission = services.submit(learner_id, attempt_id, answers)
+        submission = services.submit(learner_id, attempt_id, answers, snapshot)
     except ValidationFailed as exc:
         attempt = services.learner_attempt(learner_id, attempt_id)
         return _render_attempt(attempt, errors=exc.errors, summary=exc.message, selected=answers), 422
@@ -75,10 +76,12 @@ def _render_attempt(attempt, *, errors=None, summary=None, selected=None, notice
     use_locale(attempt.locale)
     reveal = services.may_review(attempt, bank)
     questions = services.question_views(attempt, bank, reveal=reveal, selected=selected)
-    template = "quizzes/attempt.html" if attempt.status == "open" else "quizzes/result.html"
+    is_open = attempt.status == "open"
+    template = "quizzes/attempt.html" if is_open else "quizzes/result.html"
     course_title = learning.course_text(version, "title", attempt.locale)
     return render_template(
         template,
+        drawn=drawn.sign(attempt, version.content_hash) if is_open else None,
         attempt=attempt,
         bank=bank,
         questions=questions,

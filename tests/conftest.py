@@ -22,6 +22,7 @@ from sqlalchemy.engine import make_url
 
 from tests.helpers import FormClient
 from tests.receiver import Receiver
+from tests.statements import Executed, recording
 from training_app import create_app
 from training_app.extensions import db
 
@@ -191,3 +192,10 @@ def learner(app, client):
         user_id = ada.id
     sign_in_learner(client, user_id)
     return user_id
+
+
+@pytest.fixture
+def executed_sql(app) -> Iterator[list[Executed]]:
+    """Every statement the app runs while the test runs (tests.statements.recording)."""
+    with recording(app) as seen:
+        yield seen

@@ -5,6 +5,7 @@ from __future__ import annotations
 from courses import publishing
 from courses import services as learning
 from courses.models import Enrolment
+from quizzes import drawn
 from quizzes.banks import bank_for_version
 from quizzes.demo import scripted_answers
 from quizzes.models import QuizAttempt
@@ -38,12 +39,18 @@ def start(client) -> int:
     return int(response.headers["Location"].rsplit("/", 1)[1])
 
 
-def answer_key(app, attempt_id: int, *, right: int) -> dict[str, list[str]]:
-    """Form data answering the first `right` questions correctly and the rest wrongly."""
+def answer_key(app, attempt_id: int, *, right: int) -> dict[str, list[str] | str]:
+    """Form data answering the first `right` questions correctly and the rest wrongly, with the
+    signed snapshot of the drawn questions that the attempt page's form carries (last)."""
     with app.app_context():
         attempt = db.session.get(QuizAttempt, attempt_id)
         bank = bank_for_version(publishing.course_by_slug(COURSE)[1])
-        return {f"q-{qid}": chosen for qid, chosen in scripted_answers(bank, attempt, right).items()}
+        form: dict[str, list[str] | str] = {
+            f"q-{qid}": chosen for qid, chosen in scripted_answers(bank, attempt, right).items()
+        }
+        content_hash = publishing.version_by_id(attempt.course_version_id).content_hash
+        form[drawn.FIELD] = drawn.sign(attempt, content_hash)
+        return form
 
 
 def submit(client, attempt_id: int, form: dict):

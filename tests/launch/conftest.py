@@ -2,12 +2,8 @@
 
 import re
 from collections.abc import Iterator
-from typing import NamedTuple
 
 import pytest
-from flask import has_request_context, request
-from psycopg.pq import TransactionStatus
-from sqlalchemy import event
 
 from courses import publishing
 from lti import services
@@ -61,40 +57,6 @@ def register_platform(tenant, platform: Platform):
         ),
         actor="test",
     )
-
-
-class Executed(NamedTuple):
-    where: str  # method and path of the request, "-" outside one
-    sql: str
-    autocommit: bool  # the driver's connection commits each statement unless a transaction is open
-    in_transaction: bool  # a transaction is open (PostgreSQL; SQLite always reports False)
-
-
-def of_request(executed_sql: list[Executed], where: str) -> list[Executed]:
-    """The statements one request ran ("POST /lti/launch")."""
-    return [executed for executed in executed_sql if executed.where == where]
-
-
-@pytest.fixture
-def executed_sql(app) -> Iterator[list[Executed]]:
-    """Every statement the app runs while the test runs, with where and how it ran."""
-    seen: list[Executed] = []
-
-    def record(connection, _cursor, statement, *_args):
-        where = f"{request.method} {request.path}" if has_request_context() else "-"
-        driver = connection.connection.driver_connection
-        autocommit = connection.dialect.name == "postgresql" and driver.autocommit
-        in_transaction = (
-            connection.dialect.name == "postgresql"
-            and driver.info.transaction_status != TransactionStatus.IDLE
-        )
-        seen.append(Executed(where, " ".join(statement.split()), autocommit, in_transaction))
-
-    with app.app_context():
-        engine = db.engine
-    event.listen(engine, "before_cursor_execute", record)
-    yield seen
-    event.remove(engine, "before_cursor_execute", record)
 
 
 @pytest.fixture

@@ -15,7 +15,8 @@ from courses.models import Enrolment
 from lti import claims, services
 from lti.models import Platform, ResourceLink
 from tests import factories
-from tests.launch.conftest import ORIENTATION, landed_on, learner, learner_claims, of_request
+from tests.launch.conftest import ORIENTATION, landed_on, learner, learner_claims
+from tests.statements import of_request
 from training_app.extensions import db
 from training_app.models import User
 

@@ -9,8 +9,9 @@ from sqlalchemy import func, select
 from courses.models import Enrolment
 from lti import services
 from lti.models import GradeTarget, LaunchState
-from tests.launch.conftest import ORIENTATION, landed_on, learner_claims, of_request
+from tests.launch.conftest import ORIENTATION, landed_on, learner_claims
 from tests.lti_platform import LaunchDriver
+from tests.statements import of_request
 from training_app.extensions import db
 from training_app.models import User
 
