@@ -5,15 +5,17 @@ Services take plain values and an explicit user; they flush and never commit.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 import unicodedata
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
+from types import SimpleNamespace
 from typing import Any
 
 from flask_babel import gettext, ngettext
-from sqlalchemy import Row, Table, bindparam, exists, select, update
+from sqlalchemy import Row, Select, Table, bindparam, exists, select, update
 
 from courses import hooks
 from courses.models import Attestation, Completion, Course, CourseVersion, Enrolment, Lesson, LessonProgress
@@ -712,6 +714,9 @@ class RecordedResult:
     learner_email: str | None
     attested_name: str | None  # the name and locale the learner signed the attestation with
     attested_locale: str | None
+    # What the hooks' companions returned with the insert, by label (hooks.ResultCompanion);
+    # empty where they did not run, and the hook then runs its own statements.
+    companions: dict[str, Any] = field(default_factory=dict)
 
 
 def cycle_of(enrolment_id: int) -> CycleRef:
@@ -750,7 +755,14 @@ def record_result(
         completed_at=now,
         expires_at=now + timedelta(days=days) if passed and days else None,
     )
-    recorded = _insert_result(row, passed=passed)
+    draft = {
+        **{k: v for k, v in row.items() if k != "source_ref"},
+        "course_slug": cycle.course_slug,
+        "course_title": cycle.course_title,
+        "version_number": version.number,
+        "version_label": version.label,
+    }
+    recorded, companions = _insert_result(row, draft, passed=passed)
     if recorded is None:
         raise Conflict(gettext("This course is already completed for the current cycle."))
     completion_id = recorded.id
@@ -770,35 +782,54 @@ def record_result(
     )
     result = RecordedResult(
         id=completion_id,
-        course_slug=cycle.course_slug,
-        course_title=cycle.course_title,
-        version_number=version.number,
-        version_label=version.label,
         learner_name=recorded.learner_name,
         learner_email=recorded.learner_email,
         attested_name=recorded.attested_name,
         attested_locale=recorded.attested_locale,
-        **{k: v for k, v in row.items() if k != "source_ref"},
+        companions=companions,
+        **draft,
     )
     hooks.run_result_hooks(result)
     return result
 
 
-def _insert_result(row: dict[str, Any], *, passed: bool) -> Row | None:
+def _insert_result(
+    row: dict[str, Any], draft: dict[str, Any], *, passed: bool
+) -> tuple[Row | None, dict[str, Any]]:
     """Insert the result unless the cycle is already completed; a pass also marks the enrolment.
 
-    One statement on PostgreSQL (the enrolment's update is a CTE of the insert), two on SQLite.
-    None when the cycle already had its completion.
+    One statement on PostgreSQL (the enrolment's update and the hooks' companions are CTEs of
+    the insert), two on SQLite. None when the cycle already had its completion; with it, what
+    the companions returned (nothing where they did not run).
     """
     params = {f"new_{field}": value for field, value in row.items()}  # no enrolments column name
     if not passed:
-        return run_core(_INSERT_UNLESS_COMPLETED, params).one_or_none()
+        return run_core(_INSERT_UNLESS_COMPLETED, params).one_or_none(), {}
     if db.session.connection().dialect.name == "postgresql":
-        return run_core(_INSERT_COMPLETION_MARKING_ENROLMENT, params).one_or_none()
+        companions = hooks.result_companions()
+        statement, labels = _insert_completion_with(companions)
+        for companion in companions:
+            params.update(companion.params(SimpleNamespace(**draft)))
+        recorded = run_core(statement, params).one_or_none()
+        return recorded, {label: getattr(recorded, label) for label in labels} if recorded else {}
     recorded = run_core(_INSERT_UNLESS_COMPLETED, params).one_or_none()
     if recorded is not None:
         run_core(_MARK_ENROLMENT_COMPLETED, params)
-    return recorded
+    return recorded, {}
+
+
+@functools.cache
+def _insert_completion_with(companions: tuple[hooks.ResultCompanion, ...]) -> tuple[Select, tuple[str, ...]]:
+    """The passed result's statement on PostgreSQL with the hooks' companions, built once."""
+    recorded = _INSERT_UNLESS_COMPLETED.cte("recorded")
+    marked = _MARK_ENROLMENT_COMPLETED.where(exists(select(recorded.c.id))).cte("marked")
+    ctes, columns = [marked], []
+    for companion in companions:
+        more_ctes, more_columns = companion.build(recorded)
+        ctes += more_ctes
+        columns += more_columns
+    statement = select(recorded, *columns).add_cte(*ctes)
+    return statement, tuple(column.name for column in columns)
 
 
 # Built once: building a statement costs more CPU than running it.
@@ -838,10 +869,6 @@ _MARK_ENROLMENT_COMPLETED = (
     update(_enrolments)
     .where(_enrolments.c.id == bindparam("new_enrolment_id"))
     .values(completed_at=bindparam("new_completed_at"))
-)
-_recorded = _INSERT_UNLESS_COMPLETED.cte("recorded")
-_INSERT_COMPLETION_MARKING_ENROLMENT = select(_recorded).add_cte(
-    _MARK_ENROLMENT_COMPLETED.where(exists(select(_recorded.c.id))).cte("marked")
 )
 
 

@@ -256,8 +256,8 @@ _GRADE = {
 _RECORD_GRADE = update(_attempts).where(_attempts.c.id == bindparam("attempt_id")).values(_GRADE)
 # The quick path's only statement for a failed attempt: the grade is written only while the attempt
 # is this learner's, open and in time (the row lock then serialises two tabs: the second finds it
-# graded). PostgreSQL returns the result's context with it (UPDATE ... FROM); SQLite's RETURNING
-# may not name other tables.
+# graded). For a pass, PostgreSQL returns the result's context with it (UPDATE ... FROM); SQLite's
+# RETURNING may not name other tables, and a fail needs the context only after the last attempt.
 _GRADE_IF_OPEN = (
     update(_attempts)
     .where(
@@ -270,10 +270,10 @@ _GRADE_IF_OPEN = (
     .values(_GRADE)
 )
 _ATTEMPT_RETURNED = (_attempts.c.enrolment_id, _attempts.c.attestation_id, _attempts.c.number)
-_GRADE_IF_OPEN_BY_DIALECT = {
-    "postgresql": _GRADE_IF_OPEN.where(*_ATTEMPT_IN_CONTEXT).returning(*_ATTEMPT_RETURNED, *_CONTEXT_COLUMNS),
-    "sqlite": _GRADE_IF_OPEN.returning(*_ATTEMPT_RETURNED),
-}
+_GRADE_IF_OPEN_IN_CONTEXT = _GRADE_IF_OPEN.where(*_ATTEMPT_IN_CONTEXT).returning(
+    *_ATTEMPT_RETURNED, *_CONTEXT_COLUMNS
+)
+_GRADE_IF_OPEN_ALONE = _GRADE_IF_OPEN.returning(*_ATTEMPT_RETURNED)
 
 
 def learner_attempt(user_id: int, attempt_id: int) -> QuizAttempt:
@@ -349,7 +349,8 @@ def _graded_as_drawn(snapshot: DrawnSnapshot, raw_answers: dict[str, list[str]])
     score, fractions = score_checked(bank, drawn_of(snapshot), answers)
     is_passed = passed(score, snapshot.pass_mark)
     now = utcnow()
-    statement = _GRADE_IF_OPEN_BY_DIALECT[db.session.connection().dialect.name]
+    in_context = is_passed and db.session.connection().dialect.name == "postgresql"
+    statement = _GRADE_IF_OPEN_IN_CONTEXT if in_context else _GRADE_IF_OPEN_ALONE
     params = {
         "attempt_id": snapshot.attempt_id,
         "learner_id": snapshot.user_id,
@@ -360,15 +361,14 @@ def _graded_as_drawn(snapshot: DrawnSnapshot, raw_answers: dict[str, list[str]])
     row = run_core(statement, params).one_or_none()
     if row is None:
         return False
-    context = "tenant_id" in row._fields
     graded = GradedAttempt(
         snapshot.attempt_id,
         snapshot.user_id,
         row.enrolment_id,
-        _cycle_ref(row, snapshot.user_id) if context else None,
+        _cycle_ref(row, snapshot.user_id) if in_context else None,
         snapshot.course_version_id,
         snapshot.content_hash,
-        row.published_at if context else None,
+        row.published_at if in_context else None,
         row.attestation_id,
         row.number,
         score,

@@ -6,12 +6,13 @@ import pytest
 from sqlalchemy import func, select
 
 from certificates.models import Certificate
+from certificates.services import holder_name
 from courses import publishing
 from courses import services as learning
-from courses.models import Completion, Enrolment
+from courses.models import Attestation, Completion, Enrolment
 from training_app.errors import Conflict
 from training_app.extensions import db
-from training_app.models import AuditEvent
+from training_app.models import AuditEvent, User
 
 COURSE = "social-media-orientation"
 
@@ -59,3 +60,48 @@ def test_a_failed_result_issues_no_certificate_and_leaves_the_cycle_open(app, le
         passed = record(enrolment, passed=True, score=80)
         db.session.commit()
         assert passed.id != failed.id and count(Completion) == 2 and count(Certificate) == 1
+
+
+@pytest.mark.parametrize(
+    ("name", "typed_name", "email", "holder"),
+    [
+        ("Ada Lovelace", "A. Lovelace", "ada@acme.example", "Ada Lovelace"),
+        ("  Ada Lovelace\t", None, "ada@acme.example", "Ada Lovelace"),
+        ("", "A. Lovelace", "ada@acme.example", "A. Lovelace"),
+        (" \t\n", "A. Lovelace", "ada@acme.example", "ada@acme.example"),
+        ("", None, "ada@acme.example", "ada@acme.example"),
+        ("", " ", "", "—"),
+    ],
+)
+def test_the_certificate_issued_with_the_result_names_its_holder_as_the_python_rule_does(
+    app, learner, name, typed_name, email, holder
+):
+    """PostgreSQL inserts the certificate in the result's statement (SQL), SQLite in the hook
+    (certificates.services.holder_name): both name the holder alike."""
+    with app.app_context():
+        enrolment = db.session.scalar(select(Enrolment).where(Enrolment.user_id == learner))
+        user = db.session.get(User, learner)
+        user.name, user.email = name, email
+        attestation = db.session.scalar(select(Attestation).where(Attestation.enrolment_id == enrolment.id))
+        attestation.typed_name, attestation.locale = typed_name or "unused", "es"
+        db.session.flush()
+        attested = attestation.id if typed_name is not None else None  # None: no attestation
+        _, version = publishing.course_by_slug(COURSE)
+        result = learning.record_result(
+            learning.cycle_of(enrolment.id),
+            passed=True,
+            score=95,
+            source_ref="test",
+            actor="staff:1",
+            version=version,
+            attestation_id=attested,
+        )
+        assert holder_name(result) == holder
+        certificate = db.session.scalar(select(Certificate).where(Certificate.completion_id == result.id))
+        assert (certificate.holder_name, certificate.holder_email) == (holder, email)
+        locale = "es" if attested else "en"
+        assert (certificate.locale, certificate.score, certificate.user_id) == (locale, 95, learner)
+        assert (certificate.course_slug, certificate.policy_version) == (COURSE, result.version_label)
+        assert certificate.completed_at == result.completed_at and certificate.expires_at == result.expires_at
+        assert certificate.code and certificate.credential_id.startswith("urn:uuid:")
+        db.session.rollback()
