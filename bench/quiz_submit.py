@@ -605,6 +605,7 @@ def prepare_requests(app: Flask, pass_share: float, seed: int) -> list[Prepared]
                 QuizAttempt.id,
                 QuizAttempt.user_id,
                 QuizAttempt.questions,
+                QuizAttempt.number,
                 QuizAttempt.course_version_id,
                 QuizAttempt.pass_mark,
             )

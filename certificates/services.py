@@ -67,21 +67,17 @@ def issue_for(completion: RecordedResult) -> int | None:
 def _issued_fields(completion: RecordedResult | Any) -> dict[str, Any]:
     """The certificate's columns that do not come from the learner's row (`completion`: the
     recorded result, or the draft the result companion is given)."""
+    return {name: getattr(completion, name) for name in _OF_THE_RESULT} | _generated_fields(completion)
+
+
+def _generated_fields(completion: RecordedResult | Any) -> dict[str, Any]:
     return dict(
-        tenant_id=completion.tenant_id,
-        user_id=completion.user_id,
-        course_id=completion.course_id,
-        course_version_id=completion.course_version_id,
         code=unique_code(),
         credential_id=f"urn:uuid:{uuid.uuid4()}",
         subject_id=f"urn:uuid:{uuid.uuid4()}",
         course_title=completion.course_title,
         course_slug=completion.course_slug,
         policy_version=completion.version_label,
-        content_hash=completion.content_hash,
-        score=completion.score,
-        completed_at=completion.completed_at,
-        expires_at=completion.expires_at,
         issued_at=utcnow(),
     )
 
@@ -111,15 +107,16 @@ def _holder_name_in_sql(recorded: CTE) -> ColumnElement[str]:
 
 
 def _certificate_with_result(recorded: CTE) -> tuple[list[CTE], list[ColumnElement[Any]]]:
-    """The certificate inserted by the passed result's statement (courses.hooks.ResultCompanion)."""
-    generated = {name: bindparam(_PARAM + name, type_=_certificates.c[name].type) for name in _GENERATED}
-    from_learner = {
+    """The certificate inserted by the passed result's statement (courses.hooks.ResultCompanion):
+    the result's own columns are that statement's `new_<column>` parameters."""
+    values = {
+        **{name: bindparam(f"new_{name}", type_=_certificates.c[name].type) for name in _OF_THE_RESULT},
+        **{name: bindparam(_PARAM + name, type_=_certificates.c[name].type) for name in _GENERATED},
         "completion_id": recorded.c.id,
         "holder_name": _holder_name_in_sql(recorded),
         "holder_email": recorded.c.learner_email,
         "locale": func.coalesce(recorded.c.attested_locale, "en"),
     }
-    values = {**generated, **from_learner}
     issued = (
         insert(_certificates)
         .from_select(list(values), select(*values.values()))
@@ -133,26 +130,28 @@ def _certificate_with_result(recorded: CTE) -> tuple[list[CTE], list[ColumnEleme
 
 
 def _certificate_params(draft: Any) -> dict[str, Any]:
-    return {_PARAM + name: value for name, value in _issued_fields(draft).items()}
+    return {_PARAM + name: value for name, value in _generated_fields(draft).items()}
 
 
-# _issued_fields' columns, as bind parameters of the companion (a missing one fails every test
-# that passes a quiz on PostgreSQL).
-_GENERATED = (
+# The certificate's columns that the result has under the same name, and _generated_fields' (as
+# bind parameters of the companion: a missing one fails every test that passes a quiz on PostgreSQL).
+_OF_THE_RESULT = (
     "tenant_id",
     "user_id",
     "course_id",
     "course_version_id",
+    "content_hash",
+    "score",
+    "completed_at",
+    "expires_at",
+)
+_GENERATED = (
     "code",
     "credential_id",
     "subject_id",
     "course_title",
     "course_slug",
     "policy_version",
-    "content_hash",
-    "score",
-    "completed_at",
-    "expires_at",
     "issued_at",
 )
 WITH_RESULT = hooks.ResultCompanion(build=_certificate_with_result, params=_certificate_params)

@@ -27,6 +27,7 @@ _SALT = "postwise.quiz-attempt.drawn"
 class DrawnSnapshot:
     attempt_id: int
     user_id: int
+    number: int  # the learner's attempt number in the cycle: whether grading it may record a result
     course_version_id: int
     content_hash: str
     pass_mark: int
@@ -39,6 +40,7 @@ def sign(attempt: QuizAttempt, content_hash: str) -> str:
         [
             attempt.id,
             attempt.user_id,
+            attempt.number,
             attempt.course_version_id,
             content_hash,
             attempt.pass_mark,

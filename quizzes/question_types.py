@@ -93,7 +93,10 @@ def partial_credit(correct: Collection[str], wrong: Collection[str], selected: C
 
 
 def all_or_nothing(correct: Collection[str], selected: Collection[str]) -> Fraction:
-    return Fraction(1) if set(selected) == set(correct) else Fraction(0)
+    return _FULL if set(selected) == set(correct) else _NONE
+
+
+_FULL, _NONE = Fraction(1), Fraction(0)  # immutable: shared, not built per answer
 
 
 def check_answer(

@@ -31,7 +31,7 @@ from quizzes.question_types import InvalidAnswer, check_answer
 from training_app import audit
 from training_app.db import utcnow
 from training_app.errors import N_, Conflict, DomainError, NotFound, ValidationFailed
-from training_app.extensions import db, run_core
+from training_app.extensions import begin_writes, db, run_core
 
 GRACE = timedelta(seconds=30)
 # What holds an attempt's drawn questions (`.questions`): the row, its locked read or the form's snapshot.
@@ -264,6 +264,7 @@ _GRADE_IF_OPEN = (
         _attempts.c.id == bindparam("attempt_id"),
         _attempts.c.user_id == bindparam("learner_id"),
         _attempts.c.course_version_id == bindparam("drawn_version_id"),
+        _attempts.c.number == bindparam("drawn_number"),
         _attempts.c.status == "open",
         or_(_attempts.c.deadline_at.is_(None), _attempts.c.deadline_at >= bindparam("in_time_since")),
     )
@@ -301,7 +302,8 @@ def submit(
     """
     if snapshot is not None and _graded_as_drawn(snapshot, raw_answers):
         return Submission(attempt_id, already_submitted=False, late=False)
-    row = run_core(_LOCK_FOR_GRADING, {"attempt_id": attempt_id, "user_id": user_id}).one_or_none()
+    locked = begin_writes()  # the row lock must hold until the grade commits
+    row = locked.execute(_LOCK_FOR_GRADING, {"attempt_id": attempt_id, "user_id": user_id}).one_or_none()
     if row is None:
         raise NotFound(
             gettext("There is no such quiz attempt for you. Start the quiz from the course overview.")
@@ -349,16 +351,20 @@ def _graded_as_drawn(snapshot: DrawnSnapshot, raw_answers: dict[str, list[str]])
     score, fractions = score_checked(bank, drawn_of(snapshot), answers)
     is_passed = passed(score, snapshot.pass_mark)
     now = utcnow()
-    in_context = is_passed and db.session.connection().dialect.name == "postgresql"
+    connection = db.session.connection()
+    if may_record_result(is_passed, snapshot.number, bank):
+        connection = begin_writes()  # the grade and the result commit together
+    in_context = is_passed and connection.dialect.name == "postgresql"
     statement = _GRADE_IF_OPEN_IN_CONTEXT if in_context else _GRADE_IF_OPEN_ALONE
     params = {
         "attempt_id": snapshot.attempt_id,
         "learner_id": snapshot.user_id,
+        "drawn_number": snapshot.number,
         "drawn_version_id": snapshot.course_version_id,
         "in_time_since": now - GRACE,
         **_grade_params(answers, fractions, score, is_passed, now),
     }
-    row = run_core(statement, params).one_or_none()
+    row = connection.execute(statement, params).one_or_none()
     if row is None:
         return False
     graded = GradedAttempt(
@@ -455,7 +461,7 @@ def _conclude(attempt: QuizAttempt | GradedAttempt, enrolment: Enrolment | None,
 
     The enrolment is read only when a result may be recorded (most failed attempts record none).
     """
-    if not attempt.passed and attempt.number < bank.max_attempts:
+    if not may_record_result(bool(attempt.passed), attempt.number, bank):
         return  # attempts remain whatever HR granted: nothing to record yet
     if not attempt.passed:
         enrolment = enrolment or db.session.get(Enrolment, attempt.enrolment_id)
@@ -470,6 +476,12 @@ def _conclude(attempt: QuizAttempt | GradedAttempt, enrolment: Enrolment | None,
         version=_version_of(attempt),
         attestation_id=attempt.attestation_id,
     )
+
+
+def may_record_result(is_passed: bool, number: int, bank: Bank) -> bool:
+    """Whether grading this attempt may record the cycle's result (then with the grade, in one
+    transaction): a pass, or a fail from the quiz's last regular attempt on."""
+    return is_passed or number >= bank.max_attempts
 
 
 def _version_of(attempt: QuizAttempt | GradedAttempt) -> PublishedVersion | CourseVersion:

@@ -12,6 +12,7 @@ from quizzes import drawn, services
 from quizzes.banks import bank_for_version
 from training_app.auth.access import learner_required, signed_in_learner_id
 from training_app.errors import ValidationFailed
+from training_app.extensions import without_transaction
 from training_app.i18n import use_locale
 
 bp = Blueprint("quizzes", __name__, url_prefix="/quiz", template_folder="templates")
@@ -50,6 +51,7 @@ def attempt(attempt_id: int):
 
 
 @bp.post("/attempts/<int:attempt_id>")
+@without_transaction  # a failed attempt's grade is one statement; services.submit begins the rest
 def submit(attempt_id: int):
     """Graded, then post/redirect/get: a reload or the back button shows the result, never resubmits.
 

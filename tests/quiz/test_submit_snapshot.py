@@ -44,7 +44,7 @@ def snapshot_like(app, attempt_id: int, **changes) -> str:
         content_hash = publishing.version_by_id(attempt.course_version_id).content_hash
         fields = {
             name: getattr(attempt, name)
-            for name in ("id", "user_id", "course_version_id", "pass_mark", "questions")
+            for name in ("id", "user_id", "number", "course_version_id", "pass_mark", "questions")
         }
         return drawn.sign(SimpleNamespace(**{**fields, **changes}), content_hash)
 
@@ -147,3 +147,48 @@ def test_a_graded_attempt_page_carries_no_snapshot(app, client, learner):
     attempt_id = start(client)
     result = submit(client, attempt_id, answer_key(app, attempt_id, right=9))
     assert not DRAWN_INPUT.search(result.get_data(as_text=True))
+
+
+# --- where the statements run (PostgreSQL: the submit runs without a transaction until it needs one)
+
+
+def submit_executions(executed_sql, attempt_id: int):
+    return of_request(executed_sql, f"POST /quiz/attempts/{attempt_id}")
+
+
+@pytest.mark.postgresql_only
+def test_a_failed_attempt_with_attempts_left_is_graded_by_one_statement_in_autocommit(
+    app, client, learner, executed_sql
+):
+    attempt_id = start(client)
+    submit(client, attempt_id, answer_key(app, attempt_id, right=2))
+    [grade] = submit_executions(executed_sql, attempt_id)
+    assert grade.sql.startswith(GRADE)
+    assert grade.autocommit and not grade.in_transaction  # no BEGIN, no COMMIT: it commits alone
+    assert attempt_row(app, attempt_id).score == 20
+
+
+@pytest.mark.postgresql_only
+def test_a_pass_and_a_last_fail_are_graded_in_the_transaction_that_records_the_result(
+    app, client, learner, executed_sql
+):
+    for _ in range(2):
+        submit(client, attempt_id := start(client), answer_key(app, attempt_id, right=2))
+    last = start(client)
+    submit(client, last, answer_key(app, last, right=2))
+    ran = submit_executions(executed_sql, last)
+    assert ran[0].sql.startswith(GRADE) and all(executed.in_transaction for executed in ran)
+    with app.app_context():
+        [failed] = db.session.query(Completion).all()
+        assert (failed.status, failed.source_ref) == ("failed", f"quiz_attempt:{last}")
+
+
+@pytest.mark.postgresql_only
+def test_without_a_snapshot_the_attempt_is_locked_inside_a_transaction(app, client, learner, executed_sql):
+    attempt_id = start(client)
+    form = answer_key(app, attempt_id, right=2)
+    form.pop(drawn.FIELD)
+    submit(client, attempt_id, form)
+    locked_read, grade = submit_executions(executed_sql, attempt_id)
+    assert locked_read.sql.endswith("FOR UPDATE OF quiz_attempts") and locked_read.in_transaction
+    assert grade.sql.startswith(GRADE) and grade.in_transaction
