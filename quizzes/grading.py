@@ -14,7 +14,6 @@ so 79.5% shows as 80 and passes a pass mark of 80, while 99.6% shows as 99. The 
 
 from __future__ import annotations
 
-import math
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
@@ -103,7 +102,7 @@ def grade(
         _grade_one(bank, item, answers.get(item.question_id) or (), number, locale)
         for number, item in enumerate(drawn, start=1)
     ]
-    points = sum((fraction for fraction, _result in graded), Fraction(0))  # exact, for the score
+    points = exact_sum([fraction for fraction, _result in graded])  # exact, for the score
     return GradeResult(
         score=percent_score(points, len(graded)),
         points=float(points),
@@ -122,12 +121,22 @@ def score_checked(
         item.question_id: question_fraction(bank.question(item.question_id), checked.get(item.question_id))
         for item in drawn
     }
-    score = percent_score(sum(fractions.values(), Fraction(0)), len(fractions))
+    score = percent_score(exact_sum(fractions.values()), len(fractions))
     return score, {question_id: float(fraction) for question_id, fraction in fractions.items()}
 
 
+def exact_sum(fractions: Collection[Fraction]) -> Fraction | int:
+    """Most questions earn 0 or 1: an integer sum then, the exact fraction otherwise."""
+    if all(fraction.denominator == 1 for fraction in fractions):
+        return sum(fraction.numerator for fraction in fractions)
+    return sum(fractions, Fraction(0))
+
+
 def question_fraction(question: Question, selected: Collection[str] | None) -> Fraction:
-    return question_type(question.type).grade(question, selected) if selected else Fraction(0)
+    return question_type(question.type).grade(question, selected) if selected else _NO_CREDIT
+
+
+_NO_CREDIT = Fraction(0)
 
 
 def _grade_one(
@@ -157,7 +166,9 @@ def percent_score(points: Fraction | int, max_points: int) -> int:
     """The 0-100 score for `points` out of `max_points` (rounding in the module docstring)."""
     if max_points <= 0 or not 0 <= points <= max_points:
         raise ValueError(f"points {points} out of {max_points} is not a valid result")
-    score = math.floor(Fraction(100) * points / max_points + Fraction(1, 2))
+    # floor(100 * n/d / m + 1/2) in integers (Fraction arithmetic costs ~14 operations per submit)
+    n, d = points.numerator, points.denominator
+    score = (200 * n + d * max_points) // (2 * d * max_points)
     return score if points == max_points else min(score, 99)
 
 

@@ -1,5 +1,6 @@
 import dataclasses
 import json
+import math
 import random
 from fractions import Fraction
 
@@ -87,6 +88,10 @@ def test_percent_score_rounds_half_up_but_only_gives_100_for_full_marks(case):
     assert 0 <= score <= 100
     assert (score == 100) == (points == max_points)
     assert abs(score - exact) <= Fraction(1, 2) or (score == 99 and points < max_points)
+    rounded = math.floor(exact + Fraction(1, 2))  # the docstring's formula, in Fractions
+    assert score == (rounded if points == max_points else min(rounded, 99))
+    if points.denominator == 1:  # the submit sums whole points as an int
+        assert percent_score(points.numerator, max_points) == score
 
 
 @pytest.mark.parametrize(
