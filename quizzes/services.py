@@ -2,7 +2,8 @@
 
 Integrity rules (each enforced here, not in the browser):
 - one open attempt per learner and course (also a partial unique index);
-- submitting is idempotent: the attempt row is locked, and a second submit sees it graded;
+- submitting is idempotent: the grade is written only while the attempt is open (a conditional
+  UPDATE, or the attempt's row read under lock), so a second submit sees it graded;
 - the time limit is checked on the server: a submit after the deadline (plus a short grace for
   the network) closes the attempt without a score and counts it;
 - the questions and option order are drawn once and stored, so a reload shows the same attempt.
@@ -198,8 +199,8 @@ class GradedAttempt:
     id: int
     user_id: int
     enrolment_id: int
-    # Read with the attempt where one statement can (the result needs them when the attempt
-    # passes); None on SQLite's quick path, which reads them only when a result is recorded.
+    # Read with the grade where one statement can (a pass on PostgreSQL: the result needs them);
+    # None otherwise on the quick path, which reads them only if a result is recorded.
     cycle_ref: learning.CycleRef | None
     course_version_id: int
     content_hash: str
