@@ -73,6 +73,7 @@ def test_a_learner_completes_the_orientation_by_clicking_through(
     page.get_by_role("button", name="Start attempt 1").click()
     expect(page).to_have_url(re.compile(r"/quiz/attempts/\d+$"))
     shoot_both_widths(page, f"quiz-attempt-{backend}")
+    expect(page.locator('form.quiz-form input[type="hidden"][name="drawn"]')).to_have_count(1)
     choose_answers(page, correct_answers(app, attempt_id_of(page)))
     page.get_by_role("button", name="Submit my answers").click()
 
