@@ -1,7 +1,9 @@
 """The submit grades against the form's signed snapshot of the drawn questions, in one statement.
 
 Without a valid snapshot for this learner's attempt, the attempt is read under lock and graded as
-before; both paths give the same result, and neither reveals the answer key.
+before; both paths give the same result, and neither reveals the answer key. On PostgreSQL a
+failed attempt with attempts left commits its one statement alone (autocommit); anything that
+may record a result, and the locked read, run inside the request's transaction.
 """
 
 import re
@@ -15,7 +17,7 @@ from courses.models import Completion
 from quizzes import drawn
 from quizzes.models import QuizAttempt
 from tests import factories
-from tests.helpers import text_of
+from tests.helpers import sign_in_learner, text_of
 from tests.journeys import answer_key, start, submit
 from tests.statements import of_request
 from training_app.extensions import db
@@ -116,8 +118,6 @@ def test_a_snapshot_does_not_grade_another_learners_attempt(app, client, learner
         other = factories.learner(db.session.get(Tenant, 1), "Bob Other", subject="bob")
         db.session.commit()
         other_id = other.id
-    from tests.helpers import sign_in_learner
-
     sign_in_learner(client, other_id)
     form[drawn.FIELD] = snapshot_like(app, attempt_id, user_id=other_id)  # signed, but not Bob's attempt
     response = client.post_form(f"/quiz/attempts/{attempt_id}", form)
