@@ -64,13 +64,13 @@ def issue_for(completion: RecordedResult) -> int | None:
     return certificate_id
 
 
-def _issued_fields(completion: RecordedResult | Any) -> dict[str, Any]:
+def _issued_fields(completion: Any) -> dict[str, Any]:
     """The certificate's columns that do not come from the learner's row (`completion`: the
     recorded result, or the draft the result companion is given)."""
     return {name: getattr(completion, name) for name in _OF_THE_RESULT} | _generated_fields(completion)
 
 
-def _generated_fields(completion: RecordedResult | Any) -> dict[str, Any]:
+def _generated_fields(completion: Any) -> dict[str, Any]:
     return dict(
         code=unique_code(),
         credential_id=f"urn:uuid:{uuid.uuid4()}",

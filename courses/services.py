@@ -808,8 +808,9 @@ def _insert_result(
     if db.session.connection().dialect.name == "postgresql":
         companions = hooks.result_companions()
         statement, labels = _insert_completion_with(companions)
+        result_as_drafted = SimpleNamespace(**draft)
         for companion in companions:
-            params.update(companion.params(SimpleNamespace(**draft)))
+            params.update(companion.params(result_as_drafted))
         recorded = run_core(statement, params).one_or_none()
         return recorded, {label: getattr(recorded, label) for label in labels} if recorded else {}
     recorded = run_core(_INSERT_UNLESS_COMPLETED, params).one_or_none()

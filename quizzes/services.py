@@ -32,7 +32,7 @@ from quizzes.question_types import InvalidAnswer, check_answer
 from training_app import audit
 from training_app.db import utcnow
 from training_app.errors import N_, Conflict, DomainError, NotFound, ValidationFailed
-from training_app.extensions import begin_writes, db, run_core
+from training_app.extensions import db, run_core, run_write
 
 GRACE = timedelta(seconds=30)
 # What holds an attempt's drawn questions (`.questions`): the row, its locked read or the form's snapshot.
@@ -303,8 +303,8 @@ def submit(
     """
     if snapshot is not None and _graded_as_drawn(snapshot, raw_answers):
         return Submission(attempt_id, already_submitted=False, late=False)
-    locked = begin_writes()  # the row lock must hold until the grade commits
-    row = locked.execute(_LOCK_FOR_GRADING, {"attempt_id": attempt_id, "user_id": user_id}).one_or_none()
+    # in the request's transaction: the row lock must hold until the grade commits
+    row = run_write(_LOCK_FOR_GRADING, {"attempt_id": attempt_id, "user_id": user_id}).one_or_none()
     if row is None:
         raise NotFound(
             gettext("There is no such quiz attempt for you. Start the quiz from the course overview.")
@@ -352,10 +352,9 @@ def _graded_as_drawn(snapshot: DrawnSnapshot, raw_answers: dict[str, list[str]])
     score, fractions = score_checked(bank, drawn_of(snapshot), answers)
     is_passed = passed(score, snapshot.pass_mark)
     now = utcnow()
-    connection = db.session.connection()
-    if may_record_result(is_passed, snapshot.number, bank):
-        connection = begin_writes()  # the grade and the result commit together
-    in_context = is_passed and connection.dialect.name == "postgresql"
+    # A grade that may record the result commits with it; any other is one statement on its own.
+    write = run_write if may_record_result(is_passed, snapshot.number, bank) else run_core
+    in_context = is_passed and db.session.connection().dialect.name == "postgresql"
     statement = _GRADE_IF_OPEN_IN_CONTEXT if in_context else _GRADE_IF_OPEN_ALONE
     params = {
         "attempt_id": snapshot.attempt_id,
@@ -365,7 +364,7 @@ def _graded_as_drawn(snapshot: DrawnSnapshot, raw_answers: dict[str, list[str]])
         "in_time_since": now - GRACE,
         **_grade_params(answers, fractions, score, is_passed, now),
     }
-    row = connection.execute(statement, params).one_or_none()
+    row = write(statement, params).one_or_none()
     if row is None:
         return False
     graded = GradedAttempt(

@@ -73,6 +73,7 @@ def begin_writes() -> Connection:
 def run_write(
     statement: Executable, params: dict[str, Any] | list[dict[str, Any]] | None = None
 ) -> CursorResult:
-    """`run_core` for a write that belongs to the request's transaction, even in a view that runs
-    without one until it writes (see `without_transaction`)."""
+    """`run_core` for a write that belongs to the request's transaction (or a read that locks
+    rows until it commits), even in a view that runs without one until it writes (see
+    `without_transaction`)."""
     return begin_writes().execute(statement, params)

@@ -17,7 +17,9 @@ from training_app.models import AuditEvent, User
 COURSE = "social-media-orientation"
 
 
-def record(enrolment: Enrolment, *, passed: bool, score: int) -> learning.RecordedResult:
+def record(
+    enrolment: Enrolment, *, passed: bool, score: int, attestation_id: int | None = None
+) -> learning.RecordedResult:
     _, version = publishing.course_by_slug(COURSE)
     return learning.record_result(
         learning.cycle_of(enrolment.id),
@@ -26,7 +28,7 @@ def record(enrolment: Enrolment, *, passed: bool, score: int) -> learning.Record
         source_ref="test",
         actor="staff:1",
         version=version,
-        attestation_id=None,
+        attestation_id=attestation_id,
     )
 
 
@@ -86,16 +88,7 @@ def test_the_certificate_issued_with_the_result_names_its_holder_as_the_python_r
         attestation.typed_name, attestation.locale = typed_name or "unused", "es"
         db.session.flush()
         attested = attestation.id if typed_name is not None else None  # None: no attestation
-        _, version = publishing.course_by_slug(COURSE)
-        result = learning.record_result(
-            learning.cycle_of(enrolment.id),
-            passed=True,
-            score=95,
-            source_ref="test",
-            actor="staff:1",
-            version=version,
-            attestation_id=attested,
-        )
+        result = record(enrolment, passed=True, score=95, attestation_id=attested)
         assert holder_name(result) == holder
         certificate = db.session.scalar(select(Certificate).where(Certificate.completion_id == result.id))
         assert (certificate.holder_name, certificate.holder_email) == (holder, email)

@@ -28,10 +28,14 @@ GRADE = "UPDATE quiz_attempts SET status="
 DRAWN_INPUT = re.compile(r'<input type="hidden" name="drawn" value="([^"]+)">')
 
 
-def submit_statements(executed_sql, attempt_id: int) -> list[str]:
+def submit_executions(executed_sql, attempt_id: int):
     """The submit's statements, without SQLite's BEGIN IMMEDIATE (PostgreSQL's BEGIN is not one)."""
     ran = of_request(executed_sql, f"POST /quiz/attempts/{attempt_id}")
-    return [executed.sql for executed in ran if executed.sql != "BEGIN IMMEDIATE"]
+    return [executed for executed in ran if executed.sql != "BEGIN IMMEDIATE"]
+
+
+def submit_statements(executed_sql, attempt_id: int) -> list[str]:
+    return [executed.sql for executed in submit_executions(executed_sql, attempt_id)]
 
 
 def attempt_row(app, attempt_id: int) -> QuizAttempt:
@@ -150,10 +154,6 @@ def test_a_graded_attempt_page_carries_no_snapshot(app, client, learner):
 
 
 # --- where the statements run (PostgreSQL: the submit runs without a transaction until it needs one)
-
-
-def submit_executions(executed_sql, attempt_id: int):
-    return of_request(executed_sql, f"POST /quiz/attempts/{attempt_id}")
 
 
 @pytest.mark.postgresql_only
