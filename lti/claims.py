@@ -69,6 +69,15 @@ class LaunchClaims:
     def custom(self) -> dict[str, str]:
         return {str(k): str(v) for k, v in (self.body.get(CUSTOM) or {}).items() if v is not None}
 
+    def texts_kept(self) -> dict[str, str | None]:
+        """The launch's values the tool stores or prints, named as the LMS administrator knows them."""
+        return {
+            "The name your LMS sent": self.name,
+            "The email your LMS sent": self.email,
+            "The user id your LMS sent": self.subject,
+            **{f"The LMS link's custom parameter {name}": value for name, value in self.custom.items()},
+        }
+
     @property
     def context(self) -> dict[str, Any]:
         return self.body.get(CONTEXT) or {}

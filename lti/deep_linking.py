@@ -14,7 +14,7 @@ from courses import publishing
 from lti import claims, keys, tool_config
 from lti.ags import TAG
 from lti.models import Platform
-from training_app import audit
+from training_app import audit, security
 from training_app.errors import ValidationFailed
 from training_app.extensions import db
 
@@ -98,6 +98,7 @@ def response_form(context: dict[str, Any], chosen_slugs: list[str], *, actor: st
         subject=("lti_platform", platform.id),
         data={"courses": [item["custom"]["course"] for item in items]},
     )
+    security.allow_form_target(context["return_url"])
     return render_template(
         "lti/deep_linking_response.html",
         return_url=context["return_url"],

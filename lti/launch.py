@@ -17,6 +17,7 @@ JWT format checks and the message validators. What we add, because the library d
 
 from __future__ import annotations
 
+import logging
 import re
 import secrets
 import threading
@@ -39,7 +40,10 @@ from sqlalchemy.orm import Session
 
 from lti import keys
 from lti.models import Deployment, Platform
+from training_app import outbound
 from training_app.extensions import begin_writes, db
+
+log = logging.getLogger(__name__)
 
 LEEWAY_SECONDS = 60
 REQUIRED_CLAIMS = ["iss", "aud", "exp", "iat", "nonce", "sub"]
@@ -247,7 +251,6 @@ def registration_for(platform: Platform | PlatformRecord, *, with_tool_key: bool
 _jwks_cache: dict[str, tuple[float, dict[str, jwt.PyJWK]]] = {}
 _missing_kids: dict[tuple[str, str], float] = {}  # (url, kid) refetched for and still unknown
 _jwks_lock = threading.Lock()
-_http = requests.Session()
 
 
 def platform_key(key_set_url: str, kid: str | None, alg: str | None) -> jwt.PyJWK:
@@ -281,12 +284,13 @@ def platform_key(key_set_url: str, kid: str | None, alg: str | None) -> jwt.PyJW
 
 def _fetch_jwks(key_set_url: str) -> dict[str, jwt.PyJWK]:
     try:
-        response = _http.get(key_set_url, timeout=10)
+        response = outbound.session().get(key_set_url, timeout=10)
         response.raise_for_status()
         key_set = jwt.PyJWKSet.from_dict(response.json())
-    except (requests.RequestException, ValueError, jwt.PyJWKSetError) as exc:
+    except (requests.RequestException, ValueError, jwt.PyJWKSetError, outbound.DestinationRefused) as exc:
+        log.warning("platform keys unavailable", extra={"url": key_set_url, "error": str(exc)[:300]})
         raise LaunchError(
-            f"Could not read the LMS's public keys at {key_set_url}: {exc}", reason="jwks_unavailable"
+            f"Could not read the LMS's public keys at {key_set_url}.", reason="jwks_unavailable"
         ) from None
     known = {key.key_id: key for key in key_set.keys if key.key_id}
     with _jwks_lock:
@@ -410,7 +414,7 @@ def new_login(request: FlaskRequest) -> ToolOIDCLogin:
 
 def new_launch(request: FlaskRequest) -> ToolMessageLaunch:
     # Given none, the library builds a requests session per launch; a launch fetches nothing with it.
-    return ToolMessageLaunch(request, DatabaseToolConf(), requests_session=_http)
+    return ToolMessageLaunch(request, DatabaseToolConf(), requests_session=outbound.session())
 
 
 __all__ = [

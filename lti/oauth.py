@@ -31,6 +31,7 @@ from sqlalchemy import delete, select
 
 from lti import keys
 from lti.models import AccessToken, Platform
+from training_app import outbound
 from training_app.db import utcnow
 from training_app.extensions import db
 from training_app.outbox import DeliveryError, send_http
@@ -38,7 +39,6 @@ from training_app.outbox import DeliveryError, send_http
 EXPIRY_MARGIN = timedelta(seconds=30)
 ASSERTION_LIFETIME = 300
 NEXT_LINK = re.compile(r'<([^>]+)>\s*;(?:[^,<]*;)?\s*rel="?next"?')
-_http = requests.Session()
 
 
 @dataclass(frozen=True)
@@ -154,11 +154,13 @@ def request_token(client: ServiceClient, scopes: list[str]) -> tuple[str, int]:
         "scope": " ".join(scopes),
     }
     try:
-        response = _http.post(
+        response = outbound.session().post(
             client.token_url, data=form, timeout=timeout(), headers={"Accept": "application/json"}
         )
     except requests.RequestException as exc:
         raise DeliveryError(f"could not reach the LMS token endpoint {client.token_url}: {exc}") from None
+    except outbound.DestinationRefused as exc:
+        raise DeliveryError(f"the LMS token endpoint {client.token_url}: {exc}", retry=False) from None
     if response.status_code != 200:
         retry = response.status_code >= 500 or response.status_code == 429
         raise DeliveryError(

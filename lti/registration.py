@@ -8,6 +8,7 @@ console); the LMS appends `openid_configuration` and `registration_token`.
 from __future__ import annotations
 
 import hmac
+import logging
 import secrets
 from typing import Any
 from urllib.parse import urlsplit
@@ -18,7 +19,7 @@ from sqlalchemy import select
 from lti import keys, services, tool_config
 from lti.models import Deployment, Platform
 from lti.services import url_problem
-from training_app import audit
+from training_app import audit, outbound
 from training_app.errors import DomainError, Forbidden
 from training_app.extensions import db
 from training_app.models import Tenant
@@ -26,11 +27,12 @@ from training_app.urls import external_url
 
 PLATFORM_CONFIGURATION = "https://purl.imsglobal.org/spec/lti-platform-configuration"
 TOOL_CONFIGURATION = "https://purl.imsglobal.org/spec/lti-tool-configuration"
+log = logging.getLogger(__name__)
 BRIGHTSPACE_TOKEN_AUDIENCE = "https://api.brightspace.com/auth/token"
 CLAIMS = ["iss", "sub", "name", "given_name", "family_name", "email", "locale"]
 ENDPOINTS = ("registration_endpoint", "authorization_endpoint", "token_endpoint", "jwks_uri")
+FETCHED_ENDPOINTS = ("registration_endpoint", "token_endpoint", "jwks_uri")
 PREFERRED_PLACEMENTS = {"LtiDeepLinkingRequest": ["ContentArea", "assignment_selection", "link_selection"]}
-_http = requests.Session()
 
 
 class RegistrationFailed(DomainError):
@@ -45,16 +47,15 @@ def current_code(tenant: Tenant) -> str | None:
 
 def registration_code(tenant: Tenant) -> str:
     """The tenant's secret for dynamic registration URLs (created on first use)."""
-    code = current_code(tenant)
-    if not code:
-        code = secrets.token_urlsafe(18)
-        tenant.settings = {**(tenant.settings or {}), "lti_registration_code": code}
-        db.session.flush()
-    return code
+    return current_code(tenant) or rotate_registration_code(tenant)
 
 
 def tenant_for_registration(slug: str | None, code: str | None) -> Tenant:
-    tenant = db.session.scalar(select(Tenant).where(Tenant.slug == (slug or "")))
+    # Locked until the request ends (not against the rows that reference the tenant), so two
+    # registrations with one code run one after the other and the second finds the code used.
+    tenant = db.session.scalar(
+        select(Tenant).where(Tenant.slug == (slug or "")).with_for_update(key_share=True)
+    )
     expected = current_code(tenant) if tenant else None
     if tenant is None or not expected or not code or not hmac.compare_digest(expected, code):
         raise Forbidden(
@@ -65,14 +66,27 @@ def tenant_for_registration(slug: str | None, code: str | None) -> Tenant:
 
 
 def register(tenant: Tenant, openid_configuration_url: str, registration_token: str | None) -> Platform:
+    """Register with the LMS; the tenant's registration code is used up (a new one replaces it),
+    unless the registration fails and the request's transaction rolls back."""
     configuration = fetch_configuration(openid_configuration_url, registration_token)
     answer = post_registration(configuration, registration_token)
-    return save_platform(tenant, configuration, answer, configuration_url=openid_configuration_url)
+    platform = save_platform(tenant, configuration, answer, configuration_url=openid_configuration_url)
+    rotate_registration_code(tenant)
+    return platform
+
+
+def rotate_registration_code(tenant: Tenant) -> str:
+    code = secrets.token_urlsafe(18)
+    tenant.settings = {**(tenant.settings or {}), "lti_registration_code": code}
+    db.session.flush()
+    return code
 
 
 def fetch_configuration(url: str, token: str | None) -> dict[str, Any]:
-    if urlsplit(url or "").scheme not in ("http", "https"):
-        raise RegistrationFailed("The LMS did not send a valid openid_configuration URL.", status=400)
+    if outbound.policy().url_problem(url):
+        raise RegistrationFailed(
+            "The LMS did not send a valid openid_configuration URL (an absolute https URL).", status=400
+        )
     # Used as given: Canvas already put the registration token in its query string.
     headers = {"Accept": "application/json", **({"Authorization": f"Bearer {token}"} if token else {})}
     configuration = _json_call("GET", url, headers=headers, what="the LMS's configuration")
@@ -95,7 +109,7 @@ def _url_problem(name: str, value: Any) -> str | None:
     limit = services.MAX_LENGTHS["issuer" if name == "issuer" else "key_set_url"]
     if isinstance(value, str) and len(value) > limit:
         return f"{name} is longer than {limit} characters"
-    return url_problem(str(value))
+    return url_problem(str(value), fetched=name in FETCHED_ENDPOINTS)
 
 
 def placements(configuration: dict[str, Any], message_type: str) -> list[str]:
@@ -174,7 +188,7 @@ def save_platform(
         select(Platform).where(Platform.issuer == issuer, Platform.client_id == client_id)
     )
     if platform is not None and platform.tenant_id != tenant.id:
-        raise Forbidden("This LMS registration belongs to another organisation.")
+        raise RegistrationFailed(services.ISSUER_AND_CLIENT_TAKEN, status=409)
     if platform is None:
         platform = Platform(
             tenant_id=tenant.id,
@@ -219,14 +233,22 @@ def save_platform(
 def _json_call(
     method: str, url: str, *, headers: dict[str, str], what: str, body: Any = None
 ) -> dict[str, Any]:
+    """The LMS's JSON answer. What the LMS answered is logged, never shown: the page must not
+    become a way to read other servers, and every unreachable or refused address reads the same."""
     try:
-        response = _http.request(method, url, headers=headers, json=body, timeout=15)
-    except requests.RequestException as exc:
-        raise RegistrationFailed(f"Could not reach your LMS for {what} ({type(exc).__name__}).") from None
+        response = outbound.session().request(method, url, headers=headers, json=body, timeout=15)
+    except (requests.RequestException, outbound.DestinationRefused) as exc:
+        log.info("registration call failed", extra={"url": url, "error": str(exc)[:300]})
+        raise RegistrationFailed(_unreachable(what)) from None
     if response.status_code >= 400:
+        log.info(
+            "registration refused by the LMS",
+            extra={"url": url, "status": response.status_code, "answer": response.text[:300]},
+        )
         raise RegistrationFailed(
-            f"Your LMS refused {what} (HTTP {response.status_code}): {_lms_message(response)}",
-            errors={"lms_status": response.status_code},
+            f"Your LMS refused {what} (HTTP {response.status_code}). Start the registration again "
+            "from the LMS; if it fails again, your LMS's logs say why.",
+            errors={"lms_status": str(response.status_code)},
         )
     try:
         data = response.json()
@@ -237,14 +259,8 @@ def _json_call(
     return data
 
 
-def _lms_message(response: requests.Response) -> str:
-    """What the LMS said: Moodle answers plain text, Canvas `{"errorMessage": ...}`."""
-    try:
-        body = response.json()
-    except ValueError:
-        body = None
-    if isinstance(body, dict):
-        for key in ("errorMessage", "error_description", "error", "message", "errors"):
-            if body.get(key):
-                return str(body[key])[:300]
-    return response.text.strip()[:300] or response.reason or "no explanation"
+def _unreachable(what: str) -> str:
+    return (
+        f"Could not reach your LMS for {what}. The LMS must be reachable at a public https address "
+        "(an LMS on an internal network needs its host in TRAINING_OUTBOUND_ALLOWED_HOSTS)."
+    )

@@ -16,7 +16,7 @@ from courses import publishing
 from courses.models import Completion, Enrolment
 from lti import oauth
 from lti.models import GradeTarget, ResourceLink, RosterCache
-from training_app.db import utcnow
+from training_app.db import chunks, utcnow
 from training_app.extensions import db
 from training_app.models import User
 from training_app.outbox import DeliveryError
@@ -151,14 +151,15 @@ def _is_learner(member: dict[str, Any]) -> bool:
 
 
 def _users_by_subject(link: ResourceLink, subjects: list[str]) -> dict[str, User]:
-    if not subjects:
-        return {}
-    query = select(User).where(
-        User.tenant_id == link.tenant_id,
-        User.issuer == link.platform.issuer,
-        User.subject.in_(subjects),
-    )
-    return {user.subject: user for user in db.session.scalars(query)}
+    found: dict[str, User] = {}
+    for some in chunks(subjects):  # a course roster may be the whole company: bounded IN lists
+        query = select(User).where(
+            User.tenant_id == link.tenant_id,
+            User.issuer == link.platform.issuer,
+            User.subject.in_(some),
+        )
+        found.update((user.subject, user) for user in db.session.scalars(query))
+    return found
 
 
 def _launched_users(link: ResourceLink) -> list[User]:
@@ -174,19 +175,22 @@ def _launched_users(link: ResourceLink) -> list[User]:
 
 def _progress(course_id: int, user_ids: list[int]) -> dict[int, tuple[Enrolment, Completion | None]]:
     """Each user's enrolment in the course and latest result of its current cycle, in two queries."""
-    if not user_ids:
-        return {}
-    enrolments = db.session.scalars(
-        select(Enrolment).where(Enrolment.course_id == course_id, Enrolment.user_id.in_(user_ids))
-    ).all()
+    enrolments = [
+        enrolment
+        for some in chunks(user_ids)
+        for enrolment in db.session.scalars(
+            select(Enrolment).where(Enrolment.course_id == course_id, Enrolment.user_id.in_(some))
+        )
+    ]
     latest: dict[int, Completion] = {}
     by_id = {enrolment.id: enrolment for enrolment in enrolments}
-    completions = db.session.scalars(
-        select(Completion).where(Completion.enrolment_id.in_(list(by_id) or [0])).order_by(Completion.id)
-    )
-    for completion in completions:
-        if completion.cycle == by_id[completion.enrolment_id].cycle:
-            latest[completion.enrolment_id] = completion
+    for some in chunks(list(by_id)):
+        completions = db.session.scalars(
+            select(Completion).where(Completion.enrolment_id.in_(some)).order_by(Completion.id)
+        )
+        for completion in completions:
+            if completion.cycle == by_id[completion.enrolment_id].cycle:
+                latest[completion.enrolment_id] = completion
     return {enrolment.user_id: (enrolment, latest.get(enrolment.id)) for enrolment in enrolments}
 
 

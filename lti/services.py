@@ -18,9 +18,10 @@ from courses.publishing import PublishedVersion, published_version
 from lti import claims, keys
 from lti.launch import PlatformRecord
 from lti.models import Deployment, GradeTarget, Platform, ResourceLink
-from training_app import audit
+from training_app import audit, outbound
 from training_app.auth.access import SignedInLearner
 from training_app.db import insert_unless_conflict, utcnow
+from training_app.edge import check_text, unsafe_character
 from training_app.errors import Conflict, DomainError, ValidationFailed
 from training_app.extensions import db, run_core, run_write
 from training_app.models import Tenant, User
@@ -84,17 +85,8 @@ def add_platform(
     existing = db.session.scalar(
         select(Platform).where(Platform.issuer == fields.issuer, Platform.client_id == fields.client_id)
     )
-    if existing is not None:
-        hint = (
-            "Add deployments to it instead."
-            if existing.tenant_id == tenant.id
-            else "It belongs to another organisation; check the client id."
-        )
-        raise Conflict(
-            f"A platform with issuer {fields.issuer} and client id {fields.client_id} is already "
-            f"registered. {hint}",
-            errors={"client_id": "already registered for this issuer"},
-        )
+    if existing is not None:  # the same answer whoever it belongs to: nothing of another tenant shows
+        raise Conflict(ISSUER_AND_CLIENT_TAKEN, errors={"client_id": "already in use for this issuer"})
     platform = Platform(
         tenant_id=tenant.id,
         name=fields.name or urlsplit(fields.issuer).hostname or fields.issuer,
@@ -124,10 +116,21 @@ def add_platform(
     return platform
 
 
+ISSUER_AND_CLIENT_TAKEN = (
+    "A connection with this issuer and client id already exists. If it is listed on this page, add the "
+    "deployment to it; otherwise register the tool in your LMS again, which gives it a new client id."
+)
+
+
 def validate_platform_fields(fields: PlatformFields) -> dict[str, str]:
     errors = {}
+    texts = [(name, getattr(fields, name)) for name in MAX_LENGTHS]
+    for name, value in [*texts, *(("deployment_id", d) for d in fields.deployment_ids)]:
+        character = unsafe_character(value or "")
+        if character:
+            errors.setdefault(name, f"contains a control or text-direction character ({character})")
     for name in ("issuer", "auth_login_url", "auth_token_url", "key_set_url"):
-        problem = url_problem(getattr(fields, name))
+        problem = url_problem(getattr(fields, name), fetched=name in FETCHED_URLS)
         if problem:
             errors[name] = problem
     if fields.token_audience and url_problem(fields.token_audience):
@@ -144,13 +147,14 @@ def validate_platform_fields(fields: PlatformFields) -> dict[str, str]:
     return errors
 
 
-def url_problem(url: str) -> str | None:
-    parts = urlsplit(url or "")
-    if parts.scheme not in ("https", "http") or not parts.hostname:
-        return f"{url!r} is not an absolute http(s) URL"
-    if parts.scheme == "http" and parts.hostname not in ("localhost", "127.0.0.1"):
-        return f"{url!r} must use https (plain http is accepted only for localhost)"
-    return None
+FETCHED_URLS = ("auth_token_url", "key_set_url")  # the others are identifiers or browser redirects
+
+
+def url_problem(url: str, *, fetched: bool = False) -> str | None:
+    """Why this URL may not be used, or None: an absolute https URL (http in development), and for
+    a URL the service fetches, a destination training_app.outbound allows."""
+    policy = outbound.policy()
+    return outbound.host_problem(url, policy) if fetched else policy.url_problem(url)
 
 
 def add_deployment(
@@ -248,6 +252,7 @@ class LaunchOutcome:
 def process_launch(platform: Platform | PlatformRecord, body: dict[str, Any]) -> LaunchOutcome:
     """A validated launch: who it is, what they may do, and the course it opens."""
     message = claims.LaunchClaims(body)
+    check_text(message.texts_kept())
     if message.message_type == claims.DEEP_LINKING:
         if not message.is_instructor:
             raise LaunchRefused(

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import shutil
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import psycopg
@@ -98,6 +98,10 @@ def settings_for(url: str, instance: Path | None, **extra: object) -> dict[str, 
         "SECRET_KEY": "test-secret-key-not-for-production",
         "PUBLIC_URL": "http://localhost",
         "SERVER_NAME": None,
+        # The LMS emulator and the receivers listen on plain http on 127.0.0.1: named, as an
+        # operator would name an internal LMS (tests/infra/test_outbound.py runs without them).
+        "OUTBOUND_ALLOWED_HOSTS": ["127.0.0.1"],
+        "OUTBOUND_ALLOW_HTTP": True,
     }
     if instance is not None:
         settings["INSTANCE_PATH"] = str(instance)
@@ -151,6 +155,24 @@ def app(app_settings: dict[str, object]) -> Iterator[Flask]:
     with app.app_context():
         db.session.remove()
         db.engine.dispose()
+
+
+@pytest.fixture
+def make_app(database_url: str, tmp_path: Path) -> Iterator[Callable[..., Flask]]:
+    """Another app on the test's database with other settings (a second process, another
+    configuration); its connections are closed at the end, as the `app` fixture's are."""
+    made: list[Flask] = []
+
+    def build(**settings: object) -> Flask:
+        other = create_app(settings_for(database_url, tmp_path / f"app-{len(made)}", **settings))
+        made.append(other)
+        return other
+
+    yield build
+    for other in made:
+        with other.app_context():
+            db.session.remove()
+            db.engine.dispose()
 
 
 @pytest.fixture

@@ -29,7 +29,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     )
     load_config(app, config)
 
-    from training_app import logs
+    from training_app import edge, logs
+
+    edge.init_app(app)  # before any route is added: the id converter applies to every route
 
     logs.configure_logging(app)
     _init_extensions(app)
@@ -55,7 +57,9 @@ def _init_extensions(app: Flask) -> None:
     login_manager.login_view = "auth.login"
     login_manager.session_protection = "basic"
     csrf.init_app(app)
-    app.config.setdefault("RATELIMIT_STORAGE_URI", app.config.get("REDIS_URL") or "memory://")
+    from training_app import rate_limits  # registers the database storage for Flask-Limiter
+
+    app.config.setdefault("RATELIMIT_STORAGE_URI", app.config.get("REDIS_URL") or rate_limits.STORAGE_URI)
     app.config.setdefault("RATELIMIT_KEY_PREFIX", "training-rl")
     limiter.init_app(app)
     babel.init_app(
@@ -89,13 +93,14 @@ def app_locales() -> list[str]:
 
 
 def _register_infrastructure(app: Flask) -> None:
-    from training_app import cli, errors, health, outbox, pages, security
+    from training_app import cli, errors, health, outbound, outbox, pages, security
     from training_app.auth import access  # registers the user loader
     from training_app.auth.views import bp as auth_bp
 
     app.jinja_env.globals["shows_staff_navigation"] = access.shows_staff_navigation
     errors.register_error_handlers(app)
     security.init_app(app)
+    outbound.init_app(app)
     outbox.register_handler("http_post", outbox.post_json)
     app.register_blueprint(pages.bp)
     app.register_blueprint(health.bp)

@@ -42,6 +42,11 @@ class BaseConfig:
     OUTBOX_LEASE_SECONDS: int = 120
     OUTBOX_BATCH_SIZE: int = 50
     OUTBOX_HTTP_TIMEOUT: float = 10.0
+    # Outgoing HTTP (training_app.outbound): hosts on the internal network the service may reach
+    # (an LMS on the company network), and whether plain http:// is allowed (development only).
+    OUTBOUND_ALLOWED_HOSTS: tuple[str, ...] = ()
+    OUTBOUND_ALLOW_HTTP: bool = False
+    HSTS_INCLUDE_SUBDOMAINS: bool = False
     FRAME_ANCESTORS: str = ""  # extra origins allowed to embed the tool, space separated
     LTI_ROSTER_CACHE_SECONDS: int = 600  # how long an LMS course roster (NRPS) is reused
     DEFAULT_LOCALE: str = "en"
@@ -58,6 +63,8 @@ class BaseConfig:
 
 class DevelopmentConfig(BaseConfig):
     LOG_FORMAT = "text"
+    OUTBOUND_ALLOW_HTTP = True
+    OUTBOUND_ALLOWED_HOSTS = ("localhost", "127.0.0.1", "::1")  # an LMS on the developer's machine
 
 
 class TestingConfig(BaseConfig):
@@ -65,6 +72,7 @@ class TestingConfig(BaseConfig):
     LOG_LEVEL = "WARNING"
     LOGIN_RATE_LIMIT = "5 per minute"
     PASSWORD_HASH_COST = (1, 8192)  # fast hashes keep the suite quick; production keeps the default
+    OUTBOUND_ALLOW_HTTP = True  # the LMS emulator and receivers serve plain http on 127.0.0.1
 
 
 class ProductionConfig(BaseConfig):
@@ -143,9 +151,10 @@ def _configure_database(app: Flask) -> None:
             "max_overflow": int(app.config["DB_MAX_OVERFLOW"]),
             "pool_recycle": 1800,
             "connect_args": {"connect_timeout": 5},
+            "hide_parameters": True,  # an error's log line never carries the statement's values
         }
     else:
-        app.config["SQLALCHEMY_ENGINE_OPTIONS"] = {"connect_args": {"timeout": 10}}
+        app.config["SQLALCHEMY_ENGINE_OPTIONS"] = {"connect_args": {"timeout": 10}, "hide_parameters": True}
 
 
 def _configure_secret_key(app: Flask) -> None:

@@ -23,6 +23,7 @@ import requests
 from flask import current_app
 from sqlalchemy import func, or_, select
 
+from training_app import outbound
 from training_app.db import insert_unless_conflict, utcnow
 from training_app.errors import Conflict, NotFound
 from training_app.extensions import db
@@ -272,7 +273,6 @@ def counts_by_status() -> dict[str, int]:
 
 # --- the one kind shipped with the foundation: a JSON POST to a URL -------------------------
 
-_http = requests.Session()
 RETRYABLE_STATUSES = {408, 425, 429}
 
 
@@ -295,7 +295,11 @@ def send_http(
     method: str = "POST",
 ) -> requests.Response:
     try:
-        return _http.request(method, url, json=json_body, data=data, headers=headers, timeout=timeout)
+        return outbound.session().request(
+            method, url, json=json_body, data=data, headers=headers, timeout=timeout
+        )
+    except outbound.DestinationRefused as exc:
+        raise DeliveryError(f"not sent to {url}: {exc}", retry=False) from None
     except requests.Timeout:
         raise DeliveryError(f"timed out after {timeout:g}s posting to {url}") from None
     except requests.RequestException as exc:

@@ -177,6 +177,7 @@ def worker_env(app, **extra: str) -> dict[str, str]:
         "DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"],
         "SECRET_KEY": "test",
         "TRAINING_CONFIG": "testing",
+        "TRAINING_OUTBOUND_ALLOWED_HOSTS": "127.0.0.1",  # the receiver and the LMS emulator
         "TRAINING_INSTANCE_PATH": app.instance_path,
         "TRAINING_LOG_LEVEL": "WARNING",
     }

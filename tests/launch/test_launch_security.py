@@ -1,12 +1,17 @@
 """Every launch the specification says to refuse is refused with a 4xx page, never a 500."""
 
+import html
 import logging
 
 import pytest
+from sqlalchemy import func, select
 
 from tests.launch.conftest import learner_claims
 from tests.lti_platform import Platform
+from tests.lti_platform.claims import User as LtiUser
 from tests.lti_platform.tokens import TokenOptions
+from training_app.extensions import db
+from training_app.models import User
 
 CASES = [case.name for case in Platform(flavour="moodle").bad_token_cases()]
 EXPECTED_WORDS = {
@@ -90,3 +95,33 @@ def test_an_unknown_kid_refetches_the_key_set_once(driver, registered):
     ok = driver.launch(learner_claims(registered))
     assert ok.response.status == 200
     assert registered.jwks_fetches - fetches_before <= 3
+
+
+EVE = "eve@acme.example"
+
+
+@pytest.mark.parametrize(
+    ("user", "what"),
+    [
+        (LtiUser.named("u-eve", "Eve", "\u202etsilaiceps", email=EVE), "The name your LMS sent"),
+        (LtiUser.named("u-eve", "Eve", "Bell\x07", email=EVE), "The name your LMS sent"),
+        (LtiUser.named("u-nul\x00", "Eve", "Null", email=EVE), "login_hint"),  # refused at the login
+    ],
+)
+def test_control_or_direction_characters_in_the_lms_claims_refuse_the_launch(
+    app, driver, registered, user, what
+):
+    result = driver.launch(learner_claims(registered, user=user))
+    assert result.response.status == 400
+    assert f"{what} contains a control or text-direction character" in html.unescape(result.response.text)
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(User)) == 0
+
+
+def test_a_custom_parameter_with_a_nul_refuses_the_launch(app, driver, registered):
+    claims = learner_claims(registered, custom={"department": "Sales\x00"})
+    result = driver.launch(claims)
+    assert result.response.status == 400
+    assert "custom parameter department contains" in html.unescape(result.response.text)
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(User)) == 0

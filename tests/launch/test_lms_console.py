@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 from lti import services
 from lti.models import Deployment, Platform
 from tests import factories
+from tests.conftest import settings_for
 from tests.helpers import csrf_from, text_of
 from training_app.extensions import db
 from training_app.models import AuditEvent, Tenant
@@ -26,6 +27,12 @@ FORM = {
     "key_set_url": f"{ISSUER}/api/lti/security/jwks",
     "token_audience": "",
 }
+
+
+@pytest.fixture
+def app_settings(database_url, tmp_path):
+    """As in production: https only (tests elsewhere allow the emulator's plain http)."""
+    return settings_for(database_url, tmp_path / "instance", OUTBOUND_ALLOW_HTTP=False)
 
 
 @pytest.fixture
@@ -119,10 +126,10 @@ def test_adding_a_platform_from_the_console(app, client, people):
         (
             {"auth_login_url": "canvas.acme.example/authorize"},
             "auth_login_url",
-            "not an absolute http(s) URL",
+            "not an absolute https URL",
         ),
-        ({"key_set_url": "javascript:alert(1)"}, "key_set_url", "not an absolute http(s) URL"),
-        ({"token_audience": "audience"}, "token_audience", "not an absolute http(s) URL"),
+        ({"key_set_url": "javascript:alert(1)"}, "key_set_url", "not an absolute https URL"),
+        ({"token_audience": "audience"}, "token_audience", "not an absolute https URL"),
         ({"client_id": ""}, "client_id", "This field is required."),
         ({"deployment_ids": " \n "}, "deployment_ids", "required"),
         ({"deployment_ids": "d" * 256}, "deployment_ids", "at most 255 characters"),
@@ -149,7 +156,7 @@ def test_a_duplicate_platform_is_shown_on_the_client_id(app, client, people):
     before = lti_state(app)
     response = client.submit("/console/lms", duplicate)
     assert response.status_code == 409
-    assert "already registered for this issuer" in text_of(response)
+    assert "already in use for this issuer" in text_of(response)
     assert lti_state(app) == before
 
 

@@ -142,6 +142,7 @@ def tool_env(app, tmp_path) -> dict[str, str]:
         "DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"],
         "SECRET_KEY": app.config["SECRET_KEY"],
         "TRAINING_CONFIG": "testing",
+        "TRAINING_OUTBOUND_ALLOWED_HOSTS": "127.0.0.1",  # the receiver and the LMS emulator
         "TRAINING_PUBLIC_URL": PUBLIC_URL,
         "TRAINING_INSTANCE_PATH": str(instance),
         "TRAINING_LOG_LEVEL": "WARNING",
