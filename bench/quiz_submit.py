@@ -77,7 +77,7 @@ from quizzes.banks import bank_for_version  # noqa: E402
 from quizzes.demo import answers_to, ready_for_quiz  # noqa: E402
 from quizzes.draw import draw_questions  # noqa: E402
 from quizzes.models import QuizAttempt  # noqa: E402
-from training_app import audit, create_app  # noqa: E402
+from training_app import audit, audit_verification, create_app  # noqa: E402
 from training_app.auth import services as accounts  # noqa: E402
 from training_app.db import utcnow  # noqa: E402
 from training_app.extensions import db  # noqa: E402
@@ -570,7 +570,7 @@ def check_learners(tenant_id: int, count: int, rng: random.Random) -> None:
         standing = quiz.standing(db.session.get(Enrolment, enrolment_id))
         if standing.open_attempt is None or standing.remaining != standing.allowed or standing.passed:
             sys.exit(f"enrolment {enrolment_id} is not ready for the quiz as the services see it")
-    report = audit.verify_chain(db.session.get(Tenant, tenant_id))
+    report = audit_verification.verify_chain(db.session.get(Tenant, tenant_id))
     if report.problem:
         sys.exit(f"the audit chain made by the setup is broken: {report.problem}")
     db.session.rollback()
@@ -834,7 +834,7 @@ def verify_end_state(app: Flask, prepared: list[Prepared], sent_everywhere: set[
         if passed != completions:
             problems.append(f"{passed} passed attempts but {completions} completions")
         for tenant in db.session.scalars(select(Tenant)):
-            report = audit.verify_chain(tenant)
+            report = audit_verification.verify_chain(tenant)
             if report.problem:
                 problems.append(f"audit chain: {report.problem}")
         db.session.rollback()

@@ -17,6 +17,13 @@ class StaffForm(FlaskForm):
     role = SelectField(_l("Role"), choices=[SelectChoice(r, r) for r in STAFF_ROLES], default="auditor")
 
 
+class StaffChangeForm(FlaskForm):
+    action = SelectField(
+        choices=[SelectChoice(a, a) for a in ("role", "activate", "deactivate")], validators=[DataRequired()]
+    )
+    role = SelectField(_l("Role"), choices=[SelectChoice(r, r) for r in STAFF_ROLES], validators=[Optional()])
+
+
 class GrantAttemptForm(FlaskForm):
     reason = TextAreaField(
         _l("Reason (kept in the audit log)"), validators=[DataRequired(), Length(min=3, max=500)]

@@ -4,14 +4,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from flask_babel import gettext
 from sqlalchemy import func, select
 
 from courses import publishing
 from courses.models import Course, CourseVersion, Enrolment
-from training_app import audit
+from courses.services import PREVIEW_ISSUER
+from training_app import audit, audit_verification
 from training_app.auth import services as accounts
+from training_app.errors import Forbidden
 from training_app.extensions import db
 from training_app.models import AuditEvent, OutboxMessage, StaffAccount, Tenant, User
+from training_app.tenancy import get_in_tenant
 
 AUDIT_PAGE_SIZE = 50
 
@@ -26,7 +30,11 @@ class ConsoleSummary:
 
 def console_summary(tenant_id: int) -> ConsoleSummary:
     tenant = db.session.get(Tenant, tenant_id)
-    learners = db.session.scalar(select(func.count()).select_from(User).where(User.tenant_id == tenant_id))
+    learners = db.session.scalar(
+        select(func.count())
+        .select_from(User)
+        .where(User.tenant_id == tenant_id, User.issuer != PREVIEW_ISSUER)
+    )
     staff = db.session.scalar(
         select(func.count()).select_from(StaffAccount).where(StaffAccount.tenant_id == tenant_id)
     )
@@ -49,8 +57,12 @@ def audit_page(tenant_id: int, page: int) -> tuple[list[AuditEvent], bool]:
     return list(rows[:AUDIT_PAGE_SIZE]), len(rows) > AUDIT_PAGE_SIZE
 
 
-def audit_chain_status(tenant_id: int) -> audit.ChainReport:
-    return audit.verify_chain(db.session.get(Tenant, tenant_id))
+def audit_chain_status(tenant_id: int) -> audit_verification.ChainReport:
+    return audit_verification.verify_since_checkpoint(db.session.get(Tenant, tenant_id))
+
+
+def verify_audit_chain(tenant_id: int) -> audit_verification.ChainReport:
+    return audit_verification.verify_chain(db.session.get(Tenant, tenant_id))
 
 
 def staff_of(tenant_id: int) -> list[StaffAccount]:
@@ -79,6 +91,37 @@ def invite_staff(
     return account, password
 
 
+def change_staff(
+    changer: StaffAccount,
+    staff_id: int,
+    *,
+    role: str | None = None,
+    active: bool | None = None,
+    ip_address: str | None,
+) -> StaffAccount:
+    """A colleague's new role or (de)activation; their open sessions end. Not one's own: an
+    administrator cannot lock themselves out."""
+    account = get_in_tenant(StaffAccount, staff_id, changer.tenant_id, gettext("There is no such colleague."))
+    if account.id == changer.id:
+        raise Forbidden(gettext("You cannot change your own role or deactivate yourself; ask a colleague."))
+    before = {"role": account.role, "active": account.active}
+    if role is not None:
+        accounts.set_role(account, role)
+    if active is not None:
+        accounts.set_active(account, active)
+    after = {"role": account.role, "active": account.active}
+    if after != before:
+        audit.record_event(
+            changer.tenant_id,
+            f"staff:{changer.id}",
+            "staff.changed",
+            subject=("staff", account.id),
+            data={"before": before, "after": after},
+            ip_address=ip_address,
+        )
+    return account
+
+
 @dataclass(frozen=True)
 class CourseRow:
     course: Course
@@ -91,14 +134,18 @@ def course_rows(tenant_id: int) -> list[CourseRow]:
     enrolled = dict(
         db.session.execute(
             select(Enrolment.course_id, func.count())
-            .where(Enrolment.tenant_id == tenant_id)
+            .where(Enrolment.tenant_id == tenant_id, Enrolment.source != "preview")
             .group_by(Enrolment.course_id)
         ).all()
     )
     completed = dict(
         db.session.execute(
             select(Enrolment.course_id, func.count())
-            .where(Enrolment.tenant_id == tenant_id, Enrolment.completed_at.is_not(None))
+            .where(
+                Enrolment.tenant_id == tenant_id,
+                Enrolment.source != "preview",
+                Enrolment.completed_at.is_not(None),
+            )
             .group_by(Enrolment.course_id)
         ).all()
     )

@@ -1,10 +1,12 @@
 from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask_babel import gettext
 from flask_login import current_user
 
 from quizzes import services as quiz_services
 from reports import progress, services
-from reports.forms import GrantAttemptForm, LearnerFilter, StaffForm
+from reports.forms import GrantAttemptForm, LearnerFilter, StaffChangeForm, StaffForm
 from training_app.auth.access import staff_required
+from training_app.edge import page_number
 from training_app.errors import ValidationFailed
 
 bp = Blueprint("reports", __name__, url_prefix="/console", template_folder="templates")
@@ -20,10 +22,21 @@ def console():
 @bp.get("/audit")
 @staff_required()
 def audit_log():
-    page = request.args.get("page", 1, type=int)
-    events, has_more = services.audit_page(current_user.tenant_id, page=max(page, 1))
+    page = page_number()
+    events, has_more = services.audit_page(current_user.tenant_id, page=page)
     chain = services.audit_chain_status(current_user.tenant_id)
     return render_template("reports/audit.html", events=events, page=page, has_more=has_more, chain=chain)
+
+
+@bp.post("/audit/verify")
+@staff_required()  # reads only (and records where the chain was verified): auditors may run it
+def verify_audit_chain():
+    report = services.verify_audit_chain(current_user.tenant_id)
+    if report.problem:
+        flash(gettext("The audit chain is broken: %(problem)s", problem=str(report.problem)), "error")
+    else:
+        flash(gettext("The whole chain is intact: %(n)d event(s) verified.", n=report.events), "success")
+    return redirect(url_for(".audit_log"), 303)
 
 
 @bp.get("/staff")
@@ -53,6 +66,25 @@ def staff_create():
     ), 201
 
 
+@bp.post("/staff/<int:staff_id>")
+@staff_required(role="hr_admin")
+def staff_change(staff_id: int):
+    form = StaffChangeForm()
+    if not form.validate_on_submit():
+        raise ValidationFailed(
+            gettext("Choose a role, or activate or deactivate the account."), errors=form.errors
+        )
+    active = {"activate": True, "deactivate": False}.get(form.action.data)
+    role = form.role.data if form.action.data == "role" else None
+    account = services.change_staff(
+        current_user, staff_id, role=role, active=active, ip_address=request.remote_addr
+    )
+    flash(
+        gettext("%(email)s is changed; their open sessions are signed out.", email=account.email), "success"
+    )
+    return redirect(url_for(".staff_list"), 303)
+
+
 @bp.get("/courses")
 @staff_required()
 def courses():
@@ -64,15 +96,17 @@ def courses():
 def learners():
     filters = LearnerFilter(request.args)
     chosen = filters.data if filters.validate() else {}
-    rows = progress.enrolment_rows(
+    found = progress.enrolment_page(
         current_user.tenant_id,
         department=chosen.get("department") or None,
         status=chosen.get("status") or None,
         course_slug=chosen.get("course") or None,
+        page=page_number(),
     )
     return render_template(
         "reports/learners.html",
-        rows=rows,
+        found=found,
+        rows=found.rows,
         filters=filters,
         departments=progress.departments(current_user.tenant_id),
         courses=services.course_rows(current_user.tenant_id),

@@ -21,7 +21,6 @@ from typing import Any
 from sqlalchemy import (
     CompoundSelect,
     Connection,
-    ScalarResult,
     Select,
     Text,
     bindparam,
@@ -262,80 +261,3 @@ def _canonical(fields: dict[str, Any]) -> str:
 def _iso(moment: datetime) -> str:
     # Microseconds are kept on both databases; normalise the representation only.
     return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-@dataclass(frozen=True)
-class ChainProblem:
-    tenant_slug: str
-    seq: int
-    event_id: int | None
-    kind: str  # edited | deleted | inserted
-    detail: str
-
-    def __str__(self) -> str:
-        where = f"event #{self.event_id} (seq {self.seq})" if self.event_id else f"seq {self.seq}"
-        return f"tenant {self.tenant_slug}: {where} was {self.kind}: {self.detail}"
-
-
-@dataclass(frozen=True)
-class ChainReport:
-    tenant_slug: str
-    events: int
-    problem: ChainProblem | None
-
-
-def verify_chain(tenant: Tenant) -> ChainReport:
-    """Walk the tenant's chain in order and name the first row that does not fit."""
-    count = 0
-    expected_seq, previous_hash = 1, GENESIS
-    events = _events_in_order(tenant.id)
-    try:
-        for event in events:
-            count += 1
-            problem = _check_event(tenant, event, expected_seq, previous_hash)
-            if problem:
-                return ChainReport(tenant.slug, count, problem)
-            expected_seq, previous_hash = event.seq + 1, event.hash
-    finally:
-        events.close()  # a server-side cursor on PostgreSQL
-    if tenant.audit_seq != expected_seq - 1 or tenant.audit_head != previous_hash:
-        detail = (
-            f"the chain ends at seq {expected_seq - 1} but the tenant's head records seq {tenant.audit_seq}"
-        )
-        kind = "deleted" if tenant.audit_seq > expected_seq - 1 else "inserted"
-        problem = ChainProblem(tenant.slug, expected_seq - 1, None, kind, detail)
-        return ChainReport(tenant.slug, count, problem)
-    return ChainReport(tenant.slug, count, None)
-
-
-def _check_event(
-    tenant: Tenant, event: AuditEvent, expected_seq: int, previous_hash: str
-) -> ChainProblem | None:
-    if event.seq > expected_seq:
-        missing = (
-            f"seq {expected_seq}"
-            if event.seq == expected_seq + 1
-            else (f"seq {expected_seq}-{event.seq - 1}")
-        )
-        return ChainProblem(
-            tenant.slug, expected_seq, None, "deleted", f"{missing} is missing before event #{event.id}"
-        )
-    if event_hash(event) != event.hash:
-        return ChainProblem(
-            tenant.slug, event.seq, event.id, "edited", "its content no longer matches its hash"
-        )
-    if event.seq < expected_seq or event.prev_hash != previous_hash:
-        return ChainProblem(
-            tenant.slug, event.seq, event.id, "inserted", "it does not link to the event before it"
-        )
-    return None
-
-
-def _events_in_order(tenant_id: int) -> ScalarResult[AuditEvent]:
-    query = (
-        select(AuditEvent)
-        .where(AuditEvent.tenant_id == tenant_id)
-        .order_by(AuditEvent.seq, AuditEvent.id)
-        .execution_options(yield_per=1000)
-    )
-    return db.session.scalars(query)

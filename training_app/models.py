@@ -6,7 +6,7 @@ from datetime import date, datetime
 from typing import Any
 
 from flask_login import UserMixin
-from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import CheckConstraint, Float, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from training_app.db import utcnow
@@ -55,25 +55,39 @@ class User(UserMixin, db.Model):
 
 
 class StaffAccount(UserMixin, db.Model):
-    """HR and administrators who sign in with a password to audit their tenant."""
+    """HR and administrators who sign in with a password to audit their tenant.
+
+    An email is unique within a tenant (one person may work for two tenants). `session_version`
+    is part of the signed session's identity: raising it (sign-out, deactivation, a new role or
+    password) ends every session signed before.
+    """
 
     __tablename__ = "staff_accounts"
-    __table_args__ = (CheckConstraint(f"role IN {STAFF_ROLES!r}", name="role"),)
+    __table_args__ = (
+        CheckConstraint(f"role IN {STAFF_ROLES!r}", name="role"),
+        UniqueConstraint("tenant_id", "email", name="uq_staff_accounts_tenant_email"),
+        Index("ix_staff_accounts_email", "email"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
-    email: Mapped[str] = mapped_column(String(320), unique=True)
+    email: Mapped[str] = mapped_column(String(320))
     name: Mapped[str] = mapped_column(String(200), default="")
     role: Mapped[str] = mapped_column(String(20))
     password_hash: Mapped[str] = mapped_column(String(255))
     active: Mapped[bool] = mapped_column(default=True)
+    session_version: Mapped[int] = mapped_column(default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_login_at: Mapped[datetime | None]
 
     is_staff = True
 
     def get_id(self) -> str:
-        return f"staff:{self.id}"
+        return f"staff:{self.id}:{self.session_version}"
+
+    def end_sessions(self) -> None:
+        """Every session signed for this account so far stops working at its next request."""
+        self.session_version = (self.session_version or 0) + 1
 
     @property
     def is_active(self) -> bool:
@@ -82,6 +96,31 @@ class StaffAccount(UserMixin, db.Model):
     @property
     def can_manage(self) -> bool:
         return self.role == "hr_admin"
+
+
+class AuditCheckpoint(db.Model):
+    """Where the tenant's chain was last verified in full and found intact (seq, hash, when), and
+    what the latest full verification found wrong, if it did (training_app.audit_verification)."""
+
+    __tablename__ = "audit_checkpoints"
+
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), primary_key=True)
+    seq: Mapped[int]
+    hash: Mapped[str] = mapped_column(String(64))
+    events: Mapped[int]
+    verified_at: Mapped[datetime | None]
+    problem: Mapped[str | None] = mapped_column(Text)
+    problem_found_at: Mapped[datetime | None]
+
+
+class RateLimitCounter(db.Model):
+    """A fixed-window rate-limit counter (training_app.rate_limits), shared by every process."""
+
+    __tablename__ = "rate_limit_counters"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)  # sha256 of the limiter's key
+    hits: Mapped[int]
+    expires_at: Mapped[float] = mapped_column(Float, index=True)  # epoch seconds
 
 
 class OutboxMessage(db.Model):

@@ -135,7 +135,7 @@ def test_a_row_inserted_and_linked_at_the_end_still_disagrees_with_the_head(chai
         db.session.commit()
     result = run_verify(chain)
     assert result.exit_code == 1
-    assert "was inserted: the chain ends at seq 6 but the tenant's head records seq 5" in result.output
+    assert "(seq 6) was inserted: it comes after the chain's head" in result.output
 
 
 def test_the_console_shows_a_broken_chain(chain, client):

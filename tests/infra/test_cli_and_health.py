@@ -69,7 +69,7 @@ def test_create_admin_refuses_a_short_password_and_a_duplicate(app):
     duplicate = cli(
         app, "users", "create-admin", "--email", "a@acme.example", "--tenant", "acme", "--generate-password"
     )
-    assert duplicate.exit_code == 1 and "already exists" in duplicate.output
+    assert duplicate.exit_code == 1 and "already has a staff account in this organisation" in duplicate.output
     with app.app_context():
         assert db.session.scalar(select(func.count()).select_from(StaffAccount)) == 1
 

@@ -50,7 +50,9 @@ def test_the_signed_in_learner_has_what_pages_use(app, driver, registered):
         assert not signed_in.is_staff and signed_in.get_id() == user.get_id()
         assert signed_in == user  # Flask-Login's equality: the same identity
         staff = db.session.scalar(select(StaffAccount))
-        assert load_identity(f"staff:{staff.id}") is staff
+        assert load_identity(staff.get_id()) is staff  # staff:<id>:<session version>
+        assert load_identity(f"staff:{staff.id}") is None  # a session from before versions
+        assert load_identity(f"staff:{staff.id}:{staff.session_version + 1}") is None
         for unknown in (f"learner:{user.id + 1000}", "learner:x", "robot:1", ""):
             assert load_identity(unknown) is None
 

@@ -45,13 +45,23 @@ class SignedInLearner(UserMixin):
 @login_manager.user_loader
 def load_identity(identity: str) -> StaffAccount | SignedInLearner | None:
     kind, _sep, raw_id = identity.partition(":")
-    if not raw_id.isdigit():
-        return None
-    if kind == "learner":
+    if kind == "learner" and raw_id.isdigit():
         return signed_in_learner(int(raw_id))
     if kind == "staff":
-        return db.session.get(StaffAccount, int(raw_id))
+        return signed_in_staff(raw_id)
     return None
+
+
+def signed_in_staff(raw_id: str) -> StaffAccount | None:
+    """The account a session names as `<id>:<session version>`; None once that version has
+    passed (signed out, deactivated, a new role or password) or for a session without one."""
+    account_id, _sep, version = raw_id.partition(":")
+    if not (account_id.isdigit() and version.isdigit()) or len(account_id) > 18:
+        return None
+    account = db.session.get(StaffAccount, int(account_id))
+    if account is None or account.session_version != int(version):
+        return None
+    return account
 
 
 def signed_in_learner(user_id: int) -> SignedInLearner | None:

@@ -8,14 +8,19 @@ from functools import cache
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from flask import current_app
+from flask_babel import gettext
 from sqlalchemy import func, select
+from zxcvbn import zxcvbn
 
 from training_app.db import utcnow
+from training_app.edge import check_text
 from training_app.errors import Conflict, NotFound, ValidationFailed
 from training_app.extensions import db
 from training_app.models import STAFF_ROLES, StaffAccount, Tenant
 
 MIN_PASSWORD_LENGTH = 12
+MAX_PASSWORD_LENGTH = 1024
+MIN_PASSWORD_SCORE = 3  # zxcvbn: "safely unguessable"; its dictionaries include breached passwords
 
 
 @cache
@@ -65,14 +70,19 @@ def create_tenant(slug: str, name: str) -> Tenant:
 def create_staff(
     tenant: Tenant, email: str, password: str, role: str = "hr_admin", name: str = ""
 ) -> StaffAccount:
+    check_text({"name": name, "email": email})
     email = normalise_email(email)
     if role not in STAFF_ROLES:
         raise ValidationFailed(f"Role must be one of {', '.join(STAFF_ROLES)}.")
-    if len(password) < MIN_PASSWORD_LENGTH:
-        raise ValidationFailed(f"The password must have at least {MIN_PASSWORD_LENGTH} characters.")
-    existing = db.session.scalar(select(StaffAccount.id).where(StaffAccount.email == email))
-    if existing is not None:
-        raise Conflict(f"A staff account for {email} already exists.")
+    check_password_policy(password, email=email, name=name)
+    existing = db.session.scalar(
+        select(StaffAccount.id).where(StaffAccount.tenant_id == tenant.id, StaffAccount.email == email)
+    )
+    if existing is not None:  # only this tenant's accounts are looked at: nothing of another's shows
+        raise Conflict(
+            gettext("%(email)s already has a staff account in this organisation.", email=email),
+            errors={"email": gettext("already a staff account here")},
+        )
     account = StaffAccount(
         tenant_id=tenant.id, email=email, name=name, role=role, password_hash=hash_password(password)
     )
@@ -88,20 +98,83 @@ def normalise_email(email: str) -> str:
     return email
 
 
-def authenticate(email: str, password: str) -> StaffAccount | None:
-    """The active account whose password matches, or None (same cost either way)."""
-    account = db.session.scalar(
-        select(StaffAccount).where(func.lower(StaffAccount.email) == email.strip().lower())
+def check_password_policy(password: str, *, email: str = "", name: str = "") -> None:
+    """At least 12 characters and hard to guess (zxcvbn, whose dictionaries hold the passwords
+    most often found in breaches, and which also refuses the person's own email and name)."""
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise ValidationFailed(
+            gettext("The password must have at least %(num)d characters.", num=MIN_PASSWORD_LENGTH),
+            errors={"password": gettext("too short")},
+        )
+    if len(password) > MAX_PASSWORD_LENGTH:
+        raise ValidationFailed(
+            gettext("The password must have at most %(num)d characters.", num=MAX_PASSWORD_LENGTH),
+            errors={"password": gettext("too long")},
+        )
+    strength = zxcvbn(password[:100], user_inputs=[value for value in (email, name) if value])
+    if strength["score"] < MIN_PASSWORD_SCORE:
+        raise ValidationFailed(
+            gettext(
+                "This password is too easy to guess (it is common, found in breached-password lists, "
+                "or made of your name or email). Use a longer phrase of several unrelated words."
+            ),
+            errors={"password": gettext("too easy to guess")},
+        )
+
+
+def authenticate(email: str, password: str, tenant_slug: str | None = None) -> list[StaffAccount]:
+    """The active accounts with this email whose password matches (several only when one person
+    has the same password in two organisations: the sign-in page then asks which one).
+
+    The same cost whether or not the email is known: an unknown email is checked against a dummy hash.
+    """
+    query = select(StaffAccount).where(
+        func.lower(StaffAccount.email) == email.strip().lower(), StaffAccount.active.is_(True)
     )
-    if account is None or not account.active:
+    if tenant_slug:
+        query = query.join(Tenant, Tenant.id == StaffAccount.tenant_id).where(Tenant.slug == tenant_slug)
+    accounts = list(db.session.scalars(query.order_by(StaffAccount.id)))
+    if not accounts:
         _verify(_dummy_hash(), password)
-        return None
-    if not _verify(account.password_hash, password):
-        return None
-    if _hasher().check_needs_rehash(account.password_hash):
-        account.password_hash = hash_password(password)
+        return []
+    matching = [account for account in accounts if _verify(account.password_hash, password)]
+    for account in matching:
+        if _hasher().check_needs_rehash(account.password_hash):
+            account.password_hash = hash_password(password)
+    return matching
+
+
+def signed_in(account: StaffAccount) -> None:
     account.last_login_at = utcnow()
-    return account
+
+
+def change_password(account: StaffAccount, current: str, new: str) -> None:
+    """The account's own password change: every other session of theirs ends."""
+    if not _verify(account.password_hash, current):
+        raise ValidationFailed(
+            gettext("Your current password is not right."),
+            errors={"current_password": gettext("not right")},
+        )
+    check_password_policy(new, email=account.email, name=account.name)
+    account.password_hash = hash_password(new)
+    account.end_sessions()
+    db.session.flush()
+
+
+def set_role(account: StaffAccount, role: str) -> None:
+    if role not in STAFF_ROLES:
+        raise ValidationFailed(gettext("Role must be one of %(roles)s.", roles=", ".join(STAFF_ROLES)))
+    if account.role != role:
+        account.role = role
+        account.end_sessions()
+        db.session.flush()
+
+
+def set_active(account: StaffAccount, active: bool) -> None:
+    if account.active != active:
+        account.active = active
+        account.end_sessions()
+        db.session.flush()
 
 
 def _verify(password_hash: str, password: str) -> bool:

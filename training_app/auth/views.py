@@ -1,13 +1,16 @@
-from urllib.parse import urlsplit
+import re
 
-from flask import Blueprint, current_app, redirect, render_template, request, url_for
+from flask import Blueprint, current_app, flash, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
-from flask_login import current_user, login_user, logout_user
+from flask_login import current_user, login_required, login_user, logout_user
+from sqlalchemy import select
 
 from training_app.audit import record_event
 from training_app.auth import services
-from training_app.auth.forms import LoginForm
-from training_app.extensions import limiter
+from training_app.auth.forms import LoginForm, PasswordChangeForm
+from training_app.errors import ValidationFailed
+from training_app.extensions import db, limiter
+from training_app.models import StaffAccount, Tenant
 
 bp = Blueprint("auth", __name__)
 
@@ -34,37 +37,89 @@ TOO_MANY = "Too many failed sign-in attempts. Wait a minute, then try again."
 @limiter.limit("30 per minute", methods=["POST"], deduct_when=_failed_login, error_message=TOO_MANY)
 def login():
     form = LoginForm()
-    if form.validate_on_submit():
-        account = services.authenticate(form.email.data, form.password.data)
-        if account is not None:
-            login_user(account)
-            record_event(
-                account.tenant_id,
-                f"staff:{account.id}",
-                "staff.login",
-                subject=("staff", account.id),
-                ip_address=request.remote_addr,
-            )
-            return redirect(_safe_next() or url_for("reports.console"))
+    if not form.validate_on_submit():
+        status = 422 if request.method == "POST" else 200
+        return render_template("auth/login.html", form=form, error=None), status
+    accounts = services.authenticate(form.email.data, form.password.data, form.organisation.data or None)
+    if not accounts:
         return render_template(
             "auth/login.html",
             form=form,
             error=_("The email or password is not right. Check both and try again."),
         ), 401
-    status = 422 if request.method == "POST" else 200
-    return render_template("auth/login.html", form=form, error=None), status
+    if len(accounts) > 1:  # the same person and password in two organisations: which one now?
+        form.organisation.choices = _organisations_of(accounts)
+        return render_template(
+            "auth/login.html", form=form, error=_("Choose the organisation to sign in to."), choose=True
+        ), 200
+    return _sign_in(accounts[0])
+
+
+def _organisations_of(accounts: list[StaffAccount]) -> list[tuple[str, str]]:
+    ids = [account.tenant_id for account in accounts]
+    tenants = {tenant.id: tenant for tenant in db.session.scalars(select(Tenant).where(Tenant.id.in_(ids)))}
+    return [(tenants[a.tenant_id].slug, tenants[a.tenant_id].name) for a in accounts]
+
+
+def _sign_in(account: StaffAccount):
+    target = _safe_next() or url_for("reports.console")
+    session.clear()  # nothing from before sign-in carries over: a new session, a new CSRF token
+    login_user(account)
+    services.signed_in(account)
+    record_event(
+        account.tenant_id,
+        f"staff:{account.id}",
+        "staff.login",
+        subject=("staff", account.id),
+        ip_address=request.remote_addr,
+    )
+    return redirect(target)
 
 
 @bp.post("/logout")
 def logout():
-    if current_user.is_authenticated:
-        logout_user()
+    account = current_user._get_current_object() if current_user.is_authenticated else None
+    if isinstance(account, StaffAccount):
+        account.end_sessions()  # a copy of this session's cookie stops working too
+        db.session.flush()
+    logout_user()
+    session.clear()
     return redirect(url_for("auth.login", signed_out=1))
+
+
+@bp.route("/account/password", methods=["GET", "POST"])
+@login_required
+def change_password():
+    account = current_user._get_current_object()
+    if not isinstance(account, StaffAccount):
+        return redirect(url_for("auth.login"))
+    form = PasswordChangeForm()
+    errors: dict[str, str] = {}
+    if form.validate_on_submit():
+        try:
+            services.change_password(account, form.current_password.data, form.new_password.data)
+        except ValidationFailed as exc:
+            errors = {"message": exc.message}
+        else:
+            record_event(
+                account.tenant_id,
+                f"staff:{account.id}",
+                "staff.password_changed",
+                subject=("staff", account.id),
+                ip_address=request.remote_addr,
+            )
+            login_user(account)  # this session carries the new session version; the others end
+            flash(_("Your password is changed. Your other sessions are signed out."), "success")
+            return redirect(url_for("reports.console"), 303)
+    status = 422 if request.method == "POST" else 200
+    return render_template("auth/password.html", form=form, errors=errors), status
+
+
+# A same-site path: no scheme or host, no backslash (browsers read it as a slash), no control
+# character (a CR/LF would split the Location header).
+_SAFE_PATH = re.compile(r"/(?![/\\])[^\\\x00-\x1f\x7f]*")
 
 
 def _safe_next() -> str | None:
     target = request.args.get("next", "")
-    parts = urlsplit(target)
-    if target.startswith("/") and not target.startswith("//") and not parts.netloc:
-        return target
-    return None
+    return target if _SAFE_PATH.fullmatch(target) else None
