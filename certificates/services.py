@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+import unicodedata
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -273,7 +275,10 @@ def pdf_of(certificate: Certificate, branding: render.Branding | None = None) ->
 
 
 def filename_of(certificate: Certificate) -> str:
-    safe_name = "".join(ch if ch.isalnum() else "-" for ch in certificate.holder_name).strip("-")[:60]
+    """The PDF's download name, with the holder's name in its own script (letters, their combining
+    marks and digits; anything else becomes a hyphen)."""
+    kept = (ch if unicodedata.category(ch)[0] in "LMN" else "-" for ch in certificate.holder_name)
+    safe_name = re.sub("-{2,}", "-", "".join(kept))[:60].strip("-")
     return f"certificate-{certificate.course_slug}-{safe_name or 'holder'}-{certificate.code}.pdf"
 
 

@@ -9,6 +9,7 @@ from certificates import badges, services
 from certificates.errors import InvalidCertificateCode
 from courses import publishing
 from training_app.auth.access import learner_required
+from training_app.downloads import download_headers
 from training_app.errors import wants_json
 from training_app.extensions import limiter
 
@@ -68,7 +69,7 @@ def credential_jwt(certificate_id: int):
     return Response(
         badges.credential_jwt(certificate),
         mimetype="application/vc+jwt",
-        headers={"Content-Disposition": f'attachment; filename="open-badge-{certificate.code}.jwt"'},
+        headers=download_headers(f"open-badge-{certificate.code}.jwt"),
     )
 
 
@@ -83,10 +84,7 @@ def pdf_response(certificate) -> Response:
     return Response(
         services.pdf_of(certificate),
         mimetype="application/pdf",
-        headers={
-            "Content-Disposition": f'attachment; filename="{services.filename_of(certificate)}"',
-            "Cache-Control": "private, no-store",
-        },
+        headers=download_headers(services.filename_of(certificate), f"certificate-{certificate.code}"),
     )
 
 

@@ -687,6 +687,11 @@ class CycleRef:
     course_slug: str
     course_title: str
     cycle: int
+    source: str  # the enrolment's (a staff preview's results are kept to itself)
+
+    @property
+    def is_preview(self) -> bool:
+        return self.source == "preview"
 
 
 @dataclass(frozen=True)
@@ -735,6 +740,9 @@ def record_result(
 ) -> RecordedResult:
     """Record the cycle's outcome and hand it to every registered hook, in this transaction.
 
+    A staff preview's result is recorded for the preview's own pages and handed to no hook: it
+    earns no certificate and is sent nowhere (no LMS score, no HR system).
+
     The caller gives the version and attestation the result was earned with (the quiz checked
     them when the attempt started). Core statements: this runs inside every passing quiz submit.
     """
@@ -762,7 +770,7 @@ def record_result(
         "version_number": version.number,
         "version_label": version.label,
     }
-    recorded, companions = _insert_result(row, draft, passed=passed)
+    recorded, companions = _insert_result(row, draft, passed=passed, with_hooks=not cycle.is_preview)
     if recorded is None:
         raise Conflict(gettext("This course is already completed for the current cycle."))
     completion_id = recorded.id
@@ -789,12 +797,13 @@ def record_result(
         companions=companions,
         **draft,
     )
-    hooks.run_result_hooks(result)
+    if not cycle.is_preview:
+        hooks.run_result_hooks(result)
     return result
 
 
 def _insert_result(
-    row: dict[str, Any], draft: dict[str, Any], *, passed: bool
+    row: dict[str, Any], draft: dict[str, Any], *, passed: bool, with_hooks: bool
 ) -> tuple[Row | None, dict[str, Any]]:
     """Insert the result unless the cycle is already completed; a pass also marks the enrolment.
 
@@ -805,7 +814,7 @@ def _insert_result(
     params = {f"new_{field}": value for field, value in row.items()}  # no enrolments column name
     if not passed:
         return run_core(_INSERT_UNLESS_COMPLETED, params).one_or_none(), {}
-    if db.session.connection().dialect.name == "postgresql":
+    if with_hooks and db.session.connection().dialect.name == "postgresql":
         companions = hooks.result_companions()
         statement, labels = _insert_completion_with(companions)
         result_as_drafted = SimpleNamespace(**draft)
@@ -843,6 +852,7 @@ _CYCLE_OF = (
         Course.slug,
         Course.title,
         Enrolment.cycle,
+        Enrolment.source,
     )
     .join(Course, Course.id == Enrolment.course_id)
     .where(Enrolment.id == bindparam("enrolment_id"))
@@ -942,6 +952,7 @@ def due_for_recertification(within_days: int) -> list[tuple[Enrolment, Completio
         select(Enrolment, Completion)
         .join(Completion, (Completion.enrolment_id == Enrolment.id) & (Completion.cycle == Enrolment.cycle))
         .where(
+            Enrolment.source != "preview",
             Completion.status == "completed",
             Completion.expires_at.is_not(None),
             Completion.expires_at <= horizon,

@@ -133,7 +133,7 @@ def attestation(course_slug: str):
 
 
 @bp.post("/<course_slug>/preview")
-@staff_required()
+@staff_required(role="hr_admin")
 def start_preview(course_slug: str):
     staff = current_user._get_current_object()
     learner = services.preview_learner(staff.tenant_id, staff.id, staff.name or staff.email, staff.email)

@@ -221,6 +221,7 @@ _CONTEXT_COLUMNS = (
     Course.slug,
     Course.title,
     Enrolment.cycle,
+    Enrolment.source,
 )
 _ATTEMPT_IN_CONTEXT = (
     CourseVersion.id == QuizAttempt.course_version_id,
@@ -398,7 +399,7 @@ def _grade_params(
 
 def _cycle_ref(row: Row, user_id: int) -> learning.CycleRef:
     return learning.CycleRef(
-        row.enrolment_id, row.tenant_id, user_id, row.course_id, row.slug, row.title, row.cycle
+        row.enrolment_id, row.tenant_id, user_id, row.course_id, row.slug, row.title, row.cycle, row.source
     )
 
 

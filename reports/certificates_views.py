@@ -18,6 +18,7 @@ from reports.services import course_rows
 from reports.views import bp
 from training_app.auth.access import staff_required
 from training_app.db import utcnow
+from training_app.downloads import download_headers
 from training_app.errors import Forbidden, ValidationFailed
 from training_app.extensions import db
 from training_app.models import Tenant
@@ -65,6 +66,7 @@ def certificates_zip():
     if not chosen:
         raise ValidationFailed("No certificate matches these filters.", errors={"filters": "no match"})
     branding = services.branding_for(current_user.tenant_id)
+    tenant_slug = db.session.get(Tenant, current_user.tenant_id).slug
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_STORED) as archive:
         for certificate in chosen:
@@ -72,7 +74,7 @@ def certificates_zip():
     return Response(
         buffer.getvalue(),
         mimetype="application/zip",
-        headers={"Content-Disposition": 'attachment; filename="certificates.zip"'},
+        headers=download_headers(f"certificates-{tenant_slug}-{utcnow():%Y%m%dT%H%M%SZ}.zip"),
     )
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import case, func, literal, select
 
 from courses.models import Attestation, Completion, Course, Enrolment, LessonProgress
 from quizzes.models import AttemptGrant, QuizAttempt
@@ -25,6 +25,9 @@ STATUS_LABELS = {
 }
 
 
+PAGE_SIZE = 50
+
+
 @dataclass(frozen=True)
 class EnrolmentRow:
     user: User
@@ -39,28 +42,71 @@ class EnrolmentRow:
         return STATUS_LABELS[self.status]
 
 
-def status_of(enrolment: Enrolment, latest: Completion | None, lessons_done: int, now: datetime) -> str:
-    if latest is not None and latest.cycle == enrolment.cycle:
-        return "completed" if latest.status == "completed" else "failed"
-    if enrolment.due_at is not None and enrolment.due_at < now:
-        return "overdue"
-    return "in_progress" if enrolment.started_at or lessons_done else "not_started"
+@dataclass(frozen=True)
+class EnrolmentPage:
+    rows: list[EnrolmentRow]
+    page: int
+    total: int
+
+    @property
+    def has_more(self) -> bool:
+        return self.page * PAGE_SIZE < self.total
 
 
-def enrolment_rows(
+def _current_cycle_result():
+    """The status of the enrolment's result in its current cycle, if it has one (a result of a
+    cycle is the newest result overall: cycles only grow)."""
+    return (
+        select(Completion.status)
+        .where(Completion.enrolment_id == Enrolment.id, Completion.cycle == Enrolment.cycle)
+        .order_by(Completion.id.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+
+
+def _lessons_done_now():
+    return (
+        select(func.count())
+        .select_from(LessonProgress)
+        .where(LessonProgress.enrolment_id == Enrolment.id, LessonProgress.cycle == Enrolment.cycle)
+        .scalar_subquery()
+    )
+
+
+def _status_column(now: datetime, result, lessons_done):
+    """The status rule in SQL, so a page can filter and count by it without reading every row."""
+    return case(
+        (result == "completed", literal("completed")),
+        (result.is_not(None), literal("failed")),
+        (Enrolment.due_at < now, literal("overdue")),
+        ((Enrolment.started_at.is_not(None)) | (lessons_done > 0), literal("in_progress")),
+        else_=literal("not_started"),
+    )
+
+
+def enrolment_page(
     tenant_id: int,
     *,
     department: str | None = None,
     status: str | None = None,
     course_slug: str | None = None,
     user_id: int | None = None,
-) -> list[EnrolmentRow]:
+    page: int = 1,
+    page_size: int | None = PAGE_SIZE,
+) -> EnrolmentPage:
+    """One page of enrolments (all of them with `page_size=None`), by learner name and course.
+
+    Every filter, the status included, runs in the database: no query sends a list of ids that
+    grows with the organisation (psycopg refuses more than 65,535 parameters).
+    """
+    lessons_done = _lessons_done_now().label("lessons_done")
+    status_column = _status_column(utcnow(), _current_cycle_result(), _lessons_done_now()).label("status")
     query = (
-        select(Enrolment, User, Course)
+        select(Enrolment, User, Course, status_column, lessons_done)
         .join(User, User.id == Enrolment.user_id)
         .join(Course, Course.id == Enrolment.course_id)
-        .where(Enrolment.tenant_id == tenant_id, User.issuer != "preview")
-        .order_by(User.name, Course.title)
+        .where(Enrolment.tenant_id == tenant_id, Enrolment.source != "preview")
     )
     if department:
         query = query.where(User.department == department)
@@ -68,23 +114,21 @@ def enrolment_rows(
         query = query.where(Course.slug == course_slug)
     if user_id:
         query = query.where(User.id == user_id)
-    rows = db.session.execute(query).all()
-    ids = [enrolment.id for enrolment, _, _ in rows]
-    latest = _latest_results(ids)
-    done = _lessons_done(ids)
-    now = utcnow()
-    result = [
-        EnrolmentRow(
-            user,
-            enrolment,
-            course,
-            status_of(enrolment, latest.get(enrolment.id), done.get(enrolment.id, 0), now),
-            done.get(enrolment.id, 0),
-            latest.get(enrolment.id),
-        )
-        for enrolment, user, course in rows
+    if status:
+        query = query.where(status_column == status)
+    total = db.session.scalar(
+        select(func.count()).select_from(query.with_only_columns(Enrolment.id).subquery())
+    )
+    query = query.order_by(User.name, Course.title, Enrolment.id)
+    if page_size is not None:
+        query = query.offset((page - 1) * page_size).limit(page_size)
+    found = db.session.execute(query).all()
+    latest = _latest_results([enrolment.id for enrolment, *_ in found])  # one page of ids at most
+    rows = [
+        EnrolmentRow(user, enrolment, course, row_status, done, latest.get(enrolment.id))
+        for enrolment, user, course, row_status, done in found
     ]
-    return [row for row in result if not status or row.status == status]
+    return EnrolmentPage(rows, page, total or 0)
 
 
 def _latest_results(enrolment_ids: list[int]) -> dict[int, Completion]:
@@ -98,18 +142,6 @@ def _latest_results(enrolment_ids: list[int]) -> dict[int, Completion]:
     )
     completions = db.session.scalars(select(Completion).join(newest, newest.c.id == Completion.id))
     return {completion.enrolment_id: completion for completion in completions}
-
-
-def _lessons_done(enrolment_ids: list[int]) -> dict[int, int]:
-    if not enrolment_ids:
-        return {}
-    rows = db.session.execute(
-        select(LessonProgress.enrolment_id, func.count())
-        .join(Enrolment, Enrolment.id == LessonProgress.enrolment_id)
-        .where(LessonProgress.enrolment_id.in_(enrolment_ids), LessonProgress.cycle == Enrolment.cycle)
-        .group_by(LessonProgress.enrolment_id)
-    )
-    return dict(rows.all())
 
 
 def departments(tenant_id: int) -> list[str]:
@@ -137,7 +169,7 @@ def learner_record(tenant_id: int, user_id: int) -> LearnerRecord:
     user = db.session.get(User, user_id)
     if user is None or user.tenant_id != tenant_id:
         raise NotFound("There is no such learner in your organisation.")
-    rows = enrolment_rows(tenant_id, user_id=user_id)
+    rows = enrolment_page(tenant_id, user_id=user_id, page_size=None).rows  # one person's few
     ids = [row.enrolment.id for row in rows]
     return LearnerRecord(
         user=user,

@@ -200,7 +200,36 @@ def _retry_after_headers(exc: HTTPException) -> dict[str, str]:
     return {k: v for k, v in response.headers.items() if k.lower().startswith(("retry-after", "x-ratelimit"))}
 
 
+# SQLSTATE classes and codes that mean "the database cannot serve us now", not "this statement is
+# wrong": connection exceptions, shutdown or restart, too many connections, out of disk or memory.
+UNAVAILABLE_SQLSTATE_PREFIXES = ("08", "57P0", "53")
+# SQLite's equivalents (its errors carry no SQLSTATE).
+UNAVAILABLE_SQLITE_MESSAGES = (
+    "database is locked",
+    "unable to open database file",
+    "disk i/o error",
+    "database or disk is full",
+)
+
+
+def is_database_unavailable(exc: OperationalError) -> bool:
+    """A connection or availability problem (503, the service recovers by itself), as opposed to a
+    programming error that happens to be an OperationalError (500, logged with its trace): psycopg
+    refusing more than 65,535 parameters, SQLite's "no such table"."""
+    if exc.connection_invalidated or exc.statement is None:  # lost the connection, or never got one
+        return True
+    sqlstate = getattr(exc.orig, "sqlstate", None)
+    if sqlstate:
+        return sqlstate.startswith(UNAVAILABLE_SQLSTATE_PREFIXES)
+    message = str(exc.orig).lower()
+    if message.startswith(UNAVAILABLE_SQLITE_MESSAGES):
+        return True
+    return "connection" in message or "server closed" in message
+
+
 def _handle_database_unavailable(exc: OperationalError):
+    if not is_database_unavailable(exc):
+        return _handle_unexpected(exc)
     log.error("database unavailable", extra={"error": str(exc.orig)[:500]})
     message = _("The service cannot reach its database right now. Please try again in a few minutes.")
     return error_response(503, message, title=_("Temporarily unavailable"))
