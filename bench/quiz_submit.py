@@ -71,12 +71,12 @@ from sqlalchemy.engine import make_url  # noqa: E402
 from courses import publishing  # noqa: E402
 from courses import services as learning  # noqa: E402
 from courses.models import Completion, Enrolment  # noqa: E402
-from quizzes import drawn  # noqa: E402
+from quizzes import form_snapshot  # noqa: E402
 from quizzes import services as quiz  # noqa: E402
-from quizzes.banks import bank_for_version  # noqa: E402
 from quizzes.demo import answers_to, ready_for_quiz  # noqa: E402
 from quizzes.draw import draw_questions  # noqa: E402
 from quizzes.models import QuizAttempt  # noqa: E402
+from quizzes.published_banks import bank_for_version  # noqa: E402
 from training_app import audit, audit_verification, create_app  # noqa: E402
 from training_app.auth import services as accounts  # noqa: E402
 from training_app.db import utcnow  # noqa: E402
@@ -612,7 +612,7 @@ def prepare_requests(app: Flask, pass_share: float, seed: int) -> list[Prepared]
             .where(QuizAttempt.status == "open")
             .order_by(QuizAttempt.id)
         ).all()
-        snapshots = [drawn.sign(attempt, version.content_hash) for attempt in attempts]
+        snapshots = [form_snapshot.sign(attempt, version.content_hash) for attempt in attempts]
         db.session.rollback()
     count = len(attempts[0].questions)
     for (attempt_id, user_id, questions, *_), snapshot in zip(attempts, snapshots, strict=True):
@@ -623,7 +623,7 @@ def prepare_requests(app: Flask, pass_share: float, seed: int) -> list[Prepared]
             cookie = serializer.dumps(dict(session))
         passing = rng.random() < pass_share
         right = rng.choice([count - 1, count]) if passing else rng.randint(2, count - 3)
-        form = [("csrf_token", token), *answer_form(bank, questions, right), (drawn.FIELD, snapshot)]
+        form = [("csrf_token", token), *answer_form(bank, questions, right), (form_snapshot.FIELD, snapshot)]
         body = urlencode(form)
         prepared.append(Prepared(attempt_id, passing, f"/quiz/attempts/{attempt_id}\t{cookie}\t{body}"))
     return prepared

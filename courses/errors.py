@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from training_app.errors import DomainError
+from training_app.errors import N_, DomainError
 
 
 class ContentError(DomainError):
@@ -34,3 +34,15 @@ class ContentErrors(DomainError):
     def __init__(self, errors: list[ContentError]) -> None:
         self.items = errors
         super().__init__("\n".join(e.message for e in errors))
+
+
+class LessonLocked(DomainError):
+    status = 409
+    code = "lesson_locked"
+    title = N_("Finish the earlier lessons first")
+
+
+class StepNotReady(DomainError):
+    status = 409
+    code = "step_not_ready"
+    title = N_("Not yet")

@@ -5,7 +5,7 @@ from flask import Flask
 
 def init_app(app: Flask) -> None:
     from courses import hooks
-    from lti import ags, cli, demo, services, storage
+    from lti import ags, cli, demo, framing, storage
     from lti.views import bp
     from training_app import demo as demo_data
     from training_app import outbox, security
@@ -16,5 +16,5 @@ def init_app(app: Flask) -> None:
     hooks.add_result_companion(ags.TARGETS_WITH_RESULT)
     outbox.register_handler(ags.KIND, ags.deliver_score)
     outbox.register_housekeeping(storage.purge_expired)
-    security.register_frame_origins(services.frame_origins)
+    security.register_frame_origins(framing.frame_origins)
     demo_data.register_step(demo.register_demo_lms)

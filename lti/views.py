@@ -21,7 +21,7 @@ from flask import (
 from flask_login import current_user, login_user
 
 from courses.views import render_overview
-from lti import claims, errors, keys, registration, roster, services, storage, tool_config
+from lti import claims, errors, framing, keys, registration, roster, services, storage, tool_config
 from lti import deep_linking as dl
 from lti.launch import PlatformRecord, find_platform, lti_request, new_launch, new_login
 from lti.models import ResourceLink
@@ -116,7 +116,7 @@ def launch():
         return _continue_in_new_window(outcome.user, _landing_url(outcome))
     if _lands_on_course_overview(outcome):
         # The launch answers with the learner's page: one round trip fewer than redirecting to it.
-        services.frame_as_a_launched_page()
+        framing.frame_as_a_launched_page()
         return render_overview(outcome.user.id, outcome.course_slug, answering_a_post=True)
     return redirect(_landing_url(outcome), 303)
 
@@ -152,7 +152,7 @@ def _remember_launch(outcome: services.LaunchOutcome, body: dict, platform: Plat
         "return_url": message.return_url,
     }
     session["embedded"] = True
-    session[services.FRAME_ORIGINS_KEY] = services.platform_origins(platform)
+    session[framing.FRAME_ORIGINS_KEY] = services.platform_origins(platform)
     if message.message_type == claims.DEEP_LINKING:
         settings = message.deep_linking_settings
         key = secrets.token_urlsafe(16)

@@ -6,7 +6,7 @@ from flask import Flask
 def init_app(app: Flask) -> None:
     from courses import content
     from quizzes import demo
-    from quizzes.bank import validate_course_quiz
+    from quizzes.bank_loader import validate_course_quiz
     from quizzes.views import bp
     from training_app import demo as demo_data
 

@@ -11,8 +11,8 @@ from courses import publishing
 from courses import services as learning
 from courses.models import Completion, Enrolment
 from quizzes import services
-from quizzes.banks import bank_for_version
 from quizzes.models import QuizAttempt
+from quizzes.published_banks import bank_for_version
 from training_app.demo import DemoContext
 from training_app.extensions import db
 from training_app.models import User

@@ -17,7 +17,7 @@ import random
 from collections.abc import Iterable, Sequence
 from typing import Any, NamedTuple
 
-from quizzes.model import Bank, Question
+from quizzes.bank_model import Bank, Question
 
 FIXED_OPTION_ORDER_TYPES = frozenset({"true_false"})
 

@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
 
+from quizzes.bank_model import Bank, Question
 from quizzes.draw import DrawnQuestion
-from quizzes.model import Bank, Question
 from quizzes.question_types import InvalidAnswer, check_answer, question_type
 
 

@@ -28,7 +28,7 @@ from typing import Any, ClassVar, TypeVar
 from flask_babel import gettext
 
 from courses.errors import ContentError
-from quizzes.model import Option, Question, frozen_map
+from quizzes.bank_model import Option, Question, frozen_map
 from training_app.errors import N_, DomainError
 
 # Builds a ContentError for a field of the question being checked, e.g. error_at("options", 2, "id",

@@ -8,8 +8,8 @@ from flask_login import current_user
 
 from courses import services as learning
 from courses.publishing import version_by_id
-from quizzes import drawn, services
-from quizzes.banks import bank_for_version
+from quizzes import form_snapshot, services
+from quizzes.published_banks import bank_for_version
 from training_app.auth.access import learner_required, signed_in_learner_id
 from training_app.errors import ValidationFailed
 from training_app.extensions import without_transaction
@@ -62,7 +62,7 @@ def submit(attempt_id: int):
     answers = {
         key.removeprefix(ANSWER_PREFIX): form.getlist(key) for key in form if key.startswith(ANSWER_PREFIX)
     }
-    snapshot = drawn.read(form.get(drawn.FIELD), attempt_id, learner_id)
+    snapshot = form_snapshot.read(form.get(form_snapshot.FIELD), attempt_id, learner_id)
     try:
         submission = services.submit(learner_id, attempt_id, answers, snapshot)
     except ValidationFailed as exc:
@@ -83,7 +83,7 @@ def _render_attempt(attempt, *, errors=None, summary=None, selected=None, notice
     course_title = learning.course_text(version, "title", attempt.locale)
     return render_template(
         template,
-        drawn=drawn.sign(attempt, version.content_hash) if is_open else None,
+        drawn=form_snapshot.sign(attempt, version.content_hash) if is_open else None,
         attempt=attempt,
         bank=bank,
         questions=questions,

@@ -5,10 +5,10 @@ from __future__ import annotations
 from courses import publishing
 from courses import services as learning
 from courses.models import Enrolment
-from quizzes import drawn
-from quizzes.banks import bank_for_version
+from quizzes import form_snapshot
 from quizzes.demo import scripted_answers
 from quizzes.models import QuizAttempt
+from quizzes.published_banks import bank_for_version
 from tests.helpers import text_of
 from training_app.extensions import db
 from training_app.models import User
@@ -49,7 +49,7 @@ def answer_key(app, attempt_id: int, *, right: int) -> dict[str, list[str] | str
             f"q-{qid}": chosen for qid, chosen in scripted_answers(bank, attempt, right).items()
         }
         content_hash = publishing.version_by_id(attempt.course_version_id).content_hash
-        form[drawn.FIELD] = drawn.sign(attempt, content_hash)
+        form[form_snapshot.FIELD] = form_snapshot.sign(attempt, content_hash)
         return form
 
 

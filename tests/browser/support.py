@@ -11,8 +11,8 @@ from flask import Flask
 from playwright.sync_api import Browser, BrowserContext, Page, Playwright
 
 from courses.models import CourseVersion
-from quizzes.banks import bank_for_version
 from quizzes.models import QuizAttempt
+from quizzes.published_banks import bank_for_version
 from tests.live_server import learner_session_cookie
 from training_app.extensions import db
 

@@ -19,6 +19,7 @@ import requests
 from sqlalchemy import func, select
 
 from lti import services as lti_services
+from lti.models import Deployment
 from lti.models import Platform as PlatformRow
 from tests import factories
 from tests.conftest import settings_for
@@ -244,7 +245,7 @@ def test_a_forged_launch_cannot_make_the_server_fetch_an_internal_jwks(app, clie
             auth_token_url=lms.token_url,
             key_set_url=f"{base}/jwks",
         )
-        platform.deployments.append(lti_services.Deployment(deployment_id=lms.deployment_id))
+        platform.deployments.append(Deployment(deployment_id=lms.deployment_id))
         db.session.add(platform)
         db.session.commit()
         driver = LaunchDriver(lms, client)

@@ -5,9 +5,9 @@ from __future__ import annotations
 from flask import Flask
 
 from courses import publishing
-from quizzes.banks import bank_for_version
 from quizzes.demo import scripted_answers
 from quizzes.models import QuizAttempt
+from quizzes.published_banks import bank_for_version
 from tests.helpers import FormClient, text_of
 from tests.launch.conftest import ORIENTATION
 from training_app.extensions import db

@@ -14,6 +14,7 @@ from courses import services as learning
 from courses.models import Enrolment
 from lti import claims, services
 from lti.models import Platform, ResourceLink
+from lti.services import launches
 from tests import factories
 from tests.launch.conftest import ORIENTATION, landed_on, learner, learner_claims
 from tests.statements import of_request
@@ -67,7 +68,7 @@ def test_a_learner_a_concurrent_launch_inserted_meanwhile_is_read_not_duplicated
         key = services.standing_key(platform, message, ORIENTATION)
         read_before_the_other_tab_committed = SimpleNamespace(user_id=None)
 
-        standing = services._insert_learner(key, message, read_before_the_other_tab_committed)
+        standing = launches._insert_learner(key, message, read_before_the_other_tab_committed)
 
         ada = db.session.scalar(select(User))
         assert db.session.scalar(select(func.count()).select_from(User)) == 1

@@ -10,8 +10,8 @@ import yaml
 from hypothesis import settings
 from hypothesis import strategies as st
 
-from quizzes.bank import load_bank
-from quizzes.model import SCORINGS, Bank, Option, Question, frozen_map
+from quizzes.bank_loader import load_bank
+from quizzes.bank_model import SCORINGS, Bank, Option, Question, frozen_map
 
 # No deadline: a slow CI machine must not turn a correct property into a flaky failure.
 quiz_settings = settings(max_examples=150, deadline=None)

@@ -11,9 +11,9 @@ from sqlalchemy import func, select, update
 from courses import publishing
 from courses import services as learning
 from courses.models import Completion, Enrolment
-from quizzes import services
-from quizzes.banks import bank_for_version
 from quizzes.models import QuizAttempt
+from quizzes.published_banks import bank_for_version
+from quizzes.services import lifecycle
 from tests import factories
 from tests.helpers import FormClient, sign_in_learner, text_of
 from tests.journeys import COURSE, answer_key, ready_for_quiz, start, submit
@@ -298,12 +298,12 @@ def test_the_quiz_needs_the_lessons_and_the_attestation_first(app, client):
 
 
 def test_the_cooldown_between_attempts_is_enforced_by_the_server(app, client, learner, monkeypatch):
-    real = services.bank_for_version
+    real = lifecycle.bank_for_version
 
     def bank_with_a_break(version):
         return dataclasses.replace(real(version), cooldown_minutes=10)
 
-    monkeypatch.setattr(services, "bank_for_version", bank_with_a_break)
+    monkeypatch.setattr(lifecycle, "bank_for_version", bank_with_a_break)
     first = start(client)
     submit(client, first, answer_key(app, first, right=2))
     refused = client.post_form(f"/quiz/{COURSE}/attempts", {})

@@ -4,7 +4,7 @@ import pytest
 import yaml
 
 from courses.errors import ContentError, ContentErrors
-from quizzes.bank import load_bank, parse_bank, validate_course_quiz
+from quizzes.bank_loader import load_bank, parse_bank, validate_course_quiz
 from tests.quiz.builders import CONTENT, course_folders, read_course, real_banks
 
 LESSONS = {"intro", "rules"}

@@ -7,7 +7,7 @@ import requests
 from sqlalchemy import func, select
 
 from courses.models import Completion
-from quizzes import drawn
+from quizzes import form_snapshot
 from quizzes.models import QuizAttempt
 from tests.helpers import csrf_from
 from tests.journeys import COURSE, answer_key
@@ -31,7 +31,7 @@ def test_twenty_simultaneous_submissions_grade_exactly_one_attempt(app, learner,
         attempt_id = int(started.headers["Location"].rsplit("/", 1)[1])
         form = {"csrf_token": token, **answer_key(app, attempt_id, right=9)}
         if snapshot == "without":
-            form.pop(drawn.FIELD)
+            form.pop(form_snapshot.FIELD)
         cookies = browser.cookies.get_dict()
         barrier = threading.Barrier(SUBMITTERS)
         answers: list[requests.Response] = []

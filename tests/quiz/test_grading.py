@@ -8,9 +8,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from quizzes.bank_model import QuestionText, frozen_map
 from quizzes.draw import DrawnQuestion, draw_questions
 from quizzes.grading import grade, passed, percent_score, score_checked
-from quizzes.model import QuestionText, frozen_map
 from quizzes.question_types import InvalidAnswer
 from tests.quiz.builders import (
     bank_of,

@@ -14,7 +14,7 @@ from itsdangerous import URLSafeSerializer
 
 from courses import publishing
 from courses.models import Completion
-from quizzes import drawn
+from quizzes import form_snapshot
 from quizzes.models import QuizAttempt
 from tests import factories
 from tests.helpers import sign_in_learner, text_of
@@ -52,7 +52,7 @@ def snapshot_like(app, attempt_id: int, **changes) -> str:
             name: getattr(attempt, name)
             for name in ("id", "user_id", "number", "course_version_id", "pass_mark", "questions")
         }
-        return drawn.sign(SimpleNamespace(**{**fields, **changes}), content_hash)
+        return form_snapshot.sign(SimpleNamespace(**{**fields, **changes}), content_hash)
 
 
 def test_a_failed_attempt_with_its_snapshot_is_graded_by_one_statement(app, client, learner, executed_sql):
@@ -95,16 +95,18 @@ def test_without_a_valid_snapshot_the_attempt_is_read_under_lock_and_graded_the_
     attempt_id = start(client)
     form = answer_key(app, attempt_id, right=9)
     if snapshot == "none":
-        form.pop(drawn.FIELD)
+        form.pop(form_snapshot.FIELD)
     elif snapshot == "forged":
-        form[drawn.FIELD] = form[drawn.FIELD][:-3] + "AAA"
+        form[form_snapshot.FIELD] = form[form_snapshot.FIELD][:-3] + "AAA"
     elif snapshot == "another_attempt":
-        form[drawn.FIELD] = snapshot_like(app, attempt_id, id=attempt_id + 1)
+        form[form_snapshot.FIELD] = snapshot_like(app, attempt_id, id=attempt_id + 1)
     elif snapshot == "another_learner":
-        form[drawn.FIELD] = snapshot_like(app, attempt_id, user_id=learner + 1)
+        form[form_snapshot.FIELD] = snapshot_like(app, attempt_id, user_id=learner + 1)
     else:
         with app.app_context():
-            form[drawn.FIELD] = URLSafeSerializer(app.secret_key, salt=drawn._SALT).dumps([attempt_id])
+            form[form_snapshot.FIELD] = URLSafeSerializer(app.secret_key, salt=form_snapshot._SALT).dumps(
+                [attempt_id]
+            )
     response = submit(client, attempt_id, form)
     assert "You passed with 90/100" in text_of(response)
     statements = submit_statements(executed_sql, attempt_id)
@@ -123,7 +125,9 @@ def test_a_snapshot_does_not_grade_another_learners_attempt(app, client, learner
         db.session.commit()
         other_id = other.id
     sign_in_learner(client, other_id)
-    form[drawn.FIELD] = snapshot_like(app, attempt_id, user_id=other_id)  # signed, but not Bob's attempt
+    form[form_snapshot.FIELD] = snapshot_like(
+        app, attempt_id, user_id=other_id
+    )  # signed, but not Bob's attempt
     response = client.post_form(f"/quiz/attempts/{attempt_id}", form)
     assert response.status_code == 404
     row = attempt_row(app, attempt_id)
@@ -135,8 +139,8 @@ def test_the_snapshot_in_the_page_holds_what_the_page_shows_and_no_answer_key(ap
     page = client.get(f"/quiz/attempts/{attempt_id}").get_data(as_text=True)
     [token] = DRAWN_INPUT.findall(page)
     with app.test_request_context():
-        snapshot = drawn.read(token, attempt_id, learner)
-        _, payload = URLSafeSerializer(app.secret_key, salt=drawn._SALT).loads_unsafe(token)
+        snapshot = form_snapshot.read(token, attempt_id, learner)
+        _, payload = URLSafeSerializer(app.secret_key, salt=form_snapshot._SALT).loads_unsafe(token)
     row = attempt_row(app, attempt_id)
     assert (
         snapshot is not None and snapshot.questions == row.questions and snapshot.pass_mark == row.pass_mark
@@ -187,7 +191,7 @@ def test_a_pass_and_a_last_fail_are_graded_in_the_transaction_that_records_the_r
 def test_without_a_snapshot_the_attempt_is_locked_inside_a_transaction(app, client, learner, executed_sql):
     attempt_id = start(client)
     form = answer_key(app, attempt_id, right=2)
-    form.pop(drawn.FIELD)
+    form.pop(form_snapshot.FIELD)
     submit(client, attempt_id, form)
     locked_read, grade = submit_executions(executed_sql, attempt_id)
     assert locked_read.sql.endswith("FOR UPDATE OF quiz_attempts") and locked_read.in_transaction

@@ -1,236 +1,33 @@
-"""Registrations and what a validated launch does: the learner, their enrolment, the grade target."""
+"""What a validated launch does: the learner (created on their first launch, details refreshed),
+their enrolment, the LMS link and the grade target the score goes back to.
+
+Services flush and never commit.
+"""
 
 from __future__ import annotations
 
 import logging
 from collections import namedtuple
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
-from urllib.parse import urlsplit
 
-from flask import g, request, session
 from sqlalchemy import Row, bindparam, func, literal, select, update
 
 from courses import services as learning
 from courses.models import Course, CourseVersion, Enrolment
 from courses.publishing import PublishedVersion, published_version
-from lti import claims, keys
+from lti import claims
 from lti.launch import PlatformRecord
-from lti.models import Deployment, GradeTarget, Platform, ResourceLink
-from training_app import audit, outbound
+from lti.models import GradeTarget, Platform, ResourceLink
 from training_app.auth.access import SignedInLearner
 from training_app.db import insert_unless_conflict, utcnow
-from training_app.edge import check_text, unsafe_character
-from training_app.errors import Conflict, DomainError, ValidationFailed
-from training_app.extensions import db, run_core, run_write
-from training_app.models import Tenant, User
-from training_app.tenancy import get_in_tenant
+from training_app.edge import check_text
+from training_app.errors import DomainError
+from training_app.extensions import run_core, run_write
+from training_app.models import User
 
 log = logging.getLogger(__name__)
-
-
-# --- registration -----------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class PlatformFields:
-    issuer: str
-    client_id: str
-    deployment_ids: list[str]
-    auth_login_url: str
-    auth_token_url: str
-    key_set_url: str
-    token_audience: str | None = None
-    name: str = ""
-
-    def normalised(self) -> PlatformFields:
-        """Pasted values often carry spaces; blank deployment ids are no deployment ids."""
-        return replace(
-            self,
-            issuer=self.issuer.strip(),
-            client_id=self.client_id.strip(),
-            deployment_ids=list(dict.fromkeys(d.strip() for d in self.deployment_ids if d.strip())),
-            auth_login_url=self.auth_login_url.strip(),
-            auth_token_url=self.auth_token_url.strip(),
-            key_set_url=self.key_set_url.strip(),
-            token_audience=(self.token_audience or "").strip() or None,
-            name=self.name.strip(),
-        )
-
-
-# Column sizes (lti.models): longer values are refused with a message instead of a database error.
-MAX_LENGTHS = {
-    "issuer": 500,
-    "client_id": 255,
-    "auth_login_url": 1000,
-    "auth_token_url": 1000,
-    "key_set_url": 1000,
-    "token_audience": 1000,
-    "name": 200,
-}
-MAX_DEPLOYMENT_ID = 255
-
-
-def add_platform(
-    tenant: Tenant, fields: PlatformFields, *, actor: str, ip_address: str | None = None
-) -> Platform:
-    fields = fields.normalised()
-    errors = validate_platform_fields(fields)
-    if errors:
-        raise ValidationFailed(
-            "The platform registration is not valid: " + "; ".join(f"{k}: {v}" for k, v in errors.items()),
-            errors=errors,
-        )
-    existing = db.session.scalar(
-        select(Platform).where(Platform.issuer == fields.issuer, Platform.client_id == fields.client_id)
-    )
-    if existing is not None:  # the same answer whoever it belongs to: nothing of another tenant shows
-        raise Conflict(ISSUER_AND_CLIENT_TAKEN, errors={"client_id": "already in use for this issuer"})
-    platform = Platform(
-        tenant_id=tenant.id,
-        name=fields.name or urlsplit(fields.issuer).hostname or fields.issuer,
-        issuer=fields.issuer,
-        client_id=fields.client_id,
-        auth_login_url=fields.auth_login_url,
-        auth_token_url=fields.auth_token_url,
-        key_set_url=fields.key_set_url,
-        token_audience=fields.token_audience,
-        deployments=[Deployment(deployment_id=d) for d in fields.deployment_ids],
-    )
-    db.session.add(platform)
-    db.session.flush()
-    keys.active_key(tenant.id)
-    audit.record_event(
-        tenant.id,
-        actor,
-        "lti.platform_added",
-        subject=("lti_platform", platform.id),
-        data={
-            "issuer": platform.issuer,
-            "client_id": platform.client_id,
-            "deployment_ids": platform.deployment_ids,
-        },
-        ip_address=ip_address,
-    )
-    return platform
-
-
-ISSUER_AND_CLIENT_TAKEN = (
-    "A connection with this issuer and client id already exists. If it is listed on this page, add the "
-    "deployment to it; otherwise register the tool in your LMS again, which gives it a new client id."
-)
-
-
-def validate_platform_fields(fields: PlatformFields) -> dict[str, str]:
-    errors = {}
-    texts = [(name, getattr(fields, name)) for name in MAX_LENGTHS]
-    for name, value in [*texts, *(("deployment_id", d) for d in fields.deployment_ids)]:
-        character = unsafe_character(value or "")
-        if character:
-            errors.setdefault(name, f"contains a control or text-direction character ({character})")
-    for name in ("issuer", "auth_login_url", "auth_token_url", "key_set_url"):
-        problem = url_problem(getattr(fields, name), fetched=name in FETCHED_URLS)
-        if problem:
-            errors[name] = problem
-    if fields.token_audience and url_problem(fields.token_audience):
-        errors["token_audience"] = url_problem(fields.token_audience) or ""
-    if not fields.client_id.strip():
-        errors["client_id"] = "required"
-    for name, limit in MAX_LENGTHS.items():
-        if name not in errors and len(getattr(fields, name) or "") > limit:
-            errors[name] = f"at most {limit} characters"
-    if not [d for d in fields.deployment_ids if d.strip()]:
-        errors["deployment_id"] = "at least one deployment id is required"
-    elif any(len(d) > MAX_DEPLOYMENT_ID for d in fields.deployment_ids):
-        errors["deployment_id"] = f"a deployment id has at most {MAX_DEPLOYMENT_ID} characters"
-    return errors
-
-
-FETCHED_URLS = ("auth_token_url", "key_set_url")  # the others are identifiers or browser redirects
-
-
-def url_problem(url: str, *, fetched: bool = False) -> str | None:
-    """Why this URL may not be used, or None: an absolute https URL (http in development), and for
-    a URL the service fetches, a destination training_app.outbound allows."""
-    policy = outbound.policy()
-    return outbound.host_problem(url, policy) if fetched else policy.url_problem(url)
-
-
-def add_deployment(
-    platform: Platform, deployment_id: str, *, actor: str, ip_address: str | None = None
-) -> Deployment:
-    deployment_id = deployment_id.strip()
-    if not deployment_id or len(deployment_id) > MAX_DEPLOYMENT_ID:
-        raise ValidationFailed(
-            f"A deployment id is 1 to {MAX_DEPLOYMENT_ID} characters long.",
-            errors={"deployment_id": "required" if not deployment_id else "too long"},
-        )
-    if deployment_id in platform.deployment_ids:
-        raise Conflict(
-            f"Deployment {deployment_id!r} is already registered.",
-            errors={"deployment_id": "already registered"},
-        )
-    deployment = Deployment(platform_id=platform.id, deployment_id=deployment_id)
-    platform.deployments.append(deployment)
-    db.session.flush()
-    audit.record_event(
-        platform.tenant_id,
-        actor,
-        "lti.deployment_added",
-        subject=("lti_platform", platform.id),
-        data={"deployment_id": deployment_id},
-        ip_address=ip_address,
-    )
-    return deployment
-
-
-def tenant_platform(tenant_id: int, platform_id: int) -> Platform:
-    return get_in_tenant(Platform, platform_id, tenant_id, "There is no such LMS connection.")
-
-
-def platforms_of(tenant_id: int) -> list[Platform]:
-    return list(
-        db.session.scalars(
-            select(Platform).where(Platform.tenant_id == tenant_id).order_by(Platform.created_at)
-        )
-    )
-
-
-def platform_origins(platform: Platform | PlatformRecord) -> list[str]:
-    """The origins this LMS shows the tool from: its issuer, its login page and, for Canvas, the
-    school's own domain (only the dynamic registration's openid_configuration URL tells us)."""
-    urls = [
-        platform.issuer,
-        platform.auth_login_url,
-        (platform.registration or {}).get("openid_configuration"),
-    ]
-    return sorted(
-        {f"{p.scheme}://{p.netloc}" for p in map(urlsplit, filter(None, urls)) if p.scheme and p.netloc}
-    )
-
-
-# LTI entry points are framed by an LMS before we know which one (login, launch, registration);
-# they hold no session-bound action a framing site could abuse.
-OPEN_FRAME_ENDPOINTS = {"lti.login", "lti.launch", "lti.register"}
-FRAME_ORIGINS_KEY = "lti_frame_origins"
-LAUNCHED_PAGE = "lti_launched_page"
-
-
-def frame_origins() -> list[str]:
-    """CSP frame-ancestors for this response: the launching LMS only (never other tenants')."""
-    if request.endpoint in OPEN_FRAME_ENDPOINTS and not g.get(LAUNCHED_PAGE):
-        return ["*"]
-    return list(session.get(FRAME_ORIGINS_KEY) or [])
-
-
-def frame_as_a_launched_page() -> None:
-    """This launch answers with a page of the course (the overview): framed like the pages after
-    it, by the launching LMS only, not by any site like the launch's other answers."""
-    setattr(g, LAUNCHED_PAGE, True)
-
-
-# --- launches -----------------------------------------------------------------------------------------
 
 
 class LaunchRefused(DomainError):
@@ -367,7 +164,11 @@ def _launch_details(message: claims.LaunchClaims, current: dict[str, Any]) -> di
 # Hot-path statements are built once, on the tables rather than the ORM entities: building a
 # statement costs more CPU than running it, and the ORM layer adds to both.
 _courses, _versions, _enrolments = Course.__table__, CourseVersion.__table__, Enrolment.__table__
+
+
 _targets, _links, _users = GradeTarget.__table__, ResourceLink.__table__, User.__table__
+
+
 LEARNER_DETAILS = ("name", "email", "locale", "department", "employee_id", "manager_email", "hire_date")
 _earlier_versions = _versions.alias("earlier_versions")
 _IS_LATEST_VERSION = (_versions.c.course_id == _courses.c.id) & (
@@ -376,6 +177,8 @@ _IS_LATEST_VERSION = (_versions.c.course_id == _courses.c.id) & (
     .where(_earlier_versions.c.course_id == _courses.c.id)
     .scalar_subquery()
 )
+
+
 _LINK_DETAILS = (
     _links.c.course_slug,
     _links.c.context_id,
@@ -386,16 +189,24 @@ _LINK_DETAILS = (
     _links.c.ags_scopes,
     _links.c.memberships_url,
 )
+
+
 _LINK_KEY = (
     (_links.c.platform_id == bindparam("platform_id"))
     & (_links.c.deployment_id == bindparam("deployment_id"))
     & (_links.c.resource_link_id == bindparam("resource_link_id"))
 )
+
+
 _LINK = select(_links.c.id.label("link_id"), *_LINK_DETAILS).where(_LINK_KEY)
+
+
 # values: the key, tenant_id and _LINK_DETAILS; nothing if a concurrent launch created the link
 _INSERT_LINK = insert_unless_conflict(_links, "platform_id", "deployment_id", "resource_link_id").returning(
     _links.c.id
 )
+
+
 # In one statement, always one row: the learner's details, the course's latest version, their
 # enrolment, the LMS link (with what we know of it) and their grade target for it, None where there
 # is none yet (the version for an unknown course, the user's id and the rest for an unknown learner:
@@ -432,8 +243,12 @@ _LAUNCH_STANDING = select(
         (_targets.c.enrolment_id == _enrolments.c.id) & (_targets.c.resource_link_id == _links.c.id),
     )
 )
+
+
 # A first launch's standing once the learner is inserted: the row read without them, their id and details.
 NewLearnerStanding = namedtuple("NewLearnerStanding", _LAUNCH_STANDING.selected_columns.keys())
+
+
 # values: tenant_id, issuer, subject, LEARNER_DETAILS; no id if a concurrent first launch inserted them
 _INSERT_USER = insert_unless_conflict(_users, "tenant_id", "issuer", "subject").returning(_users.c.id)
 _UPDATE_USER = update(_users).where(_users.c.id == bindparam("user_id"))  # values: LEARNER_DETAILS

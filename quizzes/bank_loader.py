@@ -19,7 +19,16 @@ import yaml
 from marshmallow import RAISE, Schema, ValidationError, fields, validate
 
 from courses.errors import ContentError, ContentErrors
-from quizzes.model import REVIEW_MODES, SCORINGS, SELECTS, Bank, Option, Question, QuestionText, frozen_map
+from quizzes.bank_model import (
+    REVIEW_MODES,
+    SCORINGS,
+    SELECTS,
+    Bank,
+    Option,
+    Question,
+    QuestionText,
+    frozen_map,
+)
 from quizzes.question_types import QUESTION_TYPES, ErrorAt, question_type
 
 if TYPE_CHECKING:

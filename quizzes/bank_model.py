@@ -1,7 +1,7 @@
-"""The question bank as immutable data: what `quizzes.bank.load_bank` returns.
+"""The question bank as immutable data: what `quizzes.bank_loader.load_bank` returns.
 
 Kept apart from the loader so the question types, drawing and grading can use it without a cycle;
-`quizzes.bank` re-exports these names.
+`quizzes.bank_loader` re-exports these names.
 """
 
 from __future__ import annotations

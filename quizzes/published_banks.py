@@ -7,7 +7,7 @@ import threading
 
 from courses.models import CourseVersion
 from courses.publishing import version_by_id
-from quizzes.bank import Bank, parse_bank
+from quizzes.bank_loader import Bank, parse_bank
 
 TRANSLATION_FILE = re.compile(r"^quiz\.([a-z]{2})\.yaml$")
 _cache: dict[str, Bank] = {}
