@@ -12,6 +12,8 @@ import re
 import secrets
 import unicodedata
 
+from flask_babel import gettext
+
 from certificates.errors import InvalidCertificateCode
 
 ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
@@ -41,28 +43,44 @@ def normalise_code(text: str) -> str:
     """
     if len(text) > MAX_INPUT_LENGTH:
         raise InvalidCertificateCode(
-            f"That is too long to be a certificate code (at most {MAX_INPUT_LENGTH} characters); "
-            f"a code looks like {EXAMPLE_CODE}.",
+            gettext(
+                "That is too long to be a certificate code (at most %(num)d characters); a code "
+                "looks like %(example)s.",
+                num=MAX_INPUT_LENGTH,
+                example=EXAMPLE_CODE,
+            ),
             reason="too_long",
         )
     # NFKC turns full-width input from CJK keyboards into ASCII.
     symbols = _SEPARATORS.sub("", unicodedata.normalize("NFKC", text)).upper().translate(_LOOK_ALIKES)
     if not symbols:
         raise InvalidCertificateCode(
-            f"Enter the code printed on the certificate, for example {EXAMPLE_CODE}.", reason="empty"
+            gettext(
+                "Enter the code printed on the certificate, for example %(example)s.", example=EXAMPLE_CODE
+            ),
+            reason="empty",
         )
     invalid = sorted({ch for ch in symbols if ch not in ALPHABET})
     if invalid:
         shown = ", ".join(repr(ch) for ch in invalid)
         raise InvalidCertificateCode(
-            f"A certificate code has only digits and the letters A-Z except U; {shown} cannot be "
-            f"part of one (a code looks like {EXAMPLE_CODE}).",
+            gettext(
+                "A certificate code has only digits and the letters A-Z except U; %(shown)s cannot be "
+                "part of one (a code looks like %(example)s).",
+                shown=shown,
+                example=EXAMPLE_CODE,
+            ),
             reason="invalid_character",
         )
     if len(symbols) != CODE_LENGTH:
         raise InvalidCertificateCode(
-            f"A certificate code has {CODE_LENGTH} letters and digits (for example {EXAMPLE_CODE}); "
-            f"this one has {len(symbols)}. Check for a missing or extra character.",
+            gettext(
+                "A certificate code has %(num)d letters and digits (for example %(example)s); this "
+                "one has %(given)d. Check for a missing or extra character.",
+                num=CODE_LENGTH,
+                example=EXAMPLE_CODE,
+                given=len(symbols),
+            ),
             reason="wrong_length",
         )
     return _grouped(symbols)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from training_app.errors import DomainError
+from training_app.errors import N_, DomainError
 
 
 class InvalidCertificateCode(DomainError, ValueError):
@@ -13,7 +13,7 @@ class InvalidCertificateCode(DomainError, ValueError):
 
     status = 400
     code = "invalid_certificate_code"
-    title = "That is not a certificate code"
+    title = N_("That is not a certificate code")
 
     def __init__(self, message: str, *, reason: str) -> None:
         self.reason = reason
@@ -25,7 +25,7 @@ class InvalidBranding(DomainError, ValueError):
 
     status = 422
     code = "invalid_branding"
-    title = "The certificate branding is not valid"
+    title = N_("The certificate branding is not valid")
 
     def __init__(self, field: str, problem: str) -> None:
         self.field = field
@@ -37,7 +37,7 @@ class InvalidCertificate(DomainError, ValueError):
 
     status = 422
     code = "invalid_certificate"
-    title = "The certificate data is not valid"
+    title = N_("The certificate data is not valid")
 
     def __init__(self, field: str, problem: str) -> None:
         self.field = field
@@ -52,7 +52,7 @@ class InvalidCredential(DomainError, ValueError):
 
     status = 400
     code = "invalid_credential"
-    title = "The credential could not be verified"
+    title = N_("The credential could not be verified")
 
     def __init__(self, message: str, *, reason: str) -> None:
         self.reason = reason

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from flask_babel import gettext
 from sqlalchemy import CTE, ColumnElement, Select, bindparam, func, insert, select
 
 from certificates import codes, render
@@ -17,7 +18,7 @@ from courses import hooks
 from courses.services import RecordedResult
 from training_app import audit
 from training_app.db import utcnow
-from training_app.errors import DomainError, NotFound, ValidationFailed
+from training_app.errors import N_, DomainError, NotFound, ValidationFailed
 from training_app.extensions import db, run_core
 from training_app.models import Tenant, User
 from training_app.tenancy import get_in_tenant
@@ -27,7 +28,7 @@ from training_app.urls import external_url
 class CertificateRevoked(DomainError):
     status = 410
     code = "certificate_revoked"
-    title = "This certificate was revoked"
+    title = N_("This certificate was revoked")
 
 
 # --- issuing --------------------------------------------------------------------------------------
@@ -289,19 +290,22 @@ def learner_certificate(user_id: int, certificate_id: int) -> Certificate:
     certificate = db.session.get(Certificate, certificate_id)
     if certificate is None or certificate.user_id != user_id:
         raise NotFound(
-            "There is no such certificate of yours. Your certificates are on your course overview."
+            gettext("There is no such certificate of yours. Your certificates are on your course overview.")
         )
     if certificate.revoked_at is not None:
         raise CertificateRevoked(
-            f"This certificate was revoked on {certificate.revoked_at:%Y-%m-%d} and can no "
-            "longer be downloaded. Ask your HR team if you think this is a mistake."
+            gettext(
+                "This certificate was revoked on %(date)s and can no longer be downloaded. Ask your "
+                "HR team if you think this is a mistake.",
+                date=f"{certificate.revoked_at:%Y-%m-%d}",
+            )
         )
     return certificate
 
 
 def tenant_certificate(tenant_id: int, certificate_id: int) -> Certificate:
     return get_in_tenant(
-        Certificate, certificate_id, tenant_id, "There is no such certificate in your organisation."
+        Certificate, certificate_id, tenant_id, gettext("There is no such certificate in your organisation.")
     )
 
 
@@ -312,11 +316,13 @@ def revoke(certificate: Certificate, *, staff_id: int, reason: str, ip_address: 
     reason = " ".join((reason or "").split())
     if len(reason) < 3:
         raise ValidationFailed(
-            "Give the reason for revoking (kept in the audit log, never shown publicly).",
-            errors={"reason": "required"},
+            gettext("Give the reason for revoking (kept in the audit log, never shown publicly)."),
+            errors={"reason": gettext("required")},
         )
     if certificate.revoked_at is not None:
-        raise ValidationFailed("This certificate is already revoked.", errors={"certificate": "revoked"})
+        raise ValidationFailed(
+            gettext("This certificate is already revoked."), errors={"certificate": gettext("revoked")}
+        )
     certificate.revoked_at = utcnow()
     certificate.revoked_reason = reason[:1000]
     certificate.revoked_by = staff_id

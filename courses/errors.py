@@ -12,7 +12,7 @@ class ContentError(DomainError):
 
     status = 422
     code = "invalid_content"
-    title = "The course content is not valid"
+    title = N_("The course content is not valid")
 
     def __init__(self, file: Path | str, where: str | None, problem: str) -> None:
         self.file = str(file)
@@ -29,7 +29,7 @@ class ContentErrors(DomainError):
 
     status = 422
     code = "invalid_content"
-    title = "The course content is not valid"
+    title = N_("The course content is not valid")
 
     def __init__(self, errors: list[ContentError]) -> None:
         self.items = errors

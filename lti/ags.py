@@ -23,7 +23,7 @@ from courses.services import RecordedResult
 from lti import oauth
 from lti.models import GradeTarget, Platform, ResourceLink
 from training_app import outbox
-from training_app.extensions import db, run_core
+from training_app.extensions import commit_before_waiting, db, run_core
 
 log = logging.getLogger(__name__)
 
@@ -116,12 +116,20 @@ def score_payload(completion: RecordedResult, target: Row) -> dict[str, Any]:
 
 
 def deliver_score(delivery: outbox.Delivery) -> None:
+    """The outbox job that sends one score: it owns its transaction, and ends it before each wait
+    on the LMS (training_app.extensions: the transaction rule)."""
     payload = delivery.payload
     client = _service_client(payload["platform_id"])
     scopes = list(payload["scopes"] or [SCOPE_SCORE])
     lineitem = payload["lineitem_url"] or find_or_create_lineitem(client, scopes, payload)
     response = oauth.service_request(
-        client, scopes, "POST", scores_url(lineitem), json_body=payload["score"], content_type=SCORE_TYPE
+        client,
+        scopes,
+        "POST",
+        scores_url(lineitem),
+        before_waiting=commit_before_waiting,
+        json_body=payload["score"],
+        content_type=SCORE_TYPE,
     )
     if response.status_code == 409:
         log.info("LMS already had this score (409)", extra={"message_id": delivery.id})
@@ -130,11 +138,10 @@ def deliver_score(delivery: outbox.Delivery) -> None:
 
 
 def _service_client(platform_id: int) -> oauth.ServiceClient:
-    with oauth.unit_of_work():
-        platform = db.session.get(Platform, platform_id)
-        if platform is None:
-            raise outbox.DeliveryError("the LMS registration was removed", retry=False)
-        return oauth.client_for(platform)
+    platform = db.session.get(Platform, platform_id)
+    if platform is None:
+        raise outbox.DeliveryError("the LMS registration was removed", retry=False)
+    return oauth.client_for(platform)
 
 
 def find_or_create_lineitem(client: oauth.ServiceClient, scopes: list[str], payload: dict[str, Any]) -> str:
@@ -155,6 +162,7 @@ def find_or_create_lineitem(client: oauth.ServiceClient, scopes: list[str], payl
         scopes,
         "POST",
         payload["lineitems_url"],
+        before_waiting=commit_before_waiting,
         content_type=LINEITEM_TYPE,
         accept=LINEITEM_TYPE,
         json_body={
@@ -177,7 +185,9 @@ def find_lineitem(client: oauth.ServiceClient, scopes: list[str], payload: dict[
     for _page in range(MAX_PAGES):
         if not url:
             break
-        response = oauth.service_request(client, scopes, "GET", url, accept=LINEITEMS_TYPE)
+        response = oauth.service_request(
+            client, scopes, "GET", url, before_waiting=commit_before_waiting, accept=LINEITEMS_TYPE
+        )
         outbox.raise_for_delivery_status(response)
         items = _json(response)
         ours = [item for item in items if is_ours(item, payload)] if isinstance(items, list) else []

@@ -8,58 +8,40 @@ JWT format checks and the message validators. What we add, because the library d
   that login's state cookie (or platform storage's word for it) and that login's nonce: replays
   and state/nonce mix-ups fail (lti.views.launch; the library never consumes nonces);
 - exp/iat/nonce/iss/aud required, 60 s leeway for clock skew, `azp` checked;
-- the platform's JWKS cached per process as key objects, refetched once on an unknown kid;
-- registrations, deployments and keys read from the database, per tenant; no launch body stored;
+- the platform's JWKS cached per process as key objects (lti.platform_keys);
+- registrations, deployments and keys read from the database, per tenant (lti.platform_cache);
+  no launch body stored;
 - login nonces from `secrets` (the library's ends with a uuid1: the host's MAC address and clock);
-- the id_token decoded by a PyJWT whose base64url segment check is a regular expression (PyJWT
-  2.15 checks each character in Python), with PyJWT's rules (tests/launch/test_id_token_decoder.py).
+- every refusal raised as a LaunchError naming its reason, by the step that refused (the
+  library raises one exception type with different texts; lti.errors turns reasons into pages).
 """
 
 from __future__ import annotations
 
 import logging
-import re
 import secrets
-import threading
-import time
-from dataclasses import dataclass
+from collections.abc import Callable
 from typing import Any
 
 import jwt
-import requests
-from flask import current_app, g, has_app_context, request
-from jwt.api_jws import PyJWS
-from jwt.utils import base64url_decode, base64url_encode
+from flask import request
 from pylti1p3.contrib.flask import FlaskMessageLaunch, FlaskOIDCLogin, FlaskRequest, FlaskSessionService
 from pylti1p3.deployment import Deployment as LibDeployment
 from pylti1p3.exception import LtiException, LtiMessageValidationException
 from pylti1p3.registration import Registration
 from pylti1p3.tool_config import ToolConfAbstract
-from sqlalchemy import bindparam, event, select
-from sqlalchemy.orm import Session
 
-from lti import keys
+from lti import claims, keys
+from lti.errors import LaunchError
 from lti.models import Deployment, Platform
+from lti.platform_cache import PlatformRecord, find_platform, issuer_is_registered
+from lti.platform_keys import platform_key
 from training_app import outbound
 from training_app.extensions import begin_writes, db
 
 log = logging.getLogger(__name__)
-
 LEEWAY_SECONDS = 60
 REQUIRED_CLAIMS = ["iss", "aud", "exp", "iat", "nonce", "sub"]
-JWKS_TTL_SECONDS = 3600
-JWKS_NEGATIVE_SECONDS = 60  # a kid still unknown after a refetch is not refetched for again this long
-
-
-class LaunchError(LtiException):
-    """A launch refused for a reason we can explain to the learner."""
-
-    def __init__(self, message: str, *, reason: str) -> None:
-        super().__init__(message)
-        self.reason = reason
-
-
-# --- tool configuration from the database ---------------------------------------------------------
 
 
 class DatabaseToolConf(ToolConfAbstract):
@@ -112,122 +94,6 @@ def adopt_first_deployment(platform: PlatformRecord, deployment_id: str) -> bool
     return True
 
 
-@dataclass(frozen=True)
-class PlatformRecord:
-    """What a launch reads of a registration (a plain copy: no ORM instance, no lazy loads)."""
-
-    id: int
-    tenant_id: int
-    issuer: str
-    client_id: str
-    auth_login_url: str
-    auth_token_url: str
-    key_set_url: str
-    token_audience: str | None
-    registration: dict[str, Any] | None
-    deployment_ids: tuple[str, ...]
-
-
-# Hot-path statements are built once, on the tables rather than the ORM entities: building a
-# statement costs more CPU than running it, and the ORM layer adds to both.
-_platforms, _deployments = Platform.__table__.c, Deployment.__table__.c
-_PLATFORMS_OF_ISSUER = (
-    select(
-        _platforms.id,
-        _platforms.tenant_id,
-        _platforms.issuer,
-        _platforms.client_id,
-        _platforms.auth_login_url,
-        _platforms.auth_token_url,
-        _platforms.key_set_url,
-        _platforms.token_audience,
-        _platforms.registration,
-        _deployments.deployment_id,
-    )
-    .select_from(Platform.__table__.outerjoin(Deployment.__table__))
-    .where(_platforms.issuer == bindparam("issuer"))
-)
-_PLATFORM_OF_CLIENT = _PLATFORMS_OF_ISSUER.where(_platforms.client_id == bindparam("client_id"))
-
-
-def find_platform(issuer: str, client_id: str | None, *, fresh: bool = False) -> PlatformRecord | None:
-    """The registration for this issuer and client id; without a client id, the only one.
-
-    Asked several times per launch (library and tool) and by every login and launch: read with its
-    deployments in one statement, then reused for PLATFORM_CACHE_SECONDS by this process.
-    What that means for correctness: an unknown registration is never cached, so one just added
-    is found at once, and so is a new deployment (find_deployment_by_params reads again before
-    refusing one); an edit made by this process is seen at once (flushes that touch registrations
-    empty the cache); an edit made by another process or instance (a URL, a deleted registration)
-    is seen within PLATFORM_CACHE_SECONDS, as the platform's own keys are within the JWKS cache's
-    time. `fresh` reads the database now.
-    """
-    key = (issuer, client_id)
-    memo = g.setdefault("lti_platforms", {})
-    if fresh or key not in memo:
-        memo[key] = _recent_platform(issuer, client_id, fresh=fresh)
-    return memo[key]
-
-
-PLATFORM_CACHE_SECONDS = 10.0
-
-
-def _recent_platform(issuer: str, client_id: str | None, *, fresh: bool) -> PlatformRecord | None:
-    cache = _platform_cache()
-    now = time.monotonic()
-    hit = cache.get((issuer, client_id))
-    if hit is not None and not fresh and now - hit[0] < PLATFORM_CACHE_SECONDS:
-        return hit[1]
-    record = _platform_record(issuer, client_id)
-    if record is None:
-        cache.pop((issuer, client_id), None)
-    else:
-        cache[(issuer, client_id)] = (now, record)
-    return record
-
-
-def _platform_cache() -> dict[tuple[str, str | None], tuple[float, PlatformRecord]]:
-    """Per app (one per process in production; one per test, so tests never share it)."""
-    return current_app.extensions.setdefault("lti_recent_platforms", {})
-
-
-_PLATFORMS_CHANGED = "lti_platforms_changed"
-
-
-@event.listens_for(Session, "before_flush")
-def _forget_changed_platforms(session: Session, _context: Any, _instances: Any) -> None:
-    changed = (*session.new, *session.dirty, *session.deleted)
-    if has_app_context() and any(isinstance(row, (Platform, Deployment)) for row in changed):
-        session.info[_PLATFORMS_CHANGED] = True
-        _platform_cache().clear()
-
-
-@event.listens_for(Session, "after_rollback")
-def _forget_platforms_read_in_a_rolled_back_transaction(session: Session) -> None:
-    """A registration read after this transaction changed it, and the change did not commit.
-
-    Only then: every error response rolls back, and most never touched a registration.
-    """
-    if session.info.pop(_PLATFORMS_CHANGED, False) and has_app_context():
-        _platform_cache().clear()
-
-
-@event.listens_for(Session, "after_commit")
-def _platform_changes_committed(session: Session) -> None:
-    session.info.pop(_PLATFORMS_CHANGED, None)
-
-
-def _platform_record(issuer: str, client_id: str | None) -> PlatformRecord | None:
-    if client_id:
-        rows = db.session.execute(_PLATFORM_OF_CLIENT, {"issuer": issuer, "client_id": client_id}).all()
-    else:
-        rows = db.session.execute(_PLATFORMS_OF_ISSUER, {"issuer": issuer}).all()
-    if len({row[0] for row in rows}) != 1:
-        return None  # unknown, or several registrations for the issuer and no client id to choose
-    deployment_ids = tuple(sorted(row[-1] for row in rows if row[-1] is not None))
-    return PlatformRecord(*rows[0][:-1], deployment_ids=deployment_ids)
-
-
 def registration_for(platform: Platform | PlatformRecord, *, with_tool_key: bool = True) -> Registration:
     """pylti1p3's view of a platform; the tool key only when something is signed (not on launch)."""
     registration = (
@@ -246,101 +112,6 @@ def registration_for(platform: Platform | PlatformRecord, *, with_tool_key: bool
     return registration
 
 
-# --- the platform's keys -----------------------------------------------------------------------------
-
-_jwks_cache: dict[str, tuple[float, dict[str, jwt.PyJWK]]] = {}
-_missing_kids: dict[tuple[str, str], float] = {}  # (url, kid) refetched for and still unknown
-_jwks_lock = threading.Lock()
-
-
-def platform_key(key_set_url: str, kid: str | None, alg: str | None) -> jwt.PyJWK:
-    """The platform's public key for `kid`, from a per-process cache of its JWKS.
-
-    An unknown kid refetches the key set once (the LMS may have rotated its key); a kid still
-    unknown after that is remembered for a minute, so forged kids cannot make us refetch per request.
-    """
-    if not kid:
-        raise LaunchError("The launch token names no signing key (kid).", reason="no_kid")
-    if alg != "RS256":
-        raise LaunchError(
-            f"The launch token is signed with {alg!r}; only RS256 is accepted.", reason="bad_algorithm"
-        )
-    now = time.monotonic()
-    fetched_at, known = _jwks_cache.get(key_set_url, (0.0, {}))
-    stale = now - fetched_at >= JWKS_TTL_SECONDS
-    recently_missing = (
-        now - _missing_kids.get((key_set_url, kid), -JWKS_NEGATIVE_SECONDS) < JWKS_NEGATIVE_SECONDS
-    )
-    if stale or (kid not in known and not recently_missing):
-        known = _fetch_jwks(key_set_url)
-    if kid not in known:
-        with _jwks_lock:
-            _missing_kids[(key_set_url, kid)] = now
-        raise LaunchError(
-            "The launch token was signed with a key the LMS does not publish.", reason="unknown_kid"
-        )
-    return known[kid]
-
-
-def _fetch_jwks(key_set_url: str) -> dict[str, jwt.PyJWK]:
-    try:
-        response = outbound.session().get(key_set_url, timeout=10)
-        response.raise_for_status()
-        key_set = jwt.PyJWKSet.from_dict(response.json())
-    except (requests.RequestException, ValueError, jwt.PyJWKSetError, outbound.DestinationRefused) as exc:
-        log.warning("platform keys unavailable", extra={"url": key_set_url, "error": str(exc)[:300]})
-        raise LaunchError(
-            f"Could not read the LMS's public keys at {key_set_url}.", reason="jwks_unavailable"
-        ) from None
-    known = {key.key_id: key for key in key_set.keys if key.key_id}
-    with _jwks_lock:
-        _jwks_cache[key_set_url] = (time.monotonic(), known)
-    return known
-
-
-# --- the id_token's decoder ---------------------------------------------------------------------------
-
-_BASE64URL_SEGMENT = re.compile(rb"[A-Za-z0-9_-]*")
-
-
-class _RegexSegmentJWS(PyJWS):
-    """PyJWS with its strict segment check (GHSA-hxm8-2xgr-2p9m) done by a regular expression.
-
-    PyJWT 2.15 checks every character of the token against the base64url alphabet in a Python
-    generator: ~0.1 ms of a launch's CPU for a 3 kB id_token. Same rules, same errors: at most two
-    trailing '=' and only on a whole quantum, no length of 1 mod 4, nothing outside the alphabet,
-    and the decoded bytes must encode back to the segment (no stray bits).
-    """
-
-    @staticmethod
-    def _decode_base64url_segment(segment: bytes, name: str) -> bytes:
-        stripped = segment.rstrip(b"=")
-        padding = len(segment) - len(stripped)
-        if (
-            padding > 2
-            or (padding and len(segment) % 4 != 0)
-            or len(stripped) % 4 == 1
-            or _BASE64URL_SEGMENT.fullmatch(stripped) is None
-        ):
-            raise jwt.DecodeError(f"Invalid {name} padding")
-        decoded = base64url_decode(stripped)
-        if base64url_encode(decoded) != stripped:
-            raise jwt.DecodeError(f"Invalid {name} padding")
-        return decoded
-
-
-def _id_token_decoder() -> jwt.PyJWT:
-    decoder = jwt.PyJWT()
-    decoder._jws = _RegexSegmentJWS(options=decoder._get_sig_options())
-    return decoder
-
-
-_id_tokens = _id_token_decoder()
-
-
-# --- login and launch ---------------------------------------------------------------------------------
-
-
 class LoginRecordSession(FlaskSessionService):
     """The tool keeps the nonce in its own single-use login record (lti.views.login), not here."""
 
@@ -353,8 +124,44 @@ class ToolOIDCLogin(FlaskOIDCLogin):
         # The library's is uuid4 + uuid1, and a uuid1 carries the tool host's MAC address and clock.
         return secrets.token_urlsafe(32)
 
+    def validate_oidc_login(self) -> Registration:
+        """The library's checks, each refusal raised with its reason."""
+        issuer = self._get_request_param("iss")
+        if not issuer:
+            raise LaunchError("The login request names no issuer (iss).", reason="missing_claim")
+        if not self._get_request_param("login_hint"):
+            raise LaunchError("The login request has no login_hint.", reason="missing_claim")
+        client_id = self._get_request_param("client_id") or None
+        platform = find_platform(issuer, client_id)
+        if platform is None:
+            raise LaunchError(f"No registration for {issuer} / {client_id}.", reason=_unregistered(issuer))
+        return registration_for(platform, with_tool_key=False)
+
 
 class ToolMessageLaunch(FlaskMessageLaunch):
+    """Each validation step of the library, with its refusal raised as a LaunchError that names
+    the step's reason (the library raises the same exception type with different texts)."""
+
+    def validate_jwt_format(self) -> ToolMessageLaunch:
+        return _step(super().validate_jwt_format, "invalid_token")
+
+    def validate_registration(self) -> ToolMessageLaunch:
+        body = self._jwt.get("body", {})
+        if not body.get("iss"):
+            raise LaunchError("The launch token names no issuer (iss).", reason="missing_claim")
+        return _step(super().validate_registration, _unregistered(body["iss"]))
+
+    def validate_deployment(self) -> ToolMessageLaunch:
+        if not self._jwt.get("body", {}).get(claims.DEPLOYMENT_ID):
+            raise LaunchError("The launch names no deployment.", reason="no_deployment")
+        return _step(super().validate_deployment, "unknown_deployment")
+
+    def validate_message(self) -> ToolMessageLaunch:
+        try:
+            return super().validate_message()
+        except LtiException as exc:
+            raise LaunchError(str(exc), reason=message_reason(exc)) from None
+
     def validate_state(self) -> ToolMessageLaunch:
         return self  # checked by lti.views.launch: state cookie (or platform storage) + login record
 
@@ -366,7 +173,7 @@ class ToolMessageLaunch(FlaskMessageLaunch):
         key = platform_key(self._registration.get_key_set_url(), header.get("kid"), header.get("alg"))
         client_id = self.get_client_id()
         try:
-            body = _id_tokens.decode(
+            body = jwt.decode(
                 self._get_id_token(),
                 key.key,
                 algorithms=["RS256"],
@@ -387,6 +194,31 @@ class ToolMessageLaunch(FlaskMessageLaunch):
 
     def body(self) -> dict[str, Any]:
         return self._get_jwt_body()
+
+
+def _step(validation: Callable[[], ToolMessageLaunch], reason: str) -> ToolMessageLaunch:
+    try:
+        return validation()
+    except LtiException as exc:
+        if isinstance(exc, LaunchError):
+            raise
+        raise LaunchError(str(exc), reason=reason) from None
+
+
+def _unregistered(issuer: str) -> str:
+    """A known LMS whose token names another client id was meant for another tool; an unknown
+    issuer is an LMS that is not registered here."""
+    return "bad_audience" if issuer_is_registered(issuer) else "unknown_platform"
+
+
+# The library's message validators raise one exception type for every problem of the message's
+# claims; only their texts tell a wrong LTI version or message type from a missing claim.
+_MESSAGE_REASONS = (("Incorrect version", "bad_version"), ("message type", "unsupported_message"))
+
+
+def message_reason(exc: Exception) -> str:
+    text = str(exc)
+    return next((reason for marker, reason in _MESSAGE_REASONS if marker in text), "missing_claim")
 
 
 def _jwt_reason(exc: jwt.InvalidTokenError) -> str:
@@ -419,7 +251,6 @@ def new_launch(request: FlaskRequest) -> ToolMessageLaunch:
 
 __all__ = [
     "DatabaseToolConf",
-    "LaunchError",
     "LtiMessageValidationException",
     "PlatformRecord",
     "ToolMessageLaunch",

@@ -4,11 +4,11 @@ Tokens are cached in the database until shortly before they expire, so every wor
 instance reuses them; a 401 from a service drops the cached token and the call is tried once
 more with a fresh one.
 
-No database transaction is held open while we wait for the LMS when we can avoid it: the
-LMS's token endpoint fetches our JWKS from our web server during the call, and on SQLite an
-open transaction holds the one write lock that request needs. The outbox worker calls us with
-no transaction open, so each cache read or write here is committed at once; inside a web
-request the request's transaction owns the work (flush only).
+No database transaction is held open while we wait for the LMS: its token endpoint fetches our
+JWKS from our web server during the call, and on SQLite an open transaction holds the one write
+lock that request needs. The unit of work's owner (the outbox job, the instructor report's
+request) hands every call that waits its `before_waiting` (training_app.extensions.
+commit_before_waiting), called just before the wait; this module itself never commits.
 """
 
 from __future__ import annotations
@@ -17,8 +17,7 @@ import json
 import re
 import time
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -36,6 +35,7 @@ from training_app.db import utcnow
 from training_app.extensions import db
 from training_app.outbox import DeliveryError, send_http
 
+BeforeWaiting = Callable[[], None]  # ends the owner's transaction before a wait on the LMS
 EXPIRY_MARGIN = timedelta(seconds=30)
 ASSERTION_LIFETIME = 300
 NEXT_LINK = re.compile(r'<([^>]+)>\s*;(?:[^,<]*;)?\s*rel="?next"?')
@@ -53,31 +53,16 @@ class ServiceClient:
     signing_key: RSAPrivateKey
 
 
-@contextmanager
-def unit_of_work() -> Iterator[None]:
-    """Commit what the block did when no transaction was open before it (the outbox worker)."""
-    owned = not db.session().in_transaction()
-    try:
-        yield
-    except BaseException:
-        if owned:
-            db.session.rollback()
-        raise
-    if owned:
-        db.session.commit()
-
-
 def client_for(platform: Platform) -> ServiceClient:
-    with unit_of_work():
-        key = keys.active_key(platform.tenant_id)
-        return ServiceClient(
-            platform_id=platform.id,
-            client_id=platform.client_id,
-            token_url=platform.auth_token_url,
-            audience=platform.token_audience or platform.auth_token_url,
-            kid=key.kid,
-            signing_key=keys.private_key_object(key),
-        )
+    key = keys.active_key(platform.tenant_id)
+    return ServiceClient(
+        platform_id=platform.id,
+        client_id=platform.client_id,
+        token_url=platform.auth_token_url,
+        audience=platform.token_audience or platform.auth_token_url,
+        kid=key.kid,
+        signing_key=keys.private_key_object(key),
+    )
 
 
 def timeout() -> float:
@@ -88,49 +73,48 @@ def scope_key(scopes: list[str]) -> str:
     return " ".join(sorted(set(scopes)))
 
 
-def access_token(client: ServiceClient, scopes: list[str]) -> str:
+def access_token(client: ServiceClient, scopes: list[str], before_waiting: BeforeWaiting) -> str:
+    """A cached token for these scopes, or a new one from the LMS (then cached)."""
     key = scope_key(scopes)
-    with unit_of_work():
-        cached = db.session.scalar(
-            select(AccessToken.token)
-            .where(
-                AccessToken.platform_id == client.platform_id,
-                AccessToken.scopes == key,
-                AccessToken.expires_at > utcnow() + EXPIRY_MARGIN,
-            )
-            .order_by(AccessToken.expires_at.desc())
-            .limit(1)
+    cached = db.session.scalar(
+        select(AccessToken.token)
+        .where(
+            AccessToken.platform_id == client.platform_id,
+            AccessToken.scopes == key,
+            AccessToken.expires_at > utcnow() + EXPIRY_MARGIN,
         )
+        .order_by(AccessToken.expires_at.desc())
+        .limit(1)
+    )
     if cached is not None:
         return cached
+    before_waiting()
     token, expires_in = request_token(client, scopes)
-    with unit_of_work():
-        db.session.execute(
-            delete(AccessToken).where(
-                AccessToken.platform_id == client.platform_id,
-                AccessToken.scopes == key,
-                AccessToken.expires_at <= utcnow(),
-            )
+    db.session.execute(
+        delete(AccessToken).where(
+            AccessToken.platform_id == client.platform_id,
+            AccessToken.scopes == key,
+            AccessToken.expires_at <= utcnow(),
         )
-        db.session.add(
-            AccessToken(
-                platform_id=client.platform_id,
-                scopes=key,
-                token=token,
-                expires_at=utcnow() + timedelta(seconds=expires_in),
-            )
+    )
+    db.session.add(
+        AccessToken(
+            platform_id=client.platform_id,
+            scopes=key,
+            token=token,
+            expires_at=utcnow() + timedelta(seconds=expires_in),
         )
-        db.session.flush()
+    )
+    db.session.flush()
     return token
 
 
 def forget_token(client: ServiceClient, scopes: list[str]) -> None:
-    with unit_of_work():
-        db.session.execute(
-            delete(AccessToken).where(
-                AccessToken.platform_id == client.platform_id, AccessToken.scopes == scope_key(scopes)
-            )
+    db.session.execute(
+        delete(AccessToken).where(
+            AccessToken.platform_id == client.platform_id, AccessToken.scopes == scope_key(scopes)
         )
+    )
 
 
 def client_assertion(client: ServiceClient) -> str:
@@ -179,6 +163,7 @@ def service_request(
     method: str,
     url: str,
     *,
+    before_waiting: BeforeWaiting,
     json_body: Any = None,
     content_type: str | None = None,
     accept: str = "application/json",
@@ -186,9 +171,11 @@ def service_request(
     """Call a service with a cached token; on 401 get a fresh token and try once more."""
     data = None if json_body is None else json.dumps(json_body).encode()
     for attempt in (1, 2):
-        headers = {"Authorization": f"Bearer {access_token(client, scopes)}", "Accept": accept}
+        token = access_token(client, scopes, before_waiting)
+        headers = {"Authorization": f"Bearer {token}", "Accept": accept}
         if content_type:
             headers["Content-Type"] = content_type
+        before_waiting()
         response = send_http(url, data=data, headers=headers, timeout=timeout(), method=method)
         if response.status_code != 401 or attempt == 2:
             break

@@ -20,7 +20,7 @@ from lti import keys, services, tool_config
 from lti.models import Deployment, Platform
 from lti.services import url_problem
 from training_app import audit, outbound
-from training_app.errors import DomainError, Forbidden
+from training_app.errors import N_, DomainError, Forbidden
 from training_app.extensions import db
 from training_app.models import Tenant
 from training_app.urls import external_url
@@ -38,7 +38,7 @@ PREFERRED_PLACEMENTS = {"LtiDeepLinkingRequest": ["ContentArea", "assignment_sel
 class RegistrationFailed(DomainError):
     status = 502
     code = "registration_failed"
-    title = "The registration did not complete"
+    title = N_("The registration did not complete")
 
 
 def current_code(tenant: Tenant) -> str | None:

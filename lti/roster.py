@@ -37,7 +37,7 @@ class RosterSource:
     client: oauth.ServiceClient
 
 
-def fetch_members(source: RosterSource) -> list[dict[str, Any]]:
+def fetch_members(source: RosterSource, before_waiting: oauth.BeforeWaiting) -> list[dict[str, Any]]:
     """Every member of the LMS course, following `Link: rel="next"` pages."""
     members: list[dict[str, Any]] = []
     url: str | None = source.memberships_url
@@ -45,7 +45,12 @@ def fetch_members(source: RosterSource) -> list[dict[str, Any]]:
         if not url:
             break
         response = oauth.service_request(
-            source.client, [SCOPE_MEMBERSHIPS], "GET", url, accept=MEMBERSHIP_TYPE
+            source.client,
+            [SCOPE_MEMBERSHIPS],
+            "GET",
+            url,
+            before_waiting=before_waiting,
+            accept=MEMBERSHIP_TYPE,
         )
         if response.status_code != 200:
             raise DeliveryError(f"the LMS roster answered {response.status_code}: {response.text[:300]}")
@@ -67,12 +72,14 @@ def _page_members(response: requests.Response) -> list[dict[str, Any]]:
     return [m for m in members if isinstance(m, dict) and m.get("user_id") is not None]
 
 
-def cached_members(link: ResourceLink) -> tuple[list[dict[str, Any]], str | None]:
+def cached_members(
+    link: ResourceLink, before_waiting: oauth.BeforeWaiting
+) -> tuple[list[dict[str, Any]], str | None]:
     """The roster, refreshed when older than LTI_ROSTER_CACHE_SECONDS; (members, problem).
 
-    The report is a read-only page until the roster is stored, so its transaction is ended before
-    we wait for the LMS: the LMS's token endpoint fetches our JWKS meanwhile, which on SQLite
-    needs the write lock an open transaction holds (and on PostgreSQL it frees the connection).
+    The request's transaction is ended (`before_waiting`) before we wait for the LMS: the LMS's
+    token endpoint fetches our JWKS meanwhile, which on SQLite needs the write lock an open
+    transaction holds (and on PostgreSQL it frees the connection).
     """
     cache = db.session.scalar(select(RosterCache).where(RosterCache.resource_link_id == link.id))
     max_age = timedelta(seconds=current_app.config["LTI_ROSTER_CACHE_SECONDS"])
@@ -82,9 +89,8 @@ def cached_members(link: ResourceLink) -> tuple[list[dict[str, Any]], str | None
     if not link.memberships_url:
         return previous, "Your LMS did not offer its member list for this course."
     source = RosterSource(link.memberships_url, oauth.client_for(link.platform))
-    db.session.commit()
     try:
-        members = fetch_members(source)
+        members = fetch_members(source, before_waiting)
     except DeliveryError as exc:
         log.warning("roster fetch failed", extra={"link": link.id, "error": str(exc)})
         return previous, "The member list could not be fetched from your LMS just now."
@@ -132,8 +138,8 @@ class CourseReport:
         return sum(1 for row in self.rows if row.overdue)
 
 
-def course_report(link: ResourceLink) -> CourseReport:
-    members, problem = cached_members(link)
+def course_report(link: ResourceLink, before_waiting: oauth.BeforeWaiting) -> CourseReport:
+    members, problem = cached_members(link, before_waiting)
     learners = [m for m in members if _is_learner(m) and m.get("status", "Active") == "Active"]
     course, _ = publishing.course_by_slug(link.course_slug)
     users = _users_by_subject(link, [str(m["user_id"]) for m in learners])

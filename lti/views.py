@@ -23,11 +23,12 @@ from flask_login import current_user, login_user
 from courses.views import render_overview
 from lti import claims, errors, framing, keys, registration, roster, services, storage, tool_config
 from lti import deep_linking as dl
-from lti.launch import PlatformRecord, find_platform, lti_request, new_launch, new_login
+from lti.launch import lti_request, new_launch, new_login
 from lti.models import ResourceLink
+from lti.platform_cache import PlatformRecord, find_platform
 from training_app.auth.access import SignedInLearner, signed_in_learner
 from training_app.errors import Forbidden
-from training_app.extensions import csrf, db, limiter, without_transaction
+from training_app.extensions import commit_before_waiting, csrf, db, limiter, without_transaction
 from training_app.urls import external_url
 
 bp = Blueprint("lti", __name__, url_prefix="/lti", template_folder="templates")
@@ -255,7 +256,7 @@ def canvas_config():
 def course_report():
     link = _instructor_link()
 
-    report = roster.course_report(link)
+    report = roster.course_report(link, commit_before_waiting)  # this request owns its transaction
     return render_template("lti/report.html", report=report, link=link)
 
 

@@ -1,4 +1,22 @@
-"""Unbound extensions; `create_app` initialises them."""
+"""Unbound extensions (`create_app` initialises them), and the one rule for transactions.
+
+**Services never commit. Whoever starts a unit of work owns its one transaction and ends it:**
+- a request: committed after a successful response, rolled back after an error response
+  (training_app's transaction boundary). A view marked `without_transaction` only delays that
+  transaction's BEGIN: its reads run in autocommit until its first `run_write` (or
+  `begin_writes()` before an ORM flush), and from then on the request's writes commit together.
+  Mark only views that read, or write with a single statement or through `run_write`;
+- a CLI command: commits once at its end;
+- an outbox worker job: the claim, each handler and the outcome are each their own transaction.
+
+A unit that must wait on another server (the LMS's token endpoint or roster) must not hold a
+transaction meanwhile: the LMS calls us back (our JWKS), and SQLite's one write lock would be held
+across the wait. The owner passes `commit_before_waiting` to the service, which calls it just
+before it waits; the unit then continues in a new transaction, ended by the owner as usual.
+
+`run_core` runs a Core statement on the unit's connection: inside its transaction once one has
+begun, in autocommit before that (a `without_transaction` view on PostgreSQL).
+"""
 
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -21,6 +39,12 @@ login_manager = LoginManager()
 csrf = CSRFProtect()
 babel = Babel()
 limiter = Limiter(key_func=get_remote_address, default_limits=[], headers_enabled=True)
+
+
+def commit_before_waiting() -> None:
+    """End the unit of work's transaction now, before it waits on another server. Owners hand this
+    to the services that wait (see the rule above); a service never calls it on its own."""
+    db.session.commit()
 
 
 def run_core(

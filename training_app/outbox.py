@@ -143,7 +143,9 @@ def claim_due(worker: str, limit: int) -> list[Delivery]:
 
 
 def deliver(delivery: Delivery, worker: str) -> bool:
-    """Run the handler, then record the outcome. True when delivered."""
+    """One job: run the handler, then record the outcome, which commits the job's transaction (a
+    handler that waits on another server ends it before, with commit_before_waiting). A failed
+    handler's writes are rolled back. True when delivered."""
     handler = _handlers.get(delivery.kind)
     error: DeliveryError | None = None
     try:
@@ -155,6 +157,8 @@ def deliver(delivery: Delivery, worker: str) -> bool:
     except Exception as exc:  # a handler bug must not lose the message: keep it for a retry
         log.exception("outbox handler raised", extra={"message_id": delivery.id})
         error = DeliveryError(f"{type(exc).__name__}: {exc}")
+    if error is not None:
+        db.session.rollback()
     _record_outcome(delivery, worker, error)
     return error is None
 

@@ -18,8 +18,8 @@ from courses import services as learning
 from courses.models import Course, CourseVersion, Enrolment
 from courses.publishing import PublishedVersion, published_version
 from lti import claims
-from lti.launch import PlatformRecord
 from lti.models import GradeTarget, Platform, ResourceLink
+from lti.platform_cache import PlatformRecord
 from training_app.auth.access import SignedInLearner
 from training_app.db import insert_unless_conflict, utcnow
 from training_app.edge import check_text
@@ -167,8 +167,6 @@ _courses, _versions, _enrolments = Course.__table__, CourseVersion.__table__, En
 
 
 _targets, _links, _users = GradeTarget.__table__, ResourceLink.__table__, User.__table__
-
-
 LEARNER_DETAILS = ("name", "email", "locale", "department", "employee_id", "manager_email", "hire_date")
 _earlier_versions = _versions.alias("earlier_versions")
 _IS_LATEST_VERSION = (_versions.c.course_id == _courses.c.id) & (

@@ -12,8 +12,8 @@ from urllib.parse import urlsplit
 from sqlalchemy import select
 
 from lti import keys
-from lti.launch import PlatformRecord
 from lti.models import Deployment, Platform
+from lti.platform_cache import PlatformRecord
 from training_app import audit, outbound
 from training_app.edge import unsafe_character
 from training_app.errors import Conflict, ValidationFailed

@@ -150,15 +150,21 @@ def grant_attempt(enrolment: Enrolment, staff_id: int, reason: str, ip_address: 
     reason = " ".join(reason.split())
     if len(reason) < 3:
         raise ValidationFailed(
-            "Give a short reason for the extra attempt (it goes in the audit log).",
-            errors={"reason": "required"},
+            gettext("Give a short reason for the extra attempt (it goes in the audit log)."),
+            errors={"reason": gettext("required")},
         )
     _lock_enrolment(enrolment)
     current = standing(enrolment)
     if current.passed:
-        raise Conflict("This learner already passed; no extra attempt is needed.")
+        raise Conflict(gettext("This learner already passed; no extra attempt is needed."))
     if current.remaining > 0:
-        raise Conflict(f"This learner still has {current.remaining} attempt(s) left.")
+        raise Conflict(
+            ngettext(
+                "This learner still has %(num)d attempt left.",
+                "This learner still has %(num)d attempts left.",
+                current.remaining,
+            )
+        )
     grant = AttemptGrant(
         tenant_id=enrolment.tenant_id,
         enrolment_id=enrolment.id,

@@ -4,8 +4,10 @@ import html
 import logging
 
 import pytest
+from pylti1p3.exception import LtiException
 from sqlalchemy import func, select
 
+from lti.launch import message_reason
 from tests.launch.conftest import learner_claims
 from tests.lti_platform import Platform
 from tests.lti_platform.claims import User as LtiUser
@@ -20,7 +22,7 @@ EXPECTED_WORDS = {
     "wrong_nonce": "does not belong to this browser session",
     "unsupported_message_type": "kind of launch",
     "unknown_deployment_id": "deployment",
-    "wrong_aud": "not registered",
+    "wrong_aud": "meant for another tool",
     "wrong_iss": "not registered",
 }
 
@@ -125,3 +127,29 @@ def test_a_custom_parameter_with_a_nul_refuses_the_launch(app, driver, registere
     assert "custom parameter department contains" in html.unescape(result.response.text)
     with app.app_context():
         assert db.session.scalar(select(func.count()).select_from(User)) == 0
+
+
+def test_a_launch_without_a_deployment_id_says_so(app, driver, registered):
+    launch_claims = learner_claims(registered)
+    launch_claims["https://purl.imsglobal.org/spec/lti/claim/deployment_id"] = (
+        ""  # the emulator adds one when absent
+    )
+    result = driver.launch(launch_claims)
+    assert result.response.status == 400
+    assert "does not say which installation (deployment)" in html.unescape(result.response.text)
+
+
+@pytest.mark.parametrize(
+    ("library_text", "reason"),
+    [
+        ("Incorrect version, expected 1.3.0", "bad_version"),
+        ("Unrecognized message type", "unsupported_message"),
+        ("Invalid message type", "unsupported_message"),
+        ("Must have a user (sub)", "missing_claim"),
+        ("Missing Roles Claim", "missing_claim"),
+        ("Missing Resource Link Id", "missing_claim"),
+    ],
+)
+def test_the_message_validators_texts_map_to_reasons(library_text, reason):
+    """The one place where only the library's text tells its refusals apart (pylti1p3next 2.0.2)."""
+    assert message_reason(LtiException(library_text)) == reason

@@ -1,11 +1,11 @@
-"""Registrations are reused by a process for a few seconds (lti.launch.find_platform): what that
+"""Registrations are reused by a process for a few seconds (lti.platform_cache.find_platform): what that
 may and may not change. A change made with plain SQL stands for one made by another process."""
 
 from urllib.parse import urlsplit
 
 from sqlalchemy import select, text
 
-from lti import launch
+from lti import platform_cache
 from lti.models import Platform
 from tests.helpers import sign_in_learner
 from tests.launch.conftest import learner_claims
@@ -57,7 +57,7 @@ def test_an_edit_made_by_another_process_is_seen_within_the_cache_time(app, driv
     sql(app, "UPDATE lti_platforms SET auth_login_url = 'https://lms.example/moved/auth'")
     cached = driver.login(learner_claims(registered))
     assert urlsplit(cached.auth_url).path == urlsplit(registered.auth_url).path  # at most that long
-    monkeypatch.setattr(launch, "PLATFORM_CACHE_SECONDS", 0.0)  # ... the cache time has passed
+    monkeypatch.setattr(platform_cache, "PLATFORM_CACHE_SECONDS", 0.0)  # ... the cache time has passed
     login = driver.login(learner_claims(registered))
     assert login.auth_url and login.auth_url.startswith("https://lms.example/moved/auth?")
 
@@ -65,7 +65,7 @@ def test_an_edit_made_by_another_process_is_seen_within_the_cache_time(app, driv
 def test_an_unknown_registration_is_not_remembered(app, client, registered):
     params = {"iss": registered.issuer, "login_hint": "x", "target_link_uri": "http://localhost/lti/launch"}
     unknown = client.post("/lti/login", data={**params, "client_id": "registered-later"})
-    assert unknown.status_code == 403
+    assert unknown.status_code == 401 and "meant for another tool" in unknown.get_data(as_text=True)
     sql(app, "UPDATE lti_platforms SET client_id = 'registered-later'")
     assert client.post("/lti/login", data={**params, "client_id": "registered-later"}).status_code == 302
 
@@ -86,7 +86,7 @@ def test_an_edit_rolled_back_in_this_process_is_forgotten(app, driver, registere
         platform = db.session.scalar(select(Platform))
         platform.auth_login_url = "https://lms.example/never/committed"
         db.session.flush()
-        launch.find_platform(platform.issuer, platform.client_id)  # reads the uncommitted edit
+        platform_cache.find_platform(platform.issuer, platform.client_id)  # reads the uncommitted edit
         db.session.rollback()
     login = driver.login(learner_claims(registered))
     assert urlsplit(login.auth_url).path == urlsplit(registered.auth_url).path
