@@ -6,8 +6,8 @@ code's modules to the page as stroked lines, on top of the page content.
 
 Why not inline SVG, as before: WeasyPrint parses and draws an SVG path in Python, command by
 command. A verification URL gives a version 4 code with about 280 dark runs, some 560 path
-commands, and printing them cost about 6 ms of a 46 ms certificate. Written here as PDF
-operators they cost a fraction of a millisecond. The drawing is the one the SVG made (segno's
+commands, a large share of a certificate's printing time. Written here as PDF operators they
+cost almost nothing (bench/README.md has the figures). The drawing is the one the SVG made (segno's
 `svg_inline` with scale 1 and a 4-module quiet zone: a white square, then each run of dark
 modules as a line of width 1 through the middle of its row), under the same transformations,
 so the page renders pixel for pixel as before (tests/certify/test_qr.py).
@@ -35,8 +35,8 @@ PT_PER_PX = 0.75  # 72 PDF points per inch / 96 CSS pixels per inch (write_pdf z
 def qr_matrix(url: str) -> tuple[bytes, ...]:
     """The modules of a QR code of `url` (1 = dark), without quiet zone; error level M or better.
 
-    Cached: segno chooses the mask by scoring all eight (about 3.5 ms), and the same certificate
-    is often printed again (a preview, then downloads).
+    Cached: segno chooses the mask by scoring all eight, and the same certificate is often printed
+    again (a preview, then downloads).
     """
     return tuple(bytes(row) for row in segno.make(url, error="m", micro=False).matrix)
 

@@ -126,7 +126,8 @@ def unverified_nonce(id_token: str) -> str | None:
     """The nonce claim, read before validation only to bind the token to its login's state.
 
     Read with the standard library: PyJWT's unverified decode checks every character of the token
-    in Python (~0.3 ms), and the validation that follows decodes and checks it strictly anyway.
+    in Python, and the validation that follows decodes and checks it strictly anyway (figures in
+    bench/README.md).
     """
     try:
         _header, payload, _signature = id_token.split(".")

@@ -9,30 +9,25 @@ ContentError; several found in the same pass raise ContentErrors (both are Domai
 from __future__ import annotations
 
 import dataclasses
-import re
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import yaml
-from marshmallow import RAISE, Schema, ValidationError, fields, validate
-
 from courses.errors import ContentError, ContentErrors
 from quizzes.bank_model import (
-    REVIEW_MODES,
-    SCORINGS,
-    SELECTS,
     Bank,
     Option,
     Question,
     QuestionText,
     frozen_map,
 )
-from quizzes.question_types import QUESTION_TYPES, ErrorAt, question_type
+from quizzes.question_types import question_type
+from quizzes.schemas import LOCALE, BankSchema, TranslationSchema
+from quizzes.yaml_source import Source, combined, parse_yaml, read_text, validated
 
 if TYPE_CHECKING:
     from courses.content import CourseContent
+
 
 __all__ = [
     "Bank",
@@ -43,257 +38,6 @@ __all__ = [
     "parse_bank",
     "validate_course_quiz",
 ]
-
-SLUG = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
-ITEM_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
-LOCALE = re.compile(r"^[a-z]{2}$")
-
-Path_ = tuple[str | int, ...]  # a field inside a YAML document: ("questions", 3, "options", 1, "id")
-
-
-# --- schemas (shapes and types only; the rules come after) ----------------------------------------
-
-
-def not_blank(value: str) -> None:
-    if not value.strip():
-        raise ValidationError("must not be empty")
-
-
-def known_question_type(value: str) -> None:
-    if value not in QUESTION_TYPES:
-        raise ValidationError(f"unknown type {value!r}; must be one of: {', '.join(QUESTION_TYPES)}")
-
-
-class StrictBoolean(fields.Field):
-    """Only YAML true/false: marshmallow's Boolean would also take "yes", 1 or "0"."""
-
-    default_error_messages = {"invalid": "must be true or false"}
-
-    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> bool:
-        if not isinstance(value, bool):
-            raise self.make_error("invalid")
-        return value
-
-
-def _text(**kwargs: Any) -> fields.String:
-    return fields.String(validate=not_blank, **kwargs)
-
-
-def _count(minimum: int, **kwargs: Any) -> fields.Integer:
-    return fields.Integer(strict=True, validate=validate.Range(min=minimum), **kwargs)
-
-
-def _identifier(pattern: re.Pattern[str], example: str) -> fields.String:
-    return fields.String(required=True, validate=validate.Regexp(pattern, error=f"must look like {example}"))
-
-
-def _slug(example: str) -> fields.String:
-    return fields.String(validate=validate.Regexp(SLUG, error=f"must look like {example}"))
-
-
-class _StrictSchema(Schema):
-    class Meta:
-        unknown = RAISE
-
-    error_messages = {"unknown": "unknown field; check the spelling against courses/content/README.md"}
-
-
-class OptionSchema(_StrictSchema):
-    id = _identifier(ITEM_ID, "a, b or c (letters, digits, - and _)")
-    text = _text(required=True)
-    correct = StrictBoolean(load_default=False)
-
-
-class QuestionSchema(_StrictSchema):
-    id = _identifier(ITEM_ID, "o01 (letters, digits, - and _)")
-    type = fields.String(required=True, validate=known_question_type)
-    lesson = _identifier(SLUG, "policy-summary (a lesson slug)")
-    tags = fields.List(_slug("privacy (lowercase letters, digits and dashes)"), load_default=list)
-    prompt = _text(required=True)
-    scenario = _text(load_default=None)
-    options = fields.List(fields.Nested(OptionSchema), load_default=None)
-    answer = StrictBoolean(load_default=None)
-    explanation = _text(required=True)
-    scoring = fields.String(validate=validate.OneOf(SCORINGS), load_default=None)
-    select = fields.String(validate=validate.OneOf(SELECTS), load_default=None)
-
-
-class BankSchema(_StrictSchema):
-    id = _identifier(SLUG, "orientation (lowercase letters, digits and dashes)")
-    title = _text(required=True)
-    draw = _count(1, required=True)
-    draw_by_tag = fields.Dict(
-        keys=_slug("privacy (a tag: lowercase letters, digits and dashes)"),
-        values=_count(1),
-        load_default=dict,
-    )
-    max_attempts = _count(1, required=True)
-    cooldown_minutes = _count(0, load_default=0)
-    time_limit_minutes = _count(1, load_default=None)
-    review = fields.String(validate=validate.OneOf(REVIEW_MODES), load_default="after_each")
-    questions = fields.List(fields.Nested(QuestionSchema), required=True, validate=validate.Length(min=1))
-
-
-class QuestionTranslationSchema(_StrictSchema):
-    prompt = _text(load_default=None)
-    scenario = _text(load_default=None)
-    options = fields.Dict(keys=fields.String(), values=_text(), load_default=None)
-    explanation = _text(load_default=None)
-
-
-class TranslationSchema(_StrictSchema):
-    title = _text(required=True)
-    questions = fields.Dict(
-        keys=fields.String(), values=fields.Nested(QuestionTranslationSchema), required=True
-    )
-
-
-# --- YAML with line numbers -----------------------------------------------------------------------
-
-
-class _Loader(yaml.SafeLoader):
-    """SafeLoader that rejects a key given twice in one mapping (PyYAML silently keeps the last)."""
-
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-        first_line: dict[str, int] = {}
-        for key_node, _value in node.value:
-            if not isinstance(key_node, yaml.ScalarNode) or key_node.tag == "tag:yaml.org,2002:merge":
-                continue
-            if key_node.value in first_line:
-                raise yaml.constructor.ConstructorError(
-                    problem=f"duplicate key {key_node.value!r} (first on line {first_line[key_node.value]})",
-                    problem_mark=key_node.start_mark,
-                )
-            first_line[key_node.value] = key_node.start_mark.line + 1
-        return super().construct_mapping(node, deep=deep)
-
-
-@dataclass(frozen=True)
-class _Source:
-    """One parsed YAML file: the data, and the node tree to find the line of any field."""
-
-    file: Path | str
-    data: Any
-    root: yaml.Node | None
-
-    def error(self, path: Path_, problem: str) -> ContentError:
-        return ContentError(self.file, self.where(path), problem)
-
-    def error_at(self, *prefix: str | int) -> ErrorAt:
-        def build(*path: str | int, problem: str) -> ContentError:
-            return self.error((*prefix, *path), problem)
-
-        return build
-
-    def where(self, path: Path_) -> str | None:
-        if not path:
-            return None
-        line = self.line(path)
-        field = _describe(path, self.data)
-        return f"{field} (line {line})" if line else field
-
-    def line(self, path: Path_) -> int | None:
-        """The line of the field (its key), or of the deepest part of its path that exists."""
-        node, line = self.root, None
-        for step in path:
-            found = _child_node(node, step)
-            if found is None:
-                break
-            start, node = found
-            line = start.start_mark.line + 1
-        return line
-
-
-def _child_node(node: yaml.Node | None, step: str | int) -> tuple[yaml.Node, yaml.Node] | None:
-    """(where the child starts: its key in a mapping, and the child's value node)."""
-    if isinstance(node, yaml.SequenceNode) and isinstance(step, int) and 0 <= step < len(node.value):
-        return node.value[step], node.value[step]
-    if isinstance(node, yaml.MappingNode):
-        for key_node, value_node in node.value:
-            if isinstance(key_node, yaml.ScalarNode) and key_node.value == str(step):
-                return key_node, value_node
-    return None
-
-
-def _describe(path: Path_, data: Any) -> str:
-    """("questions", 3, "options") -> "questions[3] (o04).options", naming the question by its id."""
-    text = ""
-    for index, step in enumerate(path):
-        if isinstance(step, int) and isinstance(data, list):
-            text += f"[{step}]"
-            data = data[step] if step < len(data) else None
-            if index > 0 and path[index - 1] == "questions" and isinstance(data, dict):
-                question_id = data.get("id")
-                text += f" ({question_id})" if isinstance(question_id, str) else ""
-        else:
-            text += f".{step}" if text else str(step)
-            data = data.get(step) if isinstance(data, dict) else None
-    return text
-
-
-def _parse_yaml(text: str, file: Path | str) -> _Source:
-    loader = _Loader(text)
-    try:
-        root = loader.get_single_node()
-        data = loader.construct_document(root) if root is not None else None
-    except yaml.YAMLError as exc:
-        raise _yaml_error(file, exc) from None
-    finally:
-        loader.dispose()
-    return _Source(file, data, root)
-
-
-def _yaml_error(file: Path | str, exc: yaml.YAMLError) -> ContentError:
-    mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
-    where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else None
-    problem = getattr(exc, "problem", None) or str(exc)
-    context, context_mark = getattr(exc, "context", None), getattr(exc, "context_mark", None)
-    if context and context_mark and context_mark is not mark:
-        problem += f" ({context} on line {context_mark.line + 1})"
-    return ContentError(file, where, f"invalid YAML: {problem}")
-
-
-def _read_text(path: Path) -> str:
-    try:
-        return path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ContentError(path, None, "file is missing") from None
-    except UnicodeDecodeError as exc:
-        raise ContentError(path, None, f"is not UTF-8 text ({exc.reason} at byte {exc.start})") from None
-
-
-def _validated(source: _Source, schema: Schema, what: str) -> dict[str, Any]:
-    """The data loaded by `schema`, or ContentError(s) for every shape problem, in line order."""
-    if not isinstance(source.data, dict):
-        raise ContentError(source.file, None, f"must be a YAML mapping of fields ({what})")
-    try:
-        return schema.load(source.data)
-    except ValidationError as exc:
-        problems = sorted(_flatten(exc.messages), key=lambda item: source.line(item[0]) or 0)
-        raise _combined([source.error(path, problem) for path, problem in problems]) from None
-
-
-def _flatten(messages: Any, path: Path_ = ()) -> Iterator[tuple[Path_, str]]:
-    """marshmallow's nested messages -> (("questions", 3, "prompt"), "Missing data for required field.")."""
-    if isinstance(messages, Mapping):
-        for key, value in messages.items():
-            # "_schema" is the object itself; "key"/"value" say which half of a Dict entry failed
-            step = () if key in ("_schema", "key", "value") else (key,)
-            yield from _flatten(value, (*path, *step))
-    elif isinstance(messages, list) and all(isinstance(message, str) for message in messages):
-        yield path, " ".join(messages)
-    elif isinstance(messages, list):
-        for message in messages:
-            yield from _flatten(message, path)
-    else:
-        yield path, str(messages)
-
-
-def _combined(errors: list[ContentError]) -> ContentError | ContentErrors:
-    return errors[0] if len(errors) == 1 else ContentErrors(errors)
-
-
-# --- the bank -------------------------------------------------------------------------------------
 
 
 def load_bank(path: Path, known_lessons: set[str] | None = None, *, default_locale: str = "en") -> Bank:
@@ -310,9 +54,9 @@ def load_bank(path: Path, known_lessons: set[str] | None = None, *, default_loca
                 None,
                 f"a translation is named {path.stem}.<locale>{path.suffix}, e.g. quiz.es.yaml",
             )
-        translations[locale] = _read_text(translation_path)
+        translations[locale] = read_text(translation_path)
     return parse_bank(
-        _read_text(path),
+        read_text(path),
         path,
         translations=translations,
         known_lessons=known_lessons,
@@ -332,8 +76,8 @@ def parse_bank(
 
     `translations`: locale -> text of quiz.<locale>.yaml. `file` names the files in errors.
     """
-    source = _parse_yaml(text, file)
-    data = _validated(source, BankSchema(), "id: ..., title: ..., questions: ...")
+    source = parse_yaml(text, file)
+    data = validated(source, BankSchema(), "id: ..., title: ..., questions: ...")
     errors = _check_draw(data, source) + _check_questions(data, source, known_lessons)
     questions = tuple(_question(raw, default_locale) for raw in data["questions"])
     titles = {default_locale: data["title"].strip()}
@@ -349,7 +93,7 @@ def parse_bank(
         for question_id, question_text in texts.items():
             translated[question_id][locale] = question_text
     if errors:
-        raise _combined(errors)
+        raise combined(errors)
     return Bank(
         id=data["id"],
         title=titles[default_locale],
@@ -366,7 +110,7 @@ def parse_bank(
 
 
 def _check_questions(
-    data: dict[str, Any], source: _Source, known_lessons: set[str] | None
+    data: dict[str, Any], source: Source, known_lessons: set[str] | None
 ) -> list[ContentError]:
     errors = []
     first_index: dict[str, int] = {}
@@ -387,7 +131,7 @@ def _check_questions(
     return errors
 
 
-def _check_draw(data: dict[str, Any], source: _Source) -> list[ContentError]:
+def _check_draw(data: dict[str, Any], source: Source) -> list[ContentError]:
     errors = []
     questions = data["questions"]
     if data["draw"] > len(questions):
@@ -425,9 +169,6 @@ def _question(raw: dict[str, Any], locale: str) -> Question:
     )
 
 
-# --- translations ---------------------------------------------------------------------------------
-
-
 def _translation_files(path: Path) -> list[tuple[str, Path]]:
     pattern = f"{path.stem}.*{path.suffix}"
     return [
@@ -448,8 +189,8 @@ def _translation(
     """The title and the question texts of one translation file, or ContentError(s)."""
     if locale == default_locale:
         raise ContentError(file, None, f"quiz.yaml itself is in {default_locale}; remove this file")
-    source = _parse_yaml(text, file)
-    data = _validated(source, TranslationSchema(), "title: ..., questions: ...")
+    source = parse_yaml(text, file)
+    data = validated(source, TranslationSchema(), "title: ..., questions: ...")
     by_id = {question.id: question for question in questions}
     errors = [
         source.error(("questions", question_id), f"there is no question {question_id} in the bank")
@@ -466,7 +207,7 @@ def _translation(
             error_at = source.error_at("questions", question_id)
             errors += question_type(question.type).validate_translation(question, raw, error_at)
     if errors:
-        raise _combined(errors)
+        raise combined(errors)
     texts = {
         question.id: _question_text(question, data["questions"][question.id], locale)
         for question in questions
@@ -482,9 +223,6 @@ def _question_text(question: Question, raw: dict[str, Any], locale: str) -> Ques
         option_texts=question_type(question.type).translated_option_texts(question, raw, locale),
         explanation=raw["explanation"].strip(),
     )
-
-
-# --- courses --------------------------------------------------------------------------------------
 
 
 def validate_course_quiz(content: CourseContent) -> None:

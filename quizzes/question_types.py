@@ -61,8 +61,6 @@ class InvalidAnswer(DomainError):
 # --- registry -------------------------------------------------------------------------------------
 
 QUESTION_TYPES: dict[str, QuestionType] = {}
-
-
 QuestionTypeClass = TypeVar("QuestionTypeClass", bound="type[QuestionType]")
 
 

@@ -6,12 +6,14 @@ import io
 import zipfile
 
 from flask import Response, flash, redirect, render_template, request, url_for
+from flask_babel import gettext
 from flask_login import current_user
 
 from certificates import render, services
 from certificates.errors import InvalidBranding
 from certificates.models import Branding
 from certificates.views import pdf_response
+from reports.errors import NothingMatches
 from reports.forms import BrandingForm, CertificateFilterForm, RevokeForm
 from reports.progress import departments
 from reports.services import course_rows
@@ -64,7 +66,7 @@ def certificate_pdf(certificate_id: int):
 def certificates_zip():
     chosen = services.certificates_of(current_user.tenant_id, _filters(CertificateFilterForm(request.args)))
     if not chosen:
-        raise ValidationFailed("No certificate matches these filters.", errors={"filters": "no match"})
+        raise NothingMatches(gettext("No certificate matches these filters."), errors={"filters": "no match"})
     branding = services.branding_for(current_user.tenant_id)
     tenant_slug = db.session.get(Tenant, current_user.tenant_id).slug
     buffer = io.BytesIO()

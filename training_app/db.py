@@ -109,8 +109,8 @@ class _CachedOnConflictDoNothing(OnConflictDoNothing):
     """ON CONFLICT (columns) DO NOTHING that tells SQLAlchemy's statement cache what it holds.
 
     SQLAlchemy 2.0's PostgreSQL INSERT and its ON CONFLICT clause declare no cache key
-    (sqlalchemy/sqlalchemy#10445), so every execution compiled the statement again: ~0.2 ms of CPU
-    per INSERT, three per first launch. The clause's state is its conflict target.
+    (sqlalchemy/sqlalchemy#10445), so every execution compiled the statement again (three per first
+    launch; figures in bench/README.md). The clause's state is its conflict target.
     """
 
     _traverse_internals = [

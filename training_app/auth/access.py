@@ -24,7 +24,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 class SignedInLearner(UserMixin):
     """A learner as the pages they are signed in to see them: plain columns, no ORM instance.
 
-    Loaded on every learner request: a Core read of these columns costs about a third of an ORM
+    Loaded on every learner request: a Core read of these columns costs much less than an ORM
     `Session.get` of the whole row. A learner has no deactivated state (a removed learner's row is
     gone), so a loaded learner is always active.
     """
