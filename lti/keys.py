@@ -2,8 +2,8 @@
 
 The kid is the RFC 7638 thumbprint of the public key: pylti1p3's Registration computes the same
 value, so tokens it signs and the JWKS we serve always agree. Keys are loaded once per process
-into key objects (signing with a PEM string re-validates the key on every call, which costs far
-more than the signature; figures in DESIGN.md's performance notes).
+into key objects: signing with a PEM string re-validates the key on every call, which costs far
+more than the signature itself.
 """
 
 from __future__ import annotations
