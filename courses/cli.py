@@ -7,7 +7,8 @@ from pathlib import Path
 import click
 from flask import Flask
 
-from courses import content, publishing, services
+from courses import content, publishing
+from training_app import scheduling
 from training_app.cli import TrainingGroup
 from training_app.extensions import db
 
@@ -77,21 +78,16 @@ def list_courses() -> None:
 
 
 @courses_cli.command("recertify")
-@click.option(
-    "--days-before",
-    default=30,
-    show_default=True,
-    help="Start the next cycle this many days before a certificate expires.",
-)
-def recertify(days_before: int) -> None:
-    """Assign the training again to everyone whose certificate expires soon (new cycle, due at expiry)."""
-    due = services.due_for_recertification(days_before)
-    for enrolment, completion in due:
-        services.start_new_cycle(
-            enrolment, source="recertification", due_at=completion.expires_at, actor="cli"
-        )
+@click.option("--days-before", default=None, help="Ignored: each tenant's rules say (assignment rules).")
+def recertify(days_before: str | None) -> None:
+    """Replaced by `training tick` (recertification is one of the rules it runs); runs it."""
+    click.echo(
+        "`courses recertify` is now part of `flask --app wsgi training tick`, which runs every rule "
+        "(hire dates, refreshers, policy changes, reminders). Running it now."
+    )
+    report = scheduling.run_tick()
     db.session.commit()
-    click.echo(f"Started a new cycle for {len(due)} enrolment(s) expiring within {days_before} days.")
+    click.echo(f"Tick done: {report}")
 
 
 def register(app: Flask) -> None:

@@ -11,7 +11,18 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from training_app.db import utcnow
 from training_app.extensions import db
 
-ENROLMENT_SOURCES = ("lti", "hr", "preview", "demo", "recertification", "policy_change")
+# Why the person must take the course (this cycle): an LMS launch, HR, a rule (hire date, the
+# leaders' module), a recertification, a material policy change; a staff preview; demo data.
+ENROLMENT_SOURCES = (
+    "lti",
+    "hr",
+    "hire_rule",
+    "leaders_rule",
+    "recertification",
+    "policy_change",
+    "preview",
+    "demo",
+)
 RESULT_STATUSES = ("completed", "failed")
 
 
@@ -65,7 +76,14 @@ class Lesson(db.Model):
 
 
 class Enrolment(db.Model):
-    """A learner's current assignment to a course. `cycle` starts again on retraining."""
+    """A person's assignment to a course: must complete it (this cycle) by `due_at`.
+
+    `cycle` starts again on retraining (recertification, a material policy change); the fields of
+    the current cycle are reset then, and the history is in the results and the audit log.
+    `cycle_key` names what opened the cycle, so the scheduler never opens it twice (e.g.
+    `renews:<completion id>`, `window:2027`, `policy:<version number>`). A waived or ended
+    assignment is kept, never deleted; the status is computed by assignments.status.
+    """
 
     __tablename__ = "enrolments"
     __table_args__ = (
@@ -84,6 +102,12 @@ class Enrolment(db.Model):
     started_at: Mapped[datetime | None]
     completed_at: Mapped[datetime | None]  # of the current cycle
     last_lesson_slug: Mapped[str | None] = mapped_column(String(100))
+    assigned_at: Mapped[datetime | None]  # when the current cycle was assigned
+    cycle_key: Mapped[str | None] = mapped_column(String(100))
+    waived_at: Mapped[datetime | None]
+    waived_by: Mapped[str | None] = mapped_column(String(100))
+    waiver_reason: Mapped[str | None] = mapped_column(Text)
+    ended_at: Mapped[datetime | None]  # the person left: their assignments stop
 
     course: Mapped[Course] = relationship(lazy="joined")
 

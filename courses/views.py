@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, redirect, render_template, request, session, url_for
+from flask import Blueprint, abort, has_request_context, redirect, render_template, request, session, url_for
 from flask_babel import gettext
 from flask_login import current_user, login_user
 
@@ -128,4 +128,4 @@ def end_preview():
 
 @bp.app_context_processor
 def _preview_banner():
-    return {"previewing": PREVIEW_KEY in session}
+    return {"previewing": has_request_context() and PREVIEW_KEY in session}  # emails render outside one

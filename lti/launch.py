@@ -143,18 +143,18 @@ class ToolMessageLaunch(FlaskMessageLaunch):
     the step's reason (the library raises the same exception type with different texts)."""
 
     def validate_jwt_format(self) -> ToolMessageLaunch:
-        return _step(super().validate_jwt_format, "invalid_token")
+        return _step(super().validate_jwt_format, lambda: "invalid_token")
 
     def validate_registration(self) -> ToolMessageLaunch:
         body = self._jwt.get("body", {})
         if not body.get("iss"):
             raise LaunchError("The launch token names no issuer (iss).", reason="missing_claim")
-        return _step(super().validate_registration, _unregistered(body["iss"]))
+        return _step(super().validate_registration, lambda: _unregistered(body["iss"]))
 
     def validate_deployment(self) -> ToolMessageLaunch:
         if not self._jwt.get("body", {}).get(claims.DEPLOYMENT_ID):
             raise LaunchError("The launch names no deployment.", reason="no_deployment")
-        return _step(super().validate_deployment, "unknown_deployment")
+        return _step(super().validate_deployment, lambda: "unknown_deployment")
 
     def validate_message(self) -> ToolMessageLaunch:
         try:
@@ -196,13 +196,15 @@ class ToolMessageLaunch(FlaskMessageLaunch):
         return self._get_jwt_body()
 
 
-def _step(validation: Callable[[], ToolMessageLaunch], reason: str) -> ToolMessageLaunch:
+def _step(validation: Callable[[], ToolMessageLaunch], reason: Callable[[], str]) -> ToolMessageLaunch:
+    """Run one of the library's validation steps; its refusal becomes a LaunchError with the step's
+    reason (found only then: it may read the database)."""
     try:
         return validation()
     except LtiException as exc:
         if isinstance(exc, LaunchError):
             raise
-        raise LaunchError(str(exc), reason=reason) from None
+        raise LaunchError(str(exc), reason=reason()) from None
 
 
 def _unregistered(issuer: str) -> str:

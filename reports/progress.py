@@ -3,26 +3,21 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
 
-from sqlalchemy import case, func, literal, select
+from sqlalchemy import func, select
 
-from courses.models import Attestation, Completion, Course, Enrolment, LessonProgress
+from assignments import status as status_rule
+from assignments.rules import rules_of
+from courses.models import Attestation, Completion, Course, Enrolment
 from quizzes.models import AttemptGrant, QuizAttempt
 from training_app.db import utcnow
 from training_app.errors import NotFound
 from training_app.extensions import db
-from training_app.models import User
+from training_app.models import Tenant, User
 from training_app.tenancy import get_in_tenant
 
-STATUSES = ("not_started", "in_progress", "overdue", "failed", "completed")
-STATUS_LABELS = {
-    "not_started": "Not started",
-    "in_progress": "In progress",
-    "overdue": "Overdue",
-    "failed": "Failed: needs another attempt",
-    "completed": "Completed",
-}
+STATUSES = status_rule.STATUSES
+STATUS_LABELS = status_rule.LABELS
 
 
 PAGE_SIZE = 50
@@ -41,6 +36,12 @@ class EnrolmentRow:
     def status_label(self) -> str:
         return STATUS_LABELS[self.status]
 
+    @property
+    def needs_attempt(self) -> bool:
+        """Failed the current cycle's last attempt: HR may grant another."""
+        latest = self.latest
+        return latest is not None and latest.status == "failed" and latest.cycle == self.enrolment.cycle
+
 
 @dataclass(frozen=True)
 class EnrolmentPage:
@@ -51,38 +52,6 @@ class EnrolmentPage:
     @property
     def has_more(self) -> bool:
         return self.page * PAGE_SIZE < self.total
-
-
-def _current_cycle_result():
-    """The status of the enrolment's result in its current cycle, if it has one (a result of a
-    cycle is the newest result overall: cycles only grow)."""
-    return (
-        select(Completion.status)
-        .where(Completion.enrolment_id == Enrolment.id, Completion.cycle == Enrolment.cycle)
-        .order_by(Completion.id.desc())
-        .limit(1)
-        .scalar_subquery()
-    )
-
-
-def _lessons_done_now():
-    return (
-        select(func.count())
-        .select_from(LessonProgress)
-        .where(LessonProgress.enrolment_id == Enrolment.id, LessonProgress.cycle == Enrolment.cycle)
-        .scalar_subquery()
-    )
-
-
-def _status_column(now: datetime, result, lessons_done):
-    """The status rule in SQL, so a page can filter and count by it without reading every row."""
-    return case(
-        (result == "completed", literal("completed")),
-        (result.is_not(None), literal("failed")),
-        (Enrolment.due_at < now, literal("overdue")),
-        ((Enrolment.started_at.is_not(None)) | (lessons_done > 0), literal("in_progress")),
-        else_=literal("not_started"),
-    )
 
 
 def enrolment_page(
@@ -100,8 +69,10 @@ def enrolment_page(
     Every filter, the status included, runs in the database: no query sends a list of ids that
     grows with the organisation (psycopg refuses more than 65,535 parameters).
     """
-    lessons_done = _lessons_done_now().label("lessons_done")
-    status_column = _status_column(utcnow(), _current_cycle_result(), _lessons_done_now()).label("status")
+    lessons_done = status_rule.lessons_done_column().label("lessons_done")
+    tenant = db.session.get(Tenant, tenant_id)
+    window = rules_of(tenant).expiring_soon_days
+    status_column = status_rule.status_column(utcnow(), window).label("status")
     query = (
         select(Enrolment, User, Course, status_column, lessons_done)
         .join(User, User.id == Enrolment.user_id)

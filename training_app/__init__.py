@@ -93,7 +93,7 @@ def app_locales() -> list[str]:
 
 
 def _register_infrastructure(app: Flask) -> None:
-    from training_app import cli, errors, health, outbound, outbox, pages, security
+    from training_app import cli, errors, health, mail, outbound, outbox, pages, security
     from training_app.auth import access  # registers the user loader
     from training_app.auth.views import bp as auth_bp
 
@@ -102,6 +102,7 @@ def _register_infrastructure(app: Flask) -> None:
     security.init_app(app)
     outbound.init_app(app)
     outbox.register_handler("http_post", outbox.post_json)
+    outbox.register_handler(mail.EMAIL_KIND, mail.deliver_email)
     app.register_blueprint(pages.bp)
     app.register_blueprint(health.bp)
     app.register_blueprint(auth_bp)
@@ -109,14 +110,16 @@ def _register_infrastructure(app: Flask) -> None:
 
 
 def _register_features(app: Flask) -> None:
-    """In flow order: launch -> learn -> quiz -> certify -> report."""
+    """In flow order: who and what (people, assignments) -> launch -> learn -> quiz -> certify -> report."""
+    import assignments
     import certificates
     import courses
     import lti
+    import people
     import quizzes
     import reports
 
-    for package in (lti, courses, quizzes, certificates, reports):
+    for package in (people, assignments, lti, courses, quizzes, certificates, reports):
         package.init_app(app)
 
 

@@ -11,7 +11,7 @@ from flask.cli import AppGroup, with_appcontext
 from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 
-from training_app import audit, audit_verification, outbox
+from training_app import audit, audit_verification, outbox, scheduling
 from training_app.auth import services as accounts
 from training_app.errors import DomainError
 from training_app.extensions import db
@@ -92,8 +92,15 @@ def create_admin(email: str, tenant_slug: str, role: str, name: str, generate_pa
 @click.option("--once", is_flag=True, help="Deliver what is due now, then exit.")
 @click.option("--poll-interval", default=1.0, show_default=True, help="Seconds between polls when idle.")
 @click.option("--batch", default=None, type=int, help="Messages claimed per round.")
-def worker_command(once: bool, poll_interval: float, batch: int | None) -> None:
+@click.option(
+    "--tick-every", default=None, help="Also run `training tick` this often (e.g. 15m, 1h); off by default."
+)
+def worker_command(once: bool, poll_interval: float, batch: int | None, tick_every: str | None) -> None:
     """Deliver outbox messages (LMS grades, webhooks, xAPI, email) until stopped."""
+    try:
+        tick_seconds = scheduling.parse_interval(tick_every) if tick_every else None
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--tick-every") from None
     stopping = {"now": False}
 
     def request_stop(*_args: Any) -> None:
@@ -103,7 +110,11 @@ def worker_command(once: bool, poll_interval: float, batch: int | None) -> None:
     signal.signal(signal.SIGINT, request_stop)
     try:
         delivered = outbox.run_worker(
-            once=once, poll_interval=poll_interval, batch=batch, stop=lambda: stopping["now"]
+            once=once,
+            poll_interval=poll_interval,
+            batch=batch,
+            stop=lambda: stopping["now"],
+            periodic=(tick_seconds, scheduling.run_tick) if tick_seconds else None,
         )
     except OperationalError as exc:
         raise click.ClickException(database_unreachable_message(exc)) from None

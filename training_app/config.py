@@ -47,6 +47,16 @@ class BaseConfig:
     OUTBOUND_ALLOWED_HOSTS: tuple[str, ...] = ()
     OUTBOUND_ALLOW_HTTP: bool = False
     HSTS_INCLUDE_SUBDOMAINS: bool = False
+    # Email (training_app.mail): without a host, development and tests write messages to the
+    # instance folder; production keeps them pending until one is set.
+    SMTP_HOST: str | None = None
+    SMTP_PORT: int | None = None  # 587 (starttls, none) or 465 (tls)
+    SMTP_SECURITY: str = "starttls"  # starttls | tls | none
+    SMTP_USER: str | None = None
+    SMTP_PASSWORD: str | None = None
+    SMTP_FROM: str | None = None  # e.g. "Postwise <training@example.com>"
+    SMTP_CA_FILE: str | None = None
+    SMTP_TIMEOUT: float = 15.0
     FRAME_ANCESTORS: str = ""  # extra origins allowed to embed the tool, space separated
     LTI_ROSTER_CACHE_SECONDS: int = 600  # how long an LMS course roster (NRPS) is reused
     DEFAULT_LOCALE: str = "en"

@@ -6,7 +6,7 @@ from datetime import date, datetime
 from typing import Any
 
 from flask_login import UserMixin
-from sqlalchemy import CheckConstraint, Float, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import CheckConstraint, Float, ForeignKey, Index, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from training_app.db import utcnow
@@ -28,11 +28,29 @@ class Tenant(db.Model):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+HR_ISSUER = "hr"  # the identity of an employee HR imported who has not launched from an LMS yet
+
+
 class User(UserMixin, db.Model):
-    """A learner, known through the LMS (`issuer` + `subject`) or created by HR or demo data."""
+    """A person who trains: an employee HR imported (`issuer` "hr", `subject` their employee id),
+    a learner known through the LMS (`issuer` + `subject`), or both once they launch (people.
+    identities links them: one person, one history, whatever the door). Other LMS identities of
+    the same person are in `person_identities`."""
 
     __tablename__ = "users"
-    __table_args__ = (UniqueConstraint("tenant_id", "issuer", "subject"),)
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "issuer", "subject"),
+        Index(
+            "uq_users_tenant_employee_id",
+            "tenant_id",
+            "employee_id",
+            unique=True,
+            postgresql_where=text("employee_id IS NOT NULL"),
+            sqlite_where=text("employee_id IS NOT NULL"),
+        ),
+        Index("ix_users_tenant_email", "tenant_id", "email"),
+        Index("ix_users_tenant_manager_email", "tenant_id", "manager_email"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
@@ -44,6 +62,7 @@ class User(UserMixin, db.Model):
     employee_id: Mapped[str | None] = mapped_column(String(64))
     manager_email: Mapped[str | None] = mapped_column(String(320))
     hire_date: Mapped[date | None]
+    end_date: Mapped[date | None]  # a leaver's last day (from HR)
     locale: Mapped[str | None] = mapped_column(String(16))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
@@ -52,6 +71,20 @@ class User(UserMixin, db.Model):
 
     def get_id(self) -> str:
         return f"learner:{self.id}"
+
+
+class PersonIdentity(db.Model):
+    """Another LMS identity (issuer + subject) of a person whose `users` row holds their first."""
+
+    __tablename__ = "person_identities"
+    __table_args__ = (UniqueConstraint("tenant_id", "issuer", "subject"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    issuer: Mapped[str] = mapped_column(String(255))
+    subject: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class StaffAccount(UserMixin, db.Model):

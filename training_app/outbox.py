@@ -234,16 +234,21 @@ def run_worker(
     poll_interval: float = 1.0,
     batch: int | None = None,
     stop: Callable[[], bool] = lambda: False,
+    periodic: tuple[float, Callable[[], Any]] | None = None,
 ) -> int:
-    """Deliver due messages until stopped; returns how many were delivered."""
+    """Deliver due messages until stopped; returns how many were delivered. `periodic`: (seconds,
+    job) also runs the job that often (the scheduler's tick), each run its own transaction."""
     worker = worker_id()
     batch = batch or current_app.config["OUTBOX_BATCH_SIZE"]
     delivered = 0
-    next_housekeeping = 0.0
+    next_housekeeping = next_periodic = 0.0
     while not stop():
         if time.monotonic() >= next_housekeeping:
             run_housekeeping()
             next_housekeeping = time.monotonic() + HOUSEKEEPING_SECONDS
+        if periodic and time.monotonic() >= next_periodic:
+            _run_periodic(periodic[1])
+            next_periodic = time.monotonic() + periodic[0]
         claimed = claim_due(worker, batch)
         for delivery in claimed:
             delivered += deliver(delivery, worker)
@@ -254,6 +259,15 @@ def run_worker(
             time.sleep(poll_interval)
     db.session.remove()
     return delivered
+
+
+def _run_periodic(job: Callable[[], Any]) -> None:
+    try:
+        job()
+        db.session.commit()
+    except Exception:  # the worker keeps delivering; the job runs again at its next time
+        db.session.rollback()
+        log.exception("scheduled job failed")
 
 
 def retry_dead(message_id: int) -> OutboxMessage:

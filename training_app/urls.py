@@ -18,4 +18,8 @@ def base_url() -> str:
 
 
 def external_url(endpoint: str, **values: Any) -> str:
-    return base_url() + url_for(endpoint, **values)
+    """An absolute URL, in a request or outside one (a CLI command, the worker: reminder emails)."""
+    if has_request_context():
+        return base_url() + url_for(endpoint, **values)
+    with current_app.test_request_context(base_url=base_url()):
+        return base_url() + url_for(endpoint, **values)

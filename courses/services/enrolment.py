@@ -24,7 +24,14 @@ from training_app.models import User
 _enrolments = Enrolment.__table__
 
 
-def enrol(user: User, course_slug: str, *, source: str, due_at: datetime | None = None) -> Enrolment:
+def enrol(
+    user: User,
+    course_slug: str,
+    *,
+    source: str,
+    due_at: datetime | None = None,
+    cycle_key: str | None = None,
+) -> Enrolment:
     """Enrol the learner once per course; enrolling again keeps progress (and an earlier due date)."""
     course_id, version = published_course(course_slug)
     enrolment = db.session.scalar(_ENROLMENT, {"user_id": user.id, "course_id": course_id})
@@ -38,6 +45,8 @@ def enrol(user: User, course_slug: str, *, source: str, due_at: datetime | None 
         course_id=course_id,
         source=source,
         enrolled_at=utcnow(),
+        assigned_at=utcnow(),
+        cycle_key=cycle_key,
         due_at=due_at or default_due_at(user, version),
     )
     db.session.add(enrolment)

@@ -15,17 +15,28 @@ from training_app.db import utcnow
 from training_app.extensions import db
 
 
-def start_new_cycle(enrolment: Enrolment, *, source: str, due_at: datetime | None, actor: str) -> Enrolment:
+def start_new_cycle(
+    enrolment: Enrolment,
+    *,
+    source: str,
+    due_at: datetime | None,
+    actor: str,
+    cycle_key: str | None = None,
+) -> Enrolment:
     """Retraining: the learner takes the course again (progress, attestation and quiz start afresh).
 
-    Earlier cycles keep their attestations, results and certificates: the history stays.
+    Earlier cycles keep their attestations, results and certificates: the history stays (and the
+    audit log has each cycle's source and due date).
     """
     enrolment.cycle += 1
     enrolment.source = source
     enrolment.due_at = due_at
+    enrolment.assigned_at = utcnow()
+    enrolment.cycle_key = cycle_key
     enrolment.started_at = None
     enrolment.completed_at = None
     enrolment.last_lesson_slug = None
+    enrolment.waived_at = enrolment.waived_by = enrolment.waiver_reason = None
     db.session.flush()
     audit.record_event(
         enrolment.tenant_id,
@@ -37,6 +48,7 @@ def start_new_cycle(enrolment: Enrolment, *, source: str, due_at: datetime | Non
             "cycle": enrolment.cycle,
             "source": source,
             "due_at": due_at.isoformat() if due_at else None,
+            "cycle_key": cycle_key,
         },
     )
     return enrolment

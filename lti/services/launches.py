@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Row, bindparam, func, literal, select, update
+from sqlalchemy import ColumnElement, Row, Select, bindparam, func, literal, select, update
 
 from courses import services as learning
 from courses.models import Course, CourseVersion, Enrolment
@@ -20,6 +20,7 @@ from courses.publishing import PublishedVersion, published_version
 from lti import claims
 from lti.models import GradeTarget, Platform, ResourceLink
 from lti.platform_cache import PlatformRecord
+from people import identities
 from training_app.auth.access import SignedInLearner
 from training_app.db import insert_unless_conflict, utcnow
 from training_app.edge import check_text
@@ -101,10 +102,25 @@ def upsert_user(
     """
     key = standing_key(platform, message, course_slug)
     standing = run_core(_LAUNCH_STANDING, key).one()
-    if standing.user_id is None:  # the learner's first launch
-        standing = _insert_learner(key, message, standing)
+    if standing.user_id is None:  # this LMS identity's first launch: a person HR knows, or a new one
+        person_id = identities.person_for_launch(
+            platform.tenant_id,
+            platform.issuer,
+            message.subject,
+            employee_id=message.custom.get("employee_id"),
+            email=message.email,
+        )
+        if person_id is None:
+            standing = _insert_learner(key, message, standing)
+        else:
+            standing = run_core(_LAUNCH_STANDING_OF_PERSON, {**key, "user_id": person_id}).one()
     known = {name: getattr(standing, name) for name in LEARNER_DETAILS}
     wanted = _launch_details(message, known)
+    if wanted["employee_id"] != known["employee_id"] and (
+        known["employee_id"] is not None  # HR's employee id is not changed by an LMS
+        or identities.employee_id_taken(platform.tenant_id, wanted["employee_id"], standing.user_id)
+    ):
+        wanted["employee_id"] = known["employee_id"]
     if wanted != known:  # an unchanged row is not written
         run_write(_UPDATE_USER, {"user_id": standing.user_id, **wanted})
     learner = SignedInLearner(
@@ -148,17 +164,26 @@ def _insert_learner(
 
 
 def _launch_details(message: claims.LaunchClaims, current: dict[str, Any]) -> dict[str, Any]:
-    """What the launch says about the learner; details it omits keep their current value."""
+    """What the launch says about the learner; details it omits keep their current value. For an
+    employee HR imported (an employee id is known), HR's details stand: the launch only fills the
+    ones HR left blank, and the learner's language follows the LMS."""
     custom = message.custom
-    return {
-        "name": message.name or current.get("name") or "",
-        "email": message.email or current.get("email"),
-        "locale": message.locale or current.get("locale"),
-        "department": custom.get("department") or current.get("department"),
-        "employee_id": custom.get("employee_id") or current.get("employee_id"),
-        "manager_email": custom.get("manager_email") or current.get("manager_email"),
-        "hire_date": parse_hire_date(custom.get("hire_date")) or current.get("hire_date"),
+    sent = {
+        "name": message.name,
+        "email": message.email,
+        "department": custom.get("department"),
+        "employee_id": custom.get("employee_id"),
+        "manager_email": custom.get("manager_email"),
+        "hire_date": parse_hire_date(custom.get("hire_date")),
     }
+    hr_owns = bool(current.get("employee_id"))
+    details = {
+        name: (current.get(name) or value) if hr_owns else (value or current.get(name))
+        for name, value in sent.items()
+    }
+    details["name"] = details["name"] or ""
+    details["locale"] = message.locale or current.get("locale")
+    return details
 
 
 # Hot-path statements are built once, on the tables rather than the ORM entities: building a
@@ -210,37 +235,44 @@ _INSERT_LINK = insert_unless_conflict(_links, "platform_id", "deployment_id", "r
 # is none yet (the version for an unknown course, the user's id and the rest for an unknown learner:
 # the course and link columns then still say what their first launch must create).
 _ONE_ROW = select(literal(1).label("one")).subquery("launch")
-_LAUNCH_STANDING = select(
-    _users.c.id.label("user_id"),
-    *(_users.c[name] for name in LEARNER_DETAILS),
-    _courses.c.id.label("course_id"),
-    _versions.c.id.label("version_id"),
-    _versions.c.content_hash.label("version_hash"),
-    _versions.c.published_at.label("version_published_at"),
-    _enrolments.c.id.label("enrolment_id"),
-    _links.c.id.label("link_id"),
-    *_LINK_DETAILS,
-    _targets.c.id.label("target_id"),
-    _targets.c.last_launch_at,
-).select_from(
-    _ONE_ROW.outerjoin(
-        _users,
-        (_users.c.tenant_id == bindparam("tenant_id"))
-        & (_users.c.issuer == bindparam("issuer"))
-        & (_users.c.subject == bindparam("subject")),
+
+
+def _standing_of(learner: ColumnElement[bool]) -> Select:
+    return select(
+        _users.c.id.label("user_id"),
+        *(_users.c[name] for name in LEARNER_DETAILS),
+        _courses.c.id.label("course_id"),
+        _versions.c.id.label("version_id"),
+        _versions.c.content_hash.label("version_hash"),
+        _versions.c.published_at.label("version_published_at"),
+        _enrolments.c.id.label("enrolment_id"),
+        _links.c.id.label("link_id"),
+        *_LINK_DETAILS,
+        _targets.c.id.label("target_id"),
+        _targets.c.last_launch_at,
+    ).select_from(
+        _ONE_ROW.outerjoin(_users, learner)
+        .outerjoin(_courses, _courses.c.slug == bindparam("course_slug"))
+        .outerjoin(_versions, _IS_LATEST_VERSION)
+        .outerjoin(
+            _enrolments,
+            (_enrolments.c.course_id == _courses.c.id) & (_enrolments.c.user_id == _users.c.id),
+        )
+        .outerjoin(_links, _LINK_KEY)
+        .outerjoin(
+            _targets,
+            (_targets.c.enrolment_id == _enrolments.c.id) & (_targets.c.resource_link_id == _links.c.id),
+        )
     )
-    .outerjoin(_courses, _courses.c.slug == bindparam("course_slug"))
-    .outerjoin(_versions, _IS_LATEST_VERSION)
-    .outerjoin(
-        _enrolments,
-        (_enrolments.c.course_id == _courses.c.id) & (_enrolments.c.user_id == _users.c.id),
-    )
-    .outerjoin(_links, _LINK_KEY)
-    .outerjoin(
-        _targets,
-        (_targets.c.enrolment_id == _enrolments.c.id) & (_targets.c.resource_link_id == _links.c.id),
-    )
+
+
+_LAUNCH_STANDING = _standing_of(
+    (_users.c.tenant_id == bindparam("tenant_id"))
+    & (_users.c.issuer == bindparam("issuer"))
+    & (_users.c.subject == bindparam("subject"))
 )
+# The same, for a person found by people.identities (another LMS identity, or HR's employee).
+_LAUNCH_STANDING_OF_PERSON = _standing_of(_users.c.id == bindparam("user_id"))
 
 
 # A first launch's standing once the learner is inserted: the row read without them, their id and details.

@@ -1,0 +1,15 @@
+"""0 WHAT, WHEN: who must complete which course by when (rules per tenant, HR assignments,
+recertification, policy changes), the one status rule, waivers, reminders, and the scheduler's
+tick."""
+
+from flask import Flask
+
+
+def init_app(app: Flask) -> None:
+    from assignments import cli, models, services  # noqa: F401  (models: tables known to the metadata)
+    from assignments.views import bp
+    from people import hooks
+
+    app.register_blueprint(bp)
+    cli.register(app)
+    hooks.on_people_changed(services.apply_rules_to)

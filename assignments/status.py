@@ -1,0 +1,110 @@
+"""The one status rule: what every page, export, API answer and webhook shows for an assignment.
+
+Computed in SQL (a CASE over the assignment, its current cycle's result and the person's previous
+certificate), so lists filter, count and page by status in the database at any size. In order:
+
+- `ended`: the person left (the assignment ended on their last day);
+- `waived`: HR waived this cycle, with a reason;
+- the current cycle passed: `expired` once its certificate's expiry has passed, `expiring_soon`
+  within the tenant's window before it, else `completed` (an expired certificate is never
+  "completed");
+- not passed yet: `expiring_soon` while the previous cycle's certificate is still valid (the
+  refresher is open), else `overdue` past the due date, `in_progress` once started (a lesson, the
+  quiz, a failed result), else `not_started`.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import ColumnElement, and_, case, exists, func, literal, select
+
+from courses.models import Completion, Enrolment, LessonProgress
+
+STATUSES = (
+    "not_started",
+    "in_progress",
+    "overdue",
+    "completed",
+    "expiring_soon",
+    "expired",
+    "waived",
+    "ended",
+)
+OPEN_STATUSES = ("not_started", "in_progress", "overdue", "expiring_soon")
+# What each status is called on a page (translated where shown; training_app.errors.N_ marks them).
+LABELS = {
+    "not_started": "Not started",
+    "in_progress": "In progress",
+    "overdue": "Overdue",
+    "completed": "Completed",
+    "expiring_soon": "Expiring soon",
+    "expired": "Expired",
+    "waived": "Waived",
+    "ended": "Ended (left)",
+}
+
+
+def current_result(column: ColumnElement) -> ColumnElement:
+    """A column of the current cycle's newest result, correlated to the enclosing Enrolment."""
+    return (
+        select(column)
+        .where(Completion.enrolment_id == Enrolment.id, Completion.cycle == Enrolment.cycle)
+        .order_by(Completion.id.desc())
+        .limit(1)
+        .correlate(Enrolment)
+        .scalar_subquery()
+    )
+
+
+def _previous_certificate_valid(now: datetime) -> ColumnElement[bool]:
+    return exists(
+        select(Completion.id).where(
+            Completion.enrolment_id == Enrolment.id,
+            Completion.cycle < Enrolment.cycle,
+            Completion.status == "completed",
+            Completion.expires_at > now,
+        )
+    ).correlate(Enrolment)
+
+
+def _started() -> ColumnElement[bool]:
+    lesson_done = exists(
+        select(LessonProgress.id).where(
+            LessonProgress.enrolment_id == Enrolment.id, LessonProgress.cycle == Enrolment.cycle
+        )
+    ).correlate(Enrolment)
+    return Enrolment.started_at.is_not(None) | lesson_done
+
+
+def status_column(now: datetime, expiring_soon_days: int) -> ColumnElement[str]:
+    """The status of the Enrolment in the enclosing query, as of `now`."""
+    result_status = current_result(Completion.status)
+    result_expires = current_result(Completion.expires_at)
+    soon = now + timedelta(days=expiring_soon_days)
+    return case(
+        (and_(Enrolment.ended_at.is_not(None), Enrolment.ended_at <= now), literal("ended")),
+        (Enrolment.waived_at.is_not(None), literal("waived")),
+        (
+            result_status == "completed",
+            case(
+                (and_(result_expires.is_not(None), result_expires <= now), literal("expired")),
+                (and_(result_expires.is_not(None), result_expires <= soon), literal("expiring_soon")),
+                else_=literal("completed"),
+            ),
+        ),
+        (_previous_certificate_valid(now), literal("expiring_soon")),
+        (and_(Enrolment.due_at.is_not(None), Enrolment.due_at < now), literal("overdue")),
+        (result_status.is_not(None) | _started(), literal("in_progress")),
+        else_=literal("not_started"),
+    )
+
+
+def lessons_done_column() -> ColumnElement[int]:
+    return (
+        select(func.count())
+        .select_from(LessonProgress)
+        .where(LessonProgress.enrolment_id == Enrolment.id, LessonProgress.cycle == Enrolment.cycle)
+        .correlate(Enrolment)
+        .scalar_subquery()
+    )
