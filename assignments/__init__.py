@@ -6,10 +6,12 @@ from flask import Flask
 
 
 def init_app(app: Flask) -> None:
-    from assignments import cli, models, services  # noqa: F401  (models: tables known to the metadata)
+    from assignments import cli, models, reminders, services  # noqa: F401  (models: tables known)
     from assignments.views import bp
     from people import hooks
+    from training_app import mail
 
     app.register_blueprint(bp)
     cli.register(app)
     hooks.on_people_changed(services.apply_rules_to)
+    mail.register_builder(reminders.BUILDER, reminders.build_email)

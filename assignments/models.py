@@ -20,7 +20,7 @@ class Reminder(db.Model):
     """
 
     __tablename__ = "reminders"
-    __table_args__ = (UniqueConstraint("user_id", "sent_on"),)
+    __table_args__ = (UniqueConstraint("user_id", "sent_on"), UniqueConstraint("outbox_key"))
 
     id: Mapped[int] = mapped_column(primary_key=True)
     tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)

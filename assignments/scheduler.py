@@ -17,7 +17,14 @@ from sqlalchemy import and_, func, select, text
 
 from assignments import reminders
 from assignments.rules import Rules, rules_of
-from assignments.services import assign_by_hire_date, assign_course, assign_leaders, end_of_day
+from assignments.services import (
+    assign_by_hire_date,
+    assign_course,
+    assign_leaders,
+    assign_to_each,
+    end_of_day,
+    not_yet_assigned,
+)
 from courses.models import Completion, Course, CourseVersion, Enrolment
 from courses.publishing import published_course
 from training_app.db import utcnow
@@ -46,7 +53,7 @@ def run_tick(now: datetime | None = None) -> TickReport:
     report = TickReport()
     for tenant in db.session.scalars(select(Tenant).order_by(Tenant.id)).all():
         rules = rules_of(tenant)
-        report.add("hire", assign_by_hire_date(_current_people(tenant.id, now), rules, actor=ACTOR))
+        report.add("hire", _hire_rule(tenant, rules, now))
         report.add("leaders", assign_leaders(tenant.id, rules, actor=ACTOR))
         report.add("refresher", assign_refreshers(tenant, rules, now))
         report.add("leaders_renewal", renew_leaders(tenant, rules, now))
@@ -54,6 +61,13 @@ def run_tick(now: datetime | None = None) -> TickReport:
         if rules.reminders_enabled:
             report.reminders += reminders.send_due(tenant, rules, now)
     return report
+
+
+def _hire_rule(tenant: Tenant, rules: Rules, now: datetime) -> int:
+    if not _is_published(rules.orientation_course):
+        return 0
+    waiting = not_yet_assigned(tenant.id, rules.orientation_course, "hire", now.date())
+    return assign_by_hire_date(waiting, rules, actor=ACTOR)
 
 
 def _take_lock() -> bool:
@@ -147,20 +161,19 @@ def _calendar_window(tenant: Tenant, rules: Rules, now: datetime) -> int:
     opens = date(now.year, rules.refresher_month, 1)
     exempt_after = _months_before(opens, rules.refresher_exempt_months)
     due = end_of_day(opens + timedelta(days=rules.refresher_due_days))
-    assigned = 0
-    for person in _current_people(tenant.id, now):
-        if person.hire_date is not None and person.hire_date > exempt_after:
-            continue
-        done = assign_course(
-            person,
-            rules.refresher_course,
-            due_at=due,
-            source="recertification",
-            cycle_key=f"window:{now.year}",
-            actor=ACTOR,
-        )
-        assigned += done is not None
-    return assigned
+    settled = [
+        person
+        for person in _current_people(tenant.id, now)
+        if person.hire_date is None or person.hire_date <= exempt_after
+    ]
+    return assign_to_each(
+        settled,
+        rules.refresher_course,
+        due=lambda _person: due,
+        source="recertification",
+        cycle_key=f"window:{now.year}",
+        actor=ACTOR,
+    )
 
 
 def _months_before(day: date, months: int) -> date:

@@ -8,9 +8,10 @@ never commit.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
 
 from flask_babel import gettext
 from sqlalchemy import Select, func, select
@@ -31,6 +32,9 @@ def end_of_day(day: date) -> datetime:
     return datetime.combine(day, time(23, 59, 59), tzinfo=UTC)
 
 
+LOOK_IT_UP: Any = object()  # assign_course's `enrolment` when the caller did not read it
+
+
 def assign_course(
     person: User,
     course_slug: str,
@@ -39,19 +43,17 @@ def assign_course(
     source: str,
     cycle_key: str,
     actor: str,
-    enrolment: Enrolment | None = None,
+    enrolment: Enrolment | None = LOOK_IT_UP,
 ) -> Enrolment | None:
     """Assign the course to the person for this reason (`cycle_key`); None when already done.
 
     A person not enrolled is enrolled; one whose current cycle is completed starts a new cycle;
     one still working on the course keeps it, with the due date HR gives (or the earlier one when
-    a rule assigns it again).
+    a rule assigns it again). `enrolment`: the person's enrolment in the course as the caller read
+    it (None: not enrolled), so that a rule over many people reads them all in one query.
     """
-    course_id, _version = published_course(course_slug)
-    if enrolment is None:
-        enrolment = db.session.scalar(
-            select(Enrolment).where(Enrolment.user_id == person.id, Enrolment.course_id == course_id)
-        )
+    if enrolment is LOOK_IT_UP:
+        enrolment = enrolments_in(course_slug, [person.id]).get(person.id)
     if enrolment is None:
         enrolment = learning.enrol(person, course_slug, source=source, due_at=due_at, cycle_key=cycle_key)
         enrolment.due_at = due_at  # no default from the course: the rule or HR decided
@@ -68,6 +70,45 @@ def assign_course(
     enrolment.cycle_key = cycle_key
     _record_assigned(enrolment, actor)
     return enrolment
+
+
+def enrolments_in(course_slug: str, user_ids: list[int]) -> dict[int, Enrolment]:
+    """The enrolments of these people in the course, by person (read in chunks)."""
+    course_id, _version = published_course(course_slug)
+    found: dict[int, Enrolment] = {}
+    for some in chunks(user_ids):
+        query = select(Enrolment).where(Enrolment.course_id == course_id, Enrolment.user_id.in_(some))
+        found.update((enrolment.user_id, enrolment) for enrolment in db.session.scalars(query))
+    return found
+
+
+def assign_to_each(
+    people: list[User],
+    course_slug: str,
+    *,
+    due: Callable[[User], datetime | None],
+    source: str,
+    cycle_key: str,
+    actor: str,
+) -> int:
+    """assign_course for many people, their enrolments read together; how many were assigned."""
+    known = enrolments_in(course_slug, [person.id for person in people])
+    assigned = 0
+    for person in people:
+        enrolment = known.get(person.id)
+        if enrolment is not None and (enrolment.cycle_key == cycle_key or enrolment.ended_at is not None):
+            continue  # already assigned for this reason: nothing to write
+        done = assign_course(
+            person,
+            course_slug,
+            due_at=due(person),
+            source=source,
+            cycle_key=cycle_key,
+            actor=actor,
+            enrolment=enrolment,
+        )
+        assigned += done is not None
+    return assigned
 
 
 def _record_assigned(enrolment: Enrolment, actor: str) -> None:
@@ -111,20 +152,15 @@ def assign_by_hr(tenant: Tenant, request: HrAssignment, *, actor: str) -> int:
             gettext("The due date is in the past."), errors={"due_on": gettext("in the past")}
         )
     published_course(request.course_slug)  # NotFound for an unknown course
-    people = _people_for(tenant.id, request)
-    key = f"hr:{request.due_on.isoformat()}"
-    assigned = 0
-    for person in people:
-        done = assign_course(
-            person,
-            request.course_slug,
-            due_at=end_of_day(request.due_on),
-            source="hr",
-            cycle_key=key,
-            actor=actor,
-        )
-        assigned += done is not None
-    return assigned
+    due = end_of_day(request.due_on)
+    return assign_to_each(
+        _people_for(tenant.id, request),
+        request.course_slug,
+        due=lambda _person: due,
+        source="hr",
+        cycle_key=f"hr:{request.due_on.isoformat()}",
+        actor=actor,
+    )
 
 
 def _people_for(tenant_id: int, request: HrAssignment) -> list[User]:
@@ -199,25 +235,36 @@ def assign_by_hire_date(people: Iterable[User], rules: Rules, *, actor: str) -> 
     N days after today: never overdue on the day it is assigned."""
     if not _published(rules.orientation_course):
         return 0
-    assigned = 0
-    today = utcnow().date()
-    for person in people:
-        if person.hire_date is None or _left(person):
-            continue
-        by_hire = person.hire_date + timedelta(days=rules.orientation_due_days)
-        due = end_of_day(by_hire if by_hire > today else today + timedelta(days=rules.orientation_due_days))
-        assigned += (
-            assign_course(
-                person,
-                rules.orientation_course,
-                due_at=due,
-                source="hire_rule",
-                cycle_key="hire",
-                actor=actor,
-            )
-            is not None
+    today, days = utcnow().date(), timedelta(days=rules.orientation_due_days)
+
+    def due(person: User) -> datetime:
+        by_hire = person.hire_date + days
+        return end_of_day(by_hire if by_hire > today else today + days)
+
+    hired = [person for person in people if person.hire_date is not None and not _left(person)]
+    return assign_to_each(
+        hired, rules.orientation_course, due=due, source="hire_rule", cycle_key="hire", actor=actor
+    )
+
+
+def not_yet_assigned(tenant_id: int, course_slug: str, cycle_key: str, today: date) -> list[User]:
+    """Current employees (with a hire date) whose enrolment in the course was not opened for this
+    reason (`cycle_key`), or who are not enrolled: the few a scheduled rule still has to look at."""
+    course_id, _version = published_course(course_slug)
+    enrolled_for_it = (
+        select(Enrolment.id)
+        .where(Enrolment.user_id == User.id, Enrolment.course_id == course_id)
+        .where((Enrolment.cycle_key == cycle_key) | Enrolment.ended_at.is_not(None))
+        .exists()
+    )
+    return list(
+        db.session.scalars(
+            select(User)
+            .where(User.tenant_id == tenant_id, User.employee_id.is_not(None), User.hire_date.is_not(None))
+            .where((User.end_date.is_(None)) | (User.end_date >= today))
+            .where(~enrolled_for_it)
         )
-    return assigned
+    )
 
 
 def assign_leaders(tenant_id: int, rules: Rules, *, actor: str) -> int:

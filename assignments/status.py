@@ -100,6 +100,17 @@ def status_column(now: datetime, expiring_soon_days: int) -> ColumnElement[str]:
     )
 
 
+def is_open(now: datetime) -> ColumnElement[bool]:
+    """`status_column(...) IN OPEN_STATUSES`, without its subqueries: the current cycle is not
+    passed (`completed_at` is set exactly when it is), not waived and not ended. For scans over a
+    whole workforce (reminders); tests/assignments/test_status.py holds the two equal."""
+    return and_(
+        Enrolment.completed_at.is_(None),
+        Enrolment.waived_at.is_(None),
+        (Enrolment.ended_at.is_(None)) | (Enrolment.ended_at > now),
+    )
+
+
 def lessons_done_column() -> ColumnElement[int]:
     return (
         select(func.count())

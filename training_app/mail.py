@@ -17,6 +17,7 @@ import json
 import logging
 import smtplib
 import ssl
+from collections.abc import Callable
 from email.message import EmailMessage
 from email.utils import formataddr, make_msgid
 from pathlib import Path
@@ -30,6 +31,16 @@ from training_app.outbox import Delivery, DeliveryError
 log = logging.getLogger(__name__)
 
 EMAIL_KIND = "email"
+
+
+Builder = Callable[[dict[str, Any]], dict[str, Any]]
+_builders: dict[str, Builder] = {}
+
+
+def register_builder(name: str, builder: Builder) -> None:
+    """A package whose emails are built when they are sent (from its own rows, in the recipient's
+    language) names its builder; its outbox payloads say `{"builder": name, ...}`."""
+    _builders[name] = builder
 
 
 def enqueue_email(
@@ -49,7 +60,7 @@ def enqueue_email(
 
 def deliver_email(delivery: Delivery) -> None:
     config = current_app.config
-    message = _message(delivery, config)
+    message = _message(delivery, _built(delivery.payload), config)
     if not config.get("SMTP_HOST"):
         if config["CONFIG_NAME"] == "production":
             raise DeliveryError("TRAINING_SMTP_HOST is not set: email cannot be sent yet")
@@ -101,8 +112,17 @@ def _connect(config: Any) -> smtplib.SMTP:
     return smtp
 
 
-def _message(delivery: Delivery, config: Any) -> EmailMessage:
-    payload = delivery.payload
+def _built(payload: dict[str, Any]) -> dict[str, Any]:
+    """The payload with its recipients, subject and bodies: as queued, or built now."""
+    if "builder" not in payload:
+        return payload
+    builder = _builders.get(payload["builder"])
+    if builder is None:
+        raise DeliveryError(f"no email builder {payload['builder']!r} is registered", retry=False)
+    return builder(payload)
+
+
+def _message(delivery: Delivery, payload: dict[str, Any], config: Any) -> EmailMessage:
     message = EmailMessage()
     message["From"] = config.get("SMTP_FROM") or formataddr(("Postwise", "training@localhost"))
     message["To"] = ", ".join(payload["to"])

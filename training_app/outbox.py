@@ -24,7 +24,7 @@ from flask import current_app
 from sqlalchemy import func, or_, select
 
 from training_app import outbound
-from training_app.db import insert_unless_conflict, utcnow
+from training_app.db import insert_rows_unless_conflict, insert_unless_conflict, utcnow
 from training_app.errors import Conflict, NotFound
 from training_app.extensions import db
 from training_app.models import OutboxMessage
@@ -90,6 +90,28 @@ def enqueue(
         "created_at": utcnow(),
     }
     db.session.execute(_ENQUEUE_ONCE, values)
+
+
+def enqueue_many(kind: str, messages: list[tuple[dict[str, Any], str, int | None]]) -> None:
+    """`enqueue` for many (payload, idempotency key, tenant id), in batches of one statement."""
+    if kind not in _handlers:
+        raise ValueError(f"no outbox handler for kind {kind!r}; registered: {registered_kinds()}")
+    now, attempts = utcnow(), current_app.config["OUTBOX_MAX_ATTEMPTS"]
+    rows = [
+        {
+            "kind": kind,
+            "payload": payload,
+            "idempotency_key": key,
+            "tenant_id": tenant_id,
+            "status": "pending",
+            "attempts": 0,
+            "max_attempts": attempts,
+            "next_try_at": now,
+            "created_at": now,
+        }
+        for payload, key, tenant_id in messages
+    ]
+    insert_rows_unless_conflict(db.session.connection(), OutboxMessage.__table__, ("idempotency_key",), rows)
 
 
 # values: the message's columns; nothing when its idempotency key is already queued

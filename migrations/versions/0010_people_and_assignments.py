@@ -91,6 +91,7 @@ def upgrade():
         sa.ForeignKeyConstraint(["user_id"], ["users.id"], name=op.f("fk_reminders_user_id_users"), ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_reminders")),
         sa.UniqueConstraint("user_id", "sent_on", name=op.f("uq_reminders_user_id_sent_on")),
+        sa.UniqueConstraint("outbox_key", name=op.f("uq_reminders_outbox_key")),
     )
     with op.batch_alter_table("reminders", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_reminders_tenant_id"), ["tenant_id"], unique=False)
