@@ -101,9 +101,11 @@ def status_column(now: datetime, expiring_soon_days: int) -> ColumnElement[str]:
 
 
 def is_open(now: datetime) -> ColumnElement[bool]:
-    """`status_column(...) IN OPEN_STATUSES`, without its subqueries: the current cycle is not
-    passed (`completed_at` is set exactly when it is), not waived and not ended. For scans over a
-    whole workforce (reminders); tests/assignments/test_status.py holds the two equal."""
+    """Whether the current cycle is still to be done: an open status (not started, in progress,
+    overdue, or expiring soon while a refresher is open), not the "expiring soon" of a cycle
+    already passed. Without the rule's subqueries (`completed_at` is set exactly when the current
+    cycle passes), for scans over a whole workforce (reminders); tests/assignments/test_status.py
+    holds it to the rule case by case."""
     return and_(
         Enrolment.completed_at.is_(None),
         Enrolment.waived_at.is_(None),
