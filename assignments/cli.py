@@ -26,11 +26,7 @@ def tick(now: str | None) -> None:
     moment = _moment(now)
     report = scheduling.run_tick(moment)
     db.session.commit()
-    if not report.ran:
-        click.echo("Another tick is running; this one did nothing.")
-        return
-    assigned = ", ".join(f"{what} {count}" for what, count in sorted(report.assigned.items()))
-    click.echo(f"Tick done: assigned {assigned}; {report.reminders} reminder email(s) queued.")
+    click.echo(str(report))
 
 
 def _moment(text: str | None) -> datetime | None:

@@ -83,3 +83,16 @@ def reminder_page(tenant_id: int, *, page: int, since: date | None = None) -> Re
         .limit(PAGE_SIZE)
     ).all()
     return ReminderPage([ReminderRow(r, u, s or "pending", d, e) for r, u, s, d, e in found], page, total)
+
+
+def departments(tenant_id: int) -> list[str]:
+    """The departments of the tenant's current employees, for HR's choices."""
+    return list(
+        db.session.scalars(
+            select(User.department)
+            .where(User.tenant_id == tenant_id, User.department.is_not(None), User.employee_id.is_not(None))
+            .where((User.end_date.is_(None)) | (User.end_date >= utcnow().date()))
+            .distinct()
+            .order_by(User.department)
+        )
+    )

@@ -45,6 +45,12 @@ class TickReport:
     def add(self, what: str, count: int) -> None:
         self.assigned[what] = self.assigned.get(what, 0) + count
 
+    def __str__(self) -> str:
+        if not self.ran:
+            return "Another tick is running; this one did nothing."
+        assigned = ", ".join(f"{what} {count}" for what, count in sorted(self.assigned.items())) or "nothing"
+        return f"Tick done: assigned {assigned}; {self.reminders} reminder email(s) queued."
+
 
 def run_tick(now: datetime | None = None) -> TickReport:
     now = now or utcnow()
@@ -144,13 +150,22 @@ def _renew(tenant: Tenant, rules: Rules, now: datetime, certified_by: tuple[str,
         done = assign_course(
             person,
             assign,
-            due_at=max(expires_at, now),
+            due_at=_renewal_due(expires_at, rules, now),
             source="recertification",
             cycle_key=f"renews:{certificate_id}",
             actor=ACTOR,
         )
         assigned += done is not None
     return assigned
+
+
+def _renewal_due(expires_at: datetime, rules: Rules, now: datetime) -> datetime:
+    """On the certificate's expiry; for one that had already expired when the refresher is first
+    assigned (a new tenant's old certificates), the refresher's due days from today: never
+    overdue on the day it is assigned."""
+    if expires_at > now:
+        return expires_at
+    return end_of_day(now.date() + timedelta(days=rules.refresher_due_days))
 
 
 def _calendar_window(tenant: Tenant, rules: Rules, now: datetime) -> int:

@@ -170,14 +170,20 @@ def _people_for(tenant_id: int, request: HrAssignment) -> list[User]:
         .where((User.end_date.is_(None)) | (User.end_date >= utcnow().date()))
     )
     if request.department:
-        return list(db.session.scalars(active.where(User.department == request.department)))
+        members = list(db.session.scalars(active.where(User.department == request.department)))
+        if not members:
+            raise ValidationFailed(
+                gettext("No current employee is in the department %(name)s.", name=request.department),
+                errors={"department": gettext("nobody there")},
+            )
+        return members
     if request.employee_ids:
         found: list[User] = []
         for some in chunks(list(request.employee_ids)):
             found += db.session.scalars(active.where(User.employee_id.in_(some)))
         unknown = sorted(set(request.employee_ids) - {person.employee_id for person in found})
         if unknown:
-            raise NotFound(
+            raise ValidationFailed(
                 gettext("These employee ids are not current employees: %(ids)s", ids=", ".join(unknown[:20])),
                 errors={"employee_ids": unknown[:100]},
             )

@@ -15,4 +15,4 @@ def init_app(app: Flask) -> None:
     hooks.on_result(issue_for)
     hooks.add_result_companion(WITH_RESULT)
     hooks.add_overview_links(overview.certificate_links)
-    demo_data.register_step(demo.align_with_completions)
+    demo_data.register_step(demo.align_with_completions, order=90)  # after every story is told

@@ -87,7 +87,7 @@ def recertify(days_before: str | None) -> None:
     )
     report = scheduling.run_tick()
     db.session.commit()
-    click.echo(f"Tick done: {report}")
+    click.echo(str(report))
 
 
 def register(app: Flask) -> None:

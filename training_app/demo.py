@@ -33,12 +33,14 @@ class DemoContext:
 
 
 DemoStep = Callable[[DemoContext], None]
-_steps: list[DemoStep] = []
+_steps: list[tuple[int, DemoStep]] = []
 
 
-def register_step(step: DemoStep) -> None:
-    if step not in _steps:
-        _steps.append(step)
+def register_step(step: DemoStep, *, order: int = 50) -> None:
+    """Steps run by `order`, then in registration order (the packages' flow order)."""
+    if step not in [registered for _order, registered in _steps]:
+        _steps.append((order, step))
+        _steps.sort(key=lambda entry: entry[0])
 
 
 DEMO_TENANTS = {
@@ -82,7 +84,7 @@ def load() -> list[str]:
     context.learners["acme"] = [_learner(context.tenants["acme"], *p) for p in ACME_PEOPLE]
     context.learners["globex"] = [_learner(context.tenants["globex"], *p) for p in GLOBEX_PEOPLE]
     db.session.flush()
-    for step in _steps:
+    for _order, step in _steps:
         step(context)
     context.lines[:0] = [
         "Demo data loaded.",

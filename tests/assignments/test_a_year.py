@@ -175,6 +175,24 @@ def test_completion_expiry_and_the_rolling_refresher(app, world, mail):
     assert status_of(app, "A2", "social-media-orientation", after) == "expired"  # never "completed"
 
 
+def test_a_certificate_already_expired_when_the_refresher_comes_gives_the_refreshers_due_days(
+    app, world, mail
+):
+    """The tick stopped for a while (or the tenant is new): the refresher is not overdue the day
+    it is assigned."""
+    tick_and_deliver(app, START)
+    done = datetime(2027, 1, 20, 9, tzinfo=UTC)
+    pass_course(app, "A2", "social-media-orientation", done)
+    late = done + timedelta(days=400)
+    tick_and_deliver(app, late)
+    refresher = enrolment_of(app, "A2", "social-media-refresher")
+    with app.app_context():
+        due_days = rules_of(db.session.get(Tenant, refresher.tenant_id)).refresher_due_days
+    assert refresher.due_at.date() == (late + timedelta(days=due_days)).date()
+    assert status_of(app, "A2", "social-media-refresher", late) == "not_started"
+    assert status_of(app, "A2", "social-media-orientation", late) == "expired"
+
+
 def test_a_calendar_window_tenant_assigns_once_a_year_and_exempts_recent_hires(app, world, mail):
     tick_and_deliver(app, START)
     gus = enrolment_of(app, "G1", "social-media-refresher")

@@ -1,6 +1,10 @@
 from sqlalchemy import func, select, text
 
+from assignments.models import Reminder
+from assignments.status import STATUSES, status_column
+from courses.models import Completion, Enrolment
 from tests import factories
+from training_app.db import utcnow
 from training_app.extensions import db
 from training_app.models import AuditEvent, StaffAccount, Tenant, User
 
@@ -74,21 +78,32 @@ def test_create_admin_refuses_a_short_password_and_a_duplicate(app):
         assert db.session.scalar(select(func.count()).select_from(StaffAccount)) == 1
 
 
+def demo_counts() -> tuple[int, ...]:
+    return tuple(
+        db.session.scalar(select(func.count()).select_from(table))
+        for table in (User, Tenant, Enrolment, Completion, Reminder)
+    )
+
+
+def demo_statuses() -> set[str]:
+    status = status_column(utcnow(), 30)
+    return set(db.session.scalars(select(status).select_from(Enrolment).distinct()))
+
+
 def test_demo_load_is_idempotent_and_prints_a_staff_login(app, client):
     first = cli(app, "demo", "load")
     assert first.exit_code == 0, first.output
     assert "hr@acme.example / demo-password-2026" in first.output
+    assert "Employees of Acme Corporation: 240 hired." in first.output
     with app.app_context():
-        counts = (
-            db.session.scalar(select(func.count()).select_from(User)),
-            db.session.scalar(select(func.count()).select_from(Tenant)),
-        )
-    assert cli(app, "demo", "load").exit_code == 0
+        counts = demo_counts()
+        assert demo_statuses() == set(STATUSES), "the demo shows HR every status"
+    second = cli(app, "demo", "load")
+    assert second.exit_code == 0, second.output
+    assert "already told by an earlier `demo load`" in second.output
+    assert "Leavers of Acme Corporation: 0 ended." in second.output
     with app.app_context():
-        assert counts == (
-            db.session.scalar(select(func.count()).select_from(User)),
-            db.session.scalar(select(func.count()).select_from(Tenant)),
-        )
+        assert demo_counts() == counts
     assert client.login("hr@acme.example", "demo-password-2026").status_code == 302
     assert cli(app, "audit", "verify").exit_code == 0
     with app.app_context():
