@@ -10,11 +10,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from flask_babel import gettext
-from sqlalchemy import CTE, ColumnElement, Select, bindparam, func, insert, select
+from sqlalchemy import Select, insert, select
 
 from certificates import codes, render
 from certificates.models import Branding, Certificate
-from courses import hooks
 from courses.services import RecordedResult
 from training_app import audit
 from training_app.db import utcnow
@@ -35,23 +34,18 @@ class CertificateRevoked(DomainError):
 
 
 def issue_for(completion: RecordedResult) -> int | None:
-    """Result hook: a passed cycle gets its certificate (a failed one gets none); its id.
-
-    On PostgreSQL the certificate was inserted with the result (`WITH_RESULT`); else here.
-    """
+    """Result hook: a passed cycle gets its certificate (a failed one gets none); its id."""
     if completion.status != "completed":
         return None
-    if ISSUED_ID in completion.companions:
-        certificate_id, code = completion.companions[ISSUED_ID], completion.companions[ISSUED_CODE]
-    else:
-        certificate = {
-            **_issued_fields(completion),
-            "completion_id": completion.id,
-            "holder_name": holder_name(completion),
-            "holder_email": completion.learner_email,
-            "locale": completion.attested_locale or "en",
-        }
-        certificate_id, code = run_core(_INSERT_CERTIFICATE, certificate).scalar_one(), certificate["code"]
+    certificate = {
+        **{name: getattr(completion, name) for name in _OF_THE_RESULT},
+        **_generated_fields(completion),
+        "completion_id": completion.id,
+        "holder_name": holder_name(completion),
+        "holder_email": completion.learner_email,
+        "locale": completion.attested_locale or "en",
+    }
+    certificate_id, code = run_core(_INSERT_CERTIFICATE, certificate).scalar_one(), certificate["code"]
     audit.record_event(
         completion.tenant_id,
         f"learner:{completion.user_id}",
@@ -67,13 +61,7 @@ def issue_for(completion: RecordedResult) -> int | None:
     return certificate_id
 
 
-def _issued_fields(completion: Any) -> dict[str, Any]:
-    """The certificate's columns that do not come from the learner's row (`completion`: the
-    recorded result, or the draft the result companion is given)."""
-    return {name: getattr(completion, name) for name in _OF_THE_RESULT} | _generated_fields(completion)
-
-
-def _generated_fields(completion: Any) -> dict[str, Any]:
+def _generated_fields(completion: RecordedResult) -> dict[str, Any]:
     return dict(
         code=unique_code(),
         credential_id=f"urn:uuid:{uuid.uuid4()}",
@@ -87,57 +75,22 @@ def _generated_fields(completion: Any) -> dict[str, Any]:
 
 def holder_name(completion: RecordedResult) -> str:
     """The learner's name; else the name they signed the attestation with; else their email.
-
-    `_holder_name_in_sql` says the same for the certificate inserted with the result.
-    """
-    name = (completion.learner_name or completion.attested_name or "").strip()
+    Spaces of any script and invisible format characters (zero-width space, BOM) at either end
+    are trimmed, and inner runs of spaces become one."""
+    name = _tidy_name(completion.learner_name) or _tidy_name(completion.attested_name)
     return name or completion.learner_email or "—"
+
+
+def _tidy_name(name: str | None) -> str:
+    words = unicodedata.normalize("NFC", name or "").split()
+    return " ".join(words).strip(_INVISIBLE)
 
 
 # Built once: issuing runs inside every passing quiz submit.
 _certificates = Certificate.__table__
 _INSERT_CERTIFICATE = insert(_certificates).returning(_certificates.c.id)
-ISSUED_ID, ISSUED_CODE = "certificate_id", "certificate_code"
-_PARAM = "certificate_"
-_WHITESPACE = " \t\n\r\f\v"
-
-
-def _holder_name_in_sql(recorded: CTE) -> ColumnElement[str]:
-    named = func.btrim(
-        func.coalesce(func.nullif(recorded.c.learner_name, ""), recorded.c.attested_name, ""), _WHITESPACE
-    )
-    return func.coalesce(func.nullif(named, ""), func.nullif(recorded.c.learner_email, ""), "—")
-
-
-def _certificate_with_result(recorded: CTE) -> tuple[list[CTE], list[ColumnElement[Any]]]:
-    """The certificate inserted by the passed result's statement (courses.hooks.ResultCompanion):
-    the result's own columns are that statement's `new_<column>` parameters."""
-    values = {
-        **{name: bindparam(f"new_{name}", type_=_certificates.c[name].type) for name in _OF_THE_RESULT},
-        **{name: bindparam(_PARAM + name, type_=_certificates.c[name].type) for name in _GENERATED},
-        "completion_id": recorded.c.id,
-        "holder_name": _holder_name_in_sql(recorded),
-        "holder_email": recorded.c.learner_email,
-        "locale": func.coalesce(recorded.c.attested_locale, "en"),
-    }
-    issued = (
-        insert(_certificates)
-        .from_select(list(values), select(*values.values()))
-        .returning(_certificates.c.id, _certificates.c.code)
-        .cte("certificate")
-    )
-    return [issued], [
-        select(issued.c.id).scalar_subquery().label(ISSUED_ID),
-        select(issued.c.code).scalar_subquery().label(ISSUED_CODE),
-    ]
-
-
-def _certificate_params(draft: Any) -> dict[str, Any]:
-    return {_PARAM + name: value for name, value in _generated_fields(draft).items()}
-
-
-# The certificate's columns that the result has under the same name, and _generated_fields' (as
-# bind parameters of the companion: a missing one fails every test that passes a quiz on PostgreSQL).
+_INVISIBLE = "\u200b\u200c\u200d\u2060\ufeff"
+# The certificate's columns that the result has under the same name.
 _OF_THE_RESULT = (
     "tenant_id",
     "user_id",
@@ -148,16 +101,6 @@ _OF_THE_RESULT = (
     "completed_at",
     "expires_at",
 )
-_GENERATED = (
-    "code",
-    "credential_id",
-    "subject_id",
-    "course_title",
-    "course_slug",
-    "policy_version",
-    "issued_at",
-)
-WITH_RESULT = hooks.ResultCompanion(build=_certificate_with_result, params=_certificate_params)
 
 
 def unique_code() -> str:

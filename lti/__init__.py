@@ -13,7 +13,6 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(bp)
     cli.register(app)
     hooks.on_result(ags.queue_scores)
-    hooks.add_result_companion(ags.TARGETS_WITH_RESULT)
     outbox.register_handler(ags.KIND, ags.deliver_score)
     outbox.register_housekeeping(storage.purge_expired)
     security.register_frame_origins(framing.frame_origins)

@@ -9,16 +9,12 @@ with backoff; a 401 gets a fresh token once; any other 4xx goes to dead letter w
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
-from types import SimpleNamespace
 from typing import Any
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
 import requests
-from sqlalchemy import CTE, BindParameter, ColumnElement, Row, Select, bindparam, func, literal_column, select
-from sqlalchemy.dialects.postgresql import aggregate_order_by
+from sqlalchemy import BindParameter, Row, Select, bindparam, select
 
-from courses import hooks
 from courses.services import RecordedResult
 from lti import oauth
 from lti.models import GradeTarget, Platform, ResourceLink
@@ -39,11 +35,8 @@ MAX_PAGES = 50
 
 
 def queue_scores(completion: RecordedResult) -> None:
-    """Result hook: one outbox message per place this learner launched the course from.
-
-    On PostgreSQL a passed result's statement read the grade targets (`TARGETS_WITH_RESULT`).
-    """
-    for target in _grade_targets_of(completion):
+    """Result hook: one outbox message per place this learner launched the course from."""
+    for target in run_core(_GRADE_TARGETS, {"enrolment_id": completion.enrolment_id}):
         if not (target.lineitem_url or target.lineitems_url):
             continue  # the LMS offered no gradebook service for this link
         if target.ags_scopes and SCOPE_SCORE not in target.ags_scopes:
@@ -54,12 +47,6 @@ def queue_scores(completion: RecordedResult) -> None:
             tenant_id=completion.tenant_id,
             idempotency_key=f"ags:{completion.id}:{target.id}",
         )
-
-
-def _grade_targets_of(completion: RecordedResult) -> Iterable[Any]:
-    if COMPANION_LABEL in completion.companions:
-        return [SimpleNamespace(**target) for target in completion.companions[COMPANION_LABEL] or []]
-    return run_core(_GRADE_TARGETS, {"enrolment_id": completion.enrolment_id})
 
 
 def _grade_targets(enrolment_id: BindParameter[int]) -> Select:
@@ -79,17 +66,8 @@ def _grade_targets(enrolment_id: BindParameter[int]) -> Select:
     )
 
 
-def _targets_with_result(_recorded: CTE) -> tuple[list[CTE], list[ColumnElement[Any]]]:
-    """The grade targets as a JSON array, read by the passed result's statement."""
-    targets = _grade_targets(bindparam("new_enrolment_id")).subquery("target")
-    as_json = func.json_agg(aggregate_order_by(literal_column("target"), targets.c.id))
-    return [], [select(as_json).select_from(targets).scalar_subquery().label(COMPANION_LABEL)]
-
-
 # Core, built once: this runs inside every passing quiz submit.
 _GRADE_TARGETS = _grade_targets(bindparam("enrolment_id")).order_by(GradeTarget.id)
-COMPANION_LABEL = "lti_grade_targets"
-TARGETS_WITH_RESULT = hooks.ResultCompanion(build=_targets_with_result)
 
 
 def score_payload(completion: RecordedResult, target: Row) -> dict[str, Any]:

@@ -5,14 +5,12 @@ Services take plain values and an explicit user; they flush and never commit.
 
 from __future__ import annotations
 
-import functools
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
-from types import SimpleNamespace
 from typing import Any
 
 from flask_babel import gettext
-from sqlalchemy import Row, Select, bindparam, exists, select, update
+from sqlalchemy import Row, bindparam, exists, select, update
 
 from courses import hooks
 from courses.models import Attestation, Completion, Course, CourseVersion, Enrolment
@@ -73,9 +71,6 @@ class RecordedResult:
     learner_email: str | None
     attested_name: str | None  # the name and locale the learner signed the attestation with
     attested_locale: str | None
-    # What the hooks' companions returned with the insert, by label (hooks.ResultCompanion);
-    # empty where they did not run, and the hook then runs its own statements.
-    companions: dict[str, Any] = field(default_factory=dict)
 
 
 def cycle_of(enrolment_id: int) -> CycleRef:
@@ -124,7 +119,7 @@ def record_result(
         "version_number": version.number,
         "version_label": version.label,
     }
-    recorded, companions = _insert_result(row, draft, passed=passed, with_hooks=not cycle.is_preview)
+    recorded = _insert_result(row, passed=passed)
     if recorded is None:
         raise Conflict(gettext("This course is already completed for the current cycle."))
     completion_id = recorded.id
@@ -148,7 +143,6 @@ def record_result(
         learner_email=recorded.learner_email,
         attested_name=recorded.attested_name,
         attested_locale=recorded.attested_locale,
-        companions=companions,
         **draft,
     )
     if not cycle.is_preview:
@@ -156,44 +150,19 @@ def record_result(
     return result
 
 
-def _insert_result(
-    row: dict[str, Any], draft: dict[str, Any], *, passed: bool, with_hooks: bool
-) -> tuple[Row | None, dict[str, Any]]:
-    """Insert the result unless the cycle is already completed; a pass also marks the enrolment.
-
-    One statement on PostgreSQL (the enrolment's update and the hooks' companions are CTEs of
-    the insert), two on SQLite. None when the cycle already had its completion; with it, what
-    the companions returned (nothing where they did not run).
+def _insert_result(row: dict[str, Any], *, passed: bool) -> Row | None:
+    """Insert the result unless the cycle is already completed (None then); a pass also marks
+    the enrolment: one statement on PostgreSQL (the update is a CTE of the insert), two on SQLite.
     """
     params = {f"new_{field}": value for field, value in row.items()}  # no enrolments column name
     if not passed:
-        return run_core(_INSERT_UNLESS_COMPLETED, params).one_or_none(), {}
-    if with_hooks and db.session.connection().dialect.name == "postgresql":
-        companions = hooks.result_companions()
-        statement, labels = _insert_completion_with(companions)
-        result_as_drafted = SimpleNamespace(**draft)
-        for companion in companions:
-            params.update(companion.params(result_as_drafted))
-        recorded = run_core(statement, params).one_or_none()
-        return recorded, {label: getattr(recorded, label) for label in labels} if recorded else {}
+        return run_core(_INSERT_UNLESS_COMPLETED, params).one_or_none()
+    if db.session.connection().dialect.name == "postgresql":
+        return run_core(_INSERT_AND_MARK_COMPLETED, params).one_or_none()
     recorded = run_core(_INSERT_UNLESS_COMPLETED, params).one_or_none()
     if recorded is not None:
         run_core(_MARK_ENROLMENT_COMPLETED, params)
-    return recorded, {}
-
-
-@functools.cache
-def _insert_completion_with(companions: tuple[hooks.ResultCompanion, ...]) -> tuple[Select, tuple[str, ...]]:
-    """The passed result's statement on PostgreSQL with the hooks' companions, built once."""
-    recorded = _INSERT_UNLESS_COMPLETED.cte("recorded")
-    marked = _MARK_ENROLMENT_COMPLETED.where(exists(select(recorded.c.id))).cte("marked")
-    ctes, columns = [marked], []
-    for companion in companions:
-        more_ctes, more_columns = companion.build(recorded)
-        ctes += more_ctes
-        columns += more_columns
-    statement = select(recorded, *columns).add_cte(*ctes)
-    return statement, tuple(column.name for column in columns)
+    return recorded
 
 
 # Built once: building a statement costs more CPU than running it.
@@ -234,6 +203,10 @@ _MARK_ENROLMENT_COMPLETED = (
     update(_enrolments)
     .where(_enrolments.c.id == bindparam("new_enrolment_id"))
     .values(completed_at=bindparam("new_completed_at"))
+)
+_RECORDED = _INSERT_UNLESS_COMPLETED.cte("recorded")
+_INSERT_AND_MARK_COMPLETED = select(_RECORDED).add_cte(
+    _MARK_ENROLMENT_COMPLETED.where(exists(select(_RECORDED.c.id))).cte("marked")
 )
 
 

@@ -75,12 +75,15 @@ def test_a_passed_attempt_with_its_snapshot_reads_no_attempt_before_grading(
     assert statements[0].startswith(GRADE)
     assert not any(LOCKED_READ.match(sql) for sql in statements)
     if dialect == "postgresql":
-        # the grade returns the result's context; the result's statement also issues the
-        # certificate and reads the LMS grade targets (result companions); then the audit chain
-        grade, result, chain = statements
+        # the grade returns the result's context; the result's statement also marks the
+        # enrolment; each hook runs its own statement; then the audit chain
+        grade, result, *by_hooks, chain = statements
         assert " FROM course_versions, enrolments, courses WHERE " in grade
         assert result.startswith("WITH recorded AS (INSERT INTO completions ")
-        assert "certificate AS (INSERT INTO certificates " in result and "lti_grade_targets" in result
+        assert "marked AS (UPDATE enrolments " in result
+        assert len(by_hooks) == 2
+        assert any(sql.startswith("INSERT INTO certificates ") for sql in by_hooks)
+        assert any(sql.startswith("SELECT lti_grade_targets.id") for sql in by_hooks)
         assert chain.startswith("WITH head AS (SELECT tenants.audit_seq")
     with app.app_context():
         [completion] = db.session.query(Completion).all()
