@@ -14,10 +14,8 @@ from training_app import audit, audit_verification
 from training_app.auth import services as accounts
 from training_app.errors import Forbidden
 from training_app.extensions import db
-from training_app.models import AuditEvent, OutboxMessage, StaffAccount, Tenant, User
+from training_app.models import OutboxMessage, StaffAccount, Tenant, User
 from training_app.tenancy import get_in_tenant
-
-AUDIT_PAGE_SIZE = 50
 
 
 @dataclass(frozen=True)
@@ -44,17 +42,6 @@ def console_summary(tenant_id: int) -> ConsoleSummary:
         .group_by(OutboxMessage.status)
     )
     return ConsoleSummary(tenant, learners or 0, staff or 0, {s: c for s, c in outbox_rows})
-
-
-def audit_page(tenant_id: int, page: int) -> tuple[list[AuditEvent], bool]:
-    rows = db.session.scalars(
-        select(AuditEvent)
-        .where(AuditEvent.tenant_id == tenant_id)
-        .order_by(AuditEvent.seq.desc())
-        .offset((page - 1) * AUDIT_PAGE_SIZE)
-        .limit(AUDIT_PAGE_SIZE + 1)
-    ).all()
-    return list(rows[:AUDIT_PAGE_SIZE]), len(rows) > AUDIT_PAGE_SIZE
 
 
 def audit_chain_status(tenant_id: int) -> audit_verification.ChainReport:

@@ -1,15 +1,25 @@
-from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask import Blueprint, Response, flash, redirect, render_template, request, stream_with_context, url_for
 from flask_babel import gettext
 from flask_login import current_user
 
 from quizzes import services as quiz_services
+from reports import audit_log as audit_log_rows
 from reports import progress, services
 from reports.forms import GrantAttemptForm, LearnerFilter, StaffChangeForm, StaffForm
+from reports.spreadsheet_cells import csv_lines
 from training_app.auth.access import staff_required
+from training_app.db import utcnow
+from training_app.downloads import download_headers
 from training_app.edge import page_number
 from training_app.errors import ValidationFailed
+from training_app.extensions import db
+from training_app.models import Tenant
 
 bp = Blueprint("reports", __name__, url_prefix="/console", template_folder="templates")
+
+
+def current_tenant() -> Tenant:
+    return db.session.get(Tenant, current_user.tenant_id)
 
 
 @bp.get("/")
@@ -22,10 +32,25 @@ def console():
 @bp.get("/audit")
 @staff_required()
 def audit_log():
-    page = page_number()
-    events, has_more = services.audit_page(current_user.tenant_id, page=page)
+    chosen = audit_log_rows.parse_filter(request.args)
+    found = audit_log_rows.audit_page(current_user.tenant_id, chosen, page=page_number())
     chain = services.audit_chain_status(current_user.tenant_id)
-    return render_template("reports/audit.html", events=events, page=page, has_more=has_more, chain=chain)
+    return render_template("reports/audit.html", found=found, chain=chain)
+
+
+@bp.get("/audit/export.csv")
+@staff_required()
+def export_audit_log():
+    chosen = audit_log_rows.parse_filter(request.args)
+    tenant = current_tenant()
+    audit_log_rows.record_export(tenant.id, f"staff:{current_user.id}", chosen, request.remote_addr)
+    rows = audit_log_rows.export_rows(tenant.id, chosen)
+    filename = f"audit-log-{tenant.slug}-{utcnow():%Y%m%dT%H%M%SZ}.csv"
+    return Response(
+        stream_with_context(csv_lines(rows)),
+        mimetype="text/csv",
+        headers=download_headers(filename, "audit-log"),
+    )
 
 
 @bp.post("/audit/verify")

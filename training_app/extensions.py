@@ -2,9 +2,11 @@
 
 **Services never commit. Whoever starts a unit of work owns its one transaction and ends it:**
 - a request: committed after a successful response, rolled back after an error response
-  (training_app's transaction boundary). A view marked `without_transaction` only delays that
-  transaction's BEGIN: its reads run in autocommit until its first `run_write` (or
-  `begin_writes()` before an ORM flush), and from then on the request's writes commit together.
+  (training_app's transaction boundary), unless the view called `keep_writes_of_this_refusal`
+  (a refusal that must leave a trace: a failed sign-in's audit event). A view marked
+  `without_transaction` only delays that transaction's BEGIN: its reads run in autocommit until
+  its first `run_write` (or `begin_writes()` before an ORM flush), and from then on the
+  request's writes commit together.
   Mark only views that read, or write with a single statement or through `run_write`;
 - a CLI command: commits once at its end;
 - an outbox worker job: the claim, each handler and the outcome are each their own transaction.
@@ -21,6 +23,7 @@ begun, in autocommit before that (a `without_transaction` view on PostgreSQL).
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from flask import g
 from flask_babel import Babel
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
@@ -39,6 +42,13 @@ login_manager = LoginManager()
 csrf = CSRFProtect()
 babel = Babel()
 limiter = Limiter(key_func=get_remote_address, default_limits=[], headers_enabled=True)
+
+
+def keep_writes_of_this_refusal() -> None:
+    """Commit this request's writes although its response is an error (4xx): for refusals that
+    record something (the audit event of a failed sign-in). Only what the view wrote on purpose
+    should be pending when it calls this."""
+    g.keep_writes_of_refusal = True
 
 
 def commit_before_waiting() -> None:

@@ -45,6 +45,23 @@ def test_wrong_password_and_unknown_email_get_the_same_clear_message(client, peo
         assert "The email or password is not right" in text_of(response)
 
 
+def test_a_wrong_password_is_recorded_in_the_accounts_audit_log_and_an_unknown_email_nowhere(
+    client, people, app
+):
+    assert client.login("hr@acme.example", "not the password").status_code == 401
+    assert client.login("nobody@acme.example", "not the password").status_code == 401
+    with app.app_context():
+        failed = db.session.scalars(
+            select(AuditEvent).where(AuditEvent.action == "staff.sign_in_failed")
+        ).all()
+    assert [(e.tenant_id, e.subject_id, e.actor) for e in failed] == [
+        (people["acme"], str(people["acme_admin"]), "anonymous")
+    ]
+    assert failed[0].ip_address and failed[0].data == {"reason": "wrong password"}
+    assert client.login("hr@acme.example", factories.PASSWORD).status_code == 302
+    assert "staff.sign_in_failed" in text_of(client.get("/console/audit"))
+
+
 def test_a_form_without_its_csrf_token_is_refused(client, people):
     response = client.post("/login", data={"email": "hr@acme.example", "password": factories.PASSWORD})
     assert response.status_code == 400

@@ -12,6 +12,7 @@ from flask_babel import gettext
 from sqlalchemy import func, select
 from zxcvbn import zxcvbn
 
+from training_app import audit
 from training_app.db import utcnow
 from training_app.edge import check_text
 from training_app.errors import Conflict, NotFound, ValidationFailed
@@ -122,9 +123,12 @@ def check_password_policy(password: str, *, email: str = "", name: str = "") -> 
         )
 
 
-def authenticate(email: str, password: str, tenant_slug: str | None = None) -> list[StaffAccount]:
+def authenticate(
+    email: str, password: str, tenant_slug: str | None = None, *, ip_address: str | None = None
+) -> list[StaffAccount]:
     """The active accounts with this email whose password matches (several only when one person
-    has the same password in two organisations: the sign-in page then asks which one).
+    has the same password in two organisations: the sign-in page then asks which one). A wrong
+    password for a known account is an audit event of that account's organisation.
 
     The same cost whether or not the email is known: an unknown email is checked against a dummy hash.
     """
@@ -141,6 +145,16 @@ def authenticate(email: str, password: str, tenant_slug: str | None = None) -> l
     for account in matching:
         if _hasher().check_needs_rehash(account.password_hash):
             account.password_hash = hash_password(password)
+    if not matching:
+        for account in accounts:
+            audit.record_event(
+                account.tenant_id,
+                "anonymous",
+                "staff.sign_in_failed",
+                subject=("staff", account.id),
+                data={"reason": "wrong password"},
+                ip_address=ip_address,
+            )
     return matching
 
 

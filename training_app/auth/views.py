@@ -9,7 +9,7 @@ from training_app.audit import record_event
 from training_app.auth import services
 from training_app.auth.forms import LoginForm, PasswordChangeForm
 from training_app.errors import ValidationFailed
-from training_app.extensions import db, limiter
+from training_app.extensions import db, keep_writes_of_this_refusal, limiter
 from training_app.models import StaffAccount, Tenant
 
 bp = Blueprint("auth", __name__)
@@ -40,8 +40,11 @@ def login():
     if not form.validate_on_submit():
         status = 422 if request.method == "POST" else 200
         return render_template("auth/login.html", form=form, error=None), status
-    accounts = services.authenticate(form.email.data, form.password.data, form.organisation.data or None)
+    accounts = services.authenticate(
+        form.email.data, form.password.data, form.organisation.data or None, ip_address=request.remote_addr
+    )
     if not accounts:
+        keep_writes_of_this_refusal()  # the failed sign-in's audit event
         return render_template(
             "auth/login.html",
             form=form,
