@@ -2,7 +2,17 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, has_request_context, redirect, render_template, request, session, url_for
+from flask import (
+    Blueprint,
+    abort,
+    flash,
+    has_request_context,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 from flask_babel import gettext
 from flask_login import current_user, login_user
 
@@ -114,6 +124,17 @@ def start_preview(course_slug: str):
     login_user(learner)
     session[PREVIEW_KEY] = staff.id
     return redirect(url_for(".overview", course_slug=course_slug), 303)
+
+
+@bp.post("/<course_slug>/preview/reset")
+@staff_required(role="hr_admin")
+def reset_preview(course_slug: str):
+    staff = current_user._get_current_object()
+    if services.reset_preview(staff.tenant_id, staff.id, course_slug):
+        flash(gettext("Your preview of this course starts again from the beginning."), "success")
+    else:
+        flash(gettext("You have no preview of this course to reset."), "info")
+    return redirect(url_for("reports.courses"), 303)
 
 
 @bp.post("/preview/end")

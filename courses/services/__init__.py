@@ -36,6 +36,7 @@ from courses.services.enrolment import (
     enrol_in_version,
     learner_enrolment,
     preview_learner,
+    reset_preview,
 )
 from courses.services.lessons import (
     LessonPage,
@@ -90,5 +91,6 @@ __all__ = [
     "preview_learner",
     "ready_for_quiz",
     "record_result",
+    "reset_preview",
     "start_new_cycle",
 ]

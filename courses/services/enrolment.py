@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, time, timedelta
 
 from flask_babel import gettext
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, delete, select
 
 from courses.models import Course, CourseVersion, Enrolment
 from courses.publishing import (
@@ -133,3 +133,25 @@ def preview_learner(staff_tenant_id: int, staff_id: int, name: str, email: str) 
     user.name, user.email = name, email
     db.session.flush()
     return user
+
+
+def reset_preview(staff_tenant_id: int, staff_id: int, course_slug: str) -> bool:
+    """The staff member's preview of the course starts again from nothing: the twin's enrolment
+    and everything hanging from it (lessons, attestation, attempts, results) are deleted. A
+    preview is never a record, so nothing of it is kept. False when there was no preview."""
+    enrolment_id = db.session.scalar(
+        select(Enrolment.id)
+        .join(User, User.id == Enrolment.user_id)
+        .join(Course, Course.id == Enrolment.course_id)
+        .where(
+            User.tenant_id == staff_tenant_id,
+            User.issuer == PREVIEW_ISSUER,
+            User.subject == f"staff-{staff_id}",
+            Enrolment.source == "preview",
+            Course.slug == course_slug,
+        )
+    )
+    if enrolment_id is None:
+        return False
+    db.session.execute(delete(Enrolment).where(Enrolment.id == enrolment_id))  # the rest cascades
+    return True

@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 
 from certificates.models import Certificate
 from courses import services as learning
-from courses.models import Completion, Enrolment
+from courses.models import Completion, Enrolment, LessonProgress
 from tests import factories
 from tests.helpers import FormClient, text_of
 from tests.journeys import answer_key, start, submit
@@ -85,6 +85,39 @@ def test_a_passed_preview_earns_no_certificate_and_counts_nowhere(app, client, s
     assert course_counts(client) == before  # enrolled / completed counts unchanged
     assert "Preview" not in text_of(client.get("/console/learners"))
     assert text_of(client.get("/console/certificates")).count("/verify/") == 0
+    reset = client.post_form(f"/courses/{ORIENTATION}/preview/reset", {})
+    assert reset.status_code == 303
+    assert "starts again from the beginning" in text_of(client.get(reset.headers["Location"]))
+    with app.app_context():
+        for model in (Enrolment, Completion):
+            assert db.session.scalar(select(func.count()).select_from(model)) == 0, model
+    assert start_preview(client).status_code == 303  # a fresh preview: nothing done yet
+    with app.app_context():
+        fresh = db.session.scalar(select(Enrolment).where(Enrolment.source == "preview"))
+        assert fresh.completed_at is None and fresh.cycle == 1
+        assert db.session.scalar(select(func.count()).select_from(LessonProgress)) == 0
+
+
+def test_only_an_hr_administrator_resets_a_preview_and_only_their_own(app, client, staff):
+    hr = FormClient(app)
+    hr.login("hr@acme.example", factories.PASSWORD)
+    start_preview(hr)
+    client.login("auditor@acme.example", factories.PASSWORD)
+    assert client.post_form(f"/courses/{ORIENTATION}/preview/reset", {}).status_code == 403
+    with app.app_context():
+        factories.staff(find_tenant("acme"), "hr2@acme.example")
+        db.session.commit()
+    other = FormClient(app)
+    other.login("hr2@acme.example", factories.PASSWORD)
+    nothing = other.post_form(f"/courses/{ORIENTATION}/preview/reset", {})
+    assert "no preview of this course to reset" in text_of(other.get(nothing.headers["Location"]))
+    with app.app_context():
+        assert (
+            db.session.scalar(
+                select(func.count()).select_from(Enrolment).where(Enrolment.source == "preview")
+            )
+            == 1
+        )
 
 
 def test_staff_still_end_their_preview_with_their_own_account(app, client, staff):
