@@ -20,6 +20,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import ColumnElement, and_, case, exists, func, literal, select
 
 from courses.models import Completion, Enrolment, LessonProgress
+from training_app.errors import N_
 
 STATUSES = (
     "not_started",
@@ -34,14 +35,14 @@ STATUSES = (
 OPEN_STATUSES = ("not_started", "in_progress", "overdue", "expiring_soon")
 # What each status is called on a page (translated where shown; training_app.errors.N_ marks them).
 LABELS = {
-    "not_started": "Not started",
-    "in_progress": "In progress",
-    "overdue": "Overdue",
-    "completed": "Completed",
-    "expiring_soon": "Expiring soon",
-    "expired": "Expired",
-    "waived": "Waived",
-    "ended": "Ended (left)",
+    "not_started": N_("Not started"),
+    "in_progress": N_("In progress"),
+    "overdue": N_("Overdue"),
+    "completed": N_("Completed"),
+    "expiring_soon": N_("Expiring soon"),
+    "expired": N_("Expired"),
+    "waived": N_("Waived"),
+    "ended": N_("Ended (left)"),
 }
 
 

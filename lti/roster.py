@@ -1,10 +1,10 @@
-"""The instructor's view of an LMS course: its members (NRPS) and where each is in the training."""
+"""An LMS course's members (NRPS, paged and cached), for the instructor's course report."""
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import requests
@@ -12,11 +12,11 @@ from flask import current_app
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from courses import publishing
-from courses.models import Completion, Enrolment
+from courses.models import Enrolment
 from lti import oauth
 from lti.models import GradeTarget, ResourceLink, RosterCache
 from training_app.db import chunks, utcnow
+from training_app.errors import N_
 from training_app.extensions import db
 from training_app.models import User
 from training_app.outbox import DeliveryError
@@ -87,13 +87,13 @@ def cached_members(
         return cache.members, None
     previous = list(cache.members) if cache else []
     if not link.memberships_url:
-        return previous, "Your LMS did not offer its member list for this course."
+        return previous, N_("Your LMS did not offer its member list for this course.")
     source = RosterSource(link.memberships_url, oauth.client_for(link.platform))
     try:
         members = fetch_members(source, before_waiting)
     except DeliveryError as exc:
         log.warning("roster fetch failed", extra={"link": link.id, "error": str(exc)})
-        return previous, "The member list could not be fetched from your LMS just now."
+        return previous, N_("The member list could not be fetched from your LMS just now.")
     store_members(link.id, members)
     return members, None
 
@@ -112,44 +112,36 @@ def store_members(link_id: int, members: list[dict[str, Any]]) -> None:
 
 
 @dataclass(frozen=True)
-class ReportRow:
+class CourseMember:
+    """A learner of the LMS course (or someone who launched this link), and who they are here."""
+
     name: str
     email: str | None
-    status: str  # not_launched | not_started | in_progress | completed | failed
-    started_at: datetime | None = None
-    score: int | None = None
-    completed_at: datetime | None = None
-    due_at: datetime | None = None
-    overdue: bool = False
+    user: User | None  # None: never launched the training
 
 
 @dataclass(frozen=True)
-class CourseReport:
-    course_title: str
+class CourseMembers:
+    course_slug: str
     context_title: str | None
-    rows: list[ReportRow]
+    members: list[CourseMember]
     roster_problem: str | None
 
-    def count(self, status: str) -> int:
-        return sum(1 for row in self.rows if row.status == status)
 
-    @property
-    def overdue(self) -> int:
-        return sum(1 for row in self.rows if row.overdue)
-
-
-def course_report(link: ResourceLink, before_waiting: oauth.BeforeWaiting) -> CourseReport:
+def course_members(link: ResourceLink, before_waiting: oauth.BeforeWaiting) -> CourseMembers:
+    """The LMS course's active learners from its roster, with everyone who launched the link
+    though the roster lacks them (a failed or absent roster still shows who launched)."""
     members, problem = cached_members(link, before_waiting)
     learners = [m for m in members if _is_learner(m) and m.get("status", "Active") == "Active"]
-    course, _ = publishing.course_by_slug(link.course_slug)
     users = _users_by_subject(link, [str(m["user_id"]) for m in learners])
     roster_ids = {str(m["user_id"]) for m in learners}
     people = [(m, users.get(str(m["user_id"]))) for m in learners]
     people += [({}, user) for user in _launched_users(link) if user.subject not in roster_ids]
-    progress = _progress(course.id, [user.id for _, user in people if user])
-    rows = [_row(member, user, progress.get(user.id) if user else None) for member, user in people]
-    rows.sort(key=lambda r: (r.status != "not_launched", r.name.lower()))
-    return CourseReport(course.title, link.context_title, rows, problem)
+    listed = [
+        CourseMember(_display_name(member, user), member.get("email") or (user.email if user else None), user)
+        for member, user in people
+    ]
+    return CourseMembers(link.course_slug, link.context_title, listed, problem)
 
 
 def _is_learner(member: dict[str, Any]) -> bool:
@@ -176,48 +168,6 @@ def _launched_users(link: ResourceLink) -> list[User]:
             .join(GradeTarget, GradeTarget.enrolment_id == Enrolment.id)
             .where(GradeTarget.resource_link_id == link.id)
         )
-    )
-
-
-def _progress(course_id: int, user_ids: list[int]) -> dict[int, tuple[Enrolment, Completion | None]]:
-    """Each user's enrolment in the course and latest result of its current cycle, in two queries."""
-    enrolments = [
-        enrolment
-        for some in chunks(user_ids)
-        for enrolment in db.session.scalars(
-            select(Enrolment).where(Enrolment.course_id == course_id, Enrolment.user_id.in_(some))
-        )
-    ]
-    latest: dict[int, Completion] = {}
-    by_id = {enrolment.id: enrolment for enrolment in enrolments}
-    for some in chunks(list(by_id)):
-        completions = db.session.scalars(
-            select(Completion).where(Completion.enrolment_id.in_(some)).order_by(Completion.id)
-        )
-        for completion in completions:
-            if completion.cycle == by_id[completion.enrolment_id].cycle:
-                latest[completion.enrolment_id] = completion
-    return {enrolment.user_id: (enrolment, latest.get(enrolment.id)) for enrolment in enrolments}
-
-
-def _row(
-    member: dict[str, Any], user: User | None, progress: tuple[Enrolment, Completion | None] | None
-) -> ReportRow:
-    name = _display_name(member, user)
-    email = member.get("email") or (user.email if user else None)
-    if progress is None:
-        return ReportRow(name, email, "not_launched")
-    enrolment, latest = progress
-    status = latest.status if latest else ("in_progress" if enrolment.started_at else "not_started")
-    return ReportRow(
-        name,
-        email,
-        status,
-        started_at=enrolment.started_at,
-        score=latest.score if latest else None,
-        completed_at=latest.completed_at if latest else None,
-        due_at=enrolment.due_at,
-        overdue=latest is None and enrolment.due_at is not None and enrolment.due_at < utcnow(),
     )
 
 

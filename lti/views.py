@@ -9,7 +9,6 @@ from urllib.parse import parse_qs, urlsplit
 
 from flask import (
     Blueprint,
-    abort,
     jsonify,
     make_response,
     redirect,
@@ -18,17 +17,17 @@ from flask import (
     session,
     url_for,
 )
+from flask_babel import gettext
 from flask_login import current_user, login_user
 
 from courses.views import render_overview
-from lti import claims, errors, framing, keys, registration, roster, services, storage, tool_config
+from lti import claims, errors, framing, keys, registration, services, storage, tool_config
 from lti import deep_linking as dl
 from lti.launch import lti_request, new_launch, new_login
-from lti.models import ResourceLink
 from lti.platform_cache import PlatformRecord, find_platform
 from training_app.auth.access import SignedInLearner, signed_in_learner
 from training_app.errors import Forbidden
-from training_app.extensions import commit_before_waiting, csrf, db, limiter, without_transaction
+from training_app.extensions import csrf, limiter, without_transaction
 from training_app.urls import external_url
 
 bp = Blueprint("lti", __name__, url_prefix="/lti", template_folder="templates")
@@ -177,7 +176,7 @@ def _landing_url(outcome: services.LaunchOutcome) -> str:
         return url_for("courses.overview", course_slug=outcome.course_slug)
     if outcome.message_type == claims.DEEP_LINKING:
         return url_for("lti.deep_linking")
-    return url_for("lti.course_report")
+    return url_for("instructor.course_report")  # reports' page: the one status rule lives there
 
 
 def _lands_on_course_overview(outcome: services.LaunchOutcome) -> bool:
@@ -253,14 +252,6 @@ def canvas_config():
     return jsonify(tool_config.canvas_configuration())
 
 
-@bp.get("/report")
-def course_report():
-    link = _instructor_link()
-
-    report = roster.course_report(link, commit_before_waiting)  # this request owns its transaction
-    return render_template("lti/report.html", report=report, link=link)
-
-
 @bp.route("/deep-linking", methods=["GET", "POST"])
 def deep_linking():
 
@@ -274,29 +265,11 @@ def deep_linking():
     return html
 
 
-def _instructor_link():
-
-    context = session.get("lti") or {}
-    if (
-        not current_user.is_authenticated
-        or context.get("role") != "instructor"
-        or not context.get("resource_link_id")
-    ):
-        raise Forbidden(
-            "Only instructors and administrators can see the course report. Open it from the "
-            "training's link in your LMS course."
-        )
-    link = db.session.get(ResourceLink, context["resource_link_id"])
-    if link is None or link.tenant_id != current_user.tenant_id:
-        abort(403)
-    return link
-
-
 def _deep_link_context() -> dict:
 
     context = session.get("lti") or {}
     if context and context.get("role") != "instructor":
-        raise Forbidden("Only instructors and administrators can choose content for the LMS.")
+        raise Forbidden(gettext("Only instructors and administrators can choose content for the LMS."))
     key = context.get("deep_link")
     record = storage.store().get(f"deep-link-{key}") if key else None
     if record is None:

@@ -8,6 +8,8 @@ def init_app(app: Flask) -> None:
         certificates_views,  # noqa: F401  (adds its routes to the console blueprint)
         lms_views,  # noqa: F401  (adds its routes to the console blueprint)
     )
+    from reports import instructor
     from reports.views import bp
 
     app.register_blueprint(bp)
+    app.register_blueprint(instructor.bp)

@@ -91,11 +91,23 @@ def test_the_report_lists_every_learner_of_the_lms_course(
     ada = row_of(page, "Ada Lovelace")
     assert "Completed" in ada and " 90 " in ada and "Overdue" not in ada
     bob = row_of(page, "Bob Tester")
-    assert "Started" in bob and "Overdue" in bob and "2020-01-31" in bob
+    assert "Overdue" in bob and "2020-01-31" in bob  # started, but past due: the one status rule
     assert utcnow().date().isoformat() in bob  # when Bob started
     assert "Fay Gone" not in page and "Ines Teacher" not in page  # left the course; not a learner
-    assert (card(page, "Completed"), card(page, "In progress"), card(page, "Never launched")) == (1, 1, 3)
-    assert card(page, "Overdue") == 1
+    assert (card(page, "Completed"), card(page, "Overdue"), card(page, "Never launched")) == (1, 1, 3)
+    assert "<h2>In progress</h2>" not in page and "<h2>Not started</h2>" not in page
+
+
+def test_the_summary_counts_the_rows_it_sits_above(
+    app, client, driver, course_members, two_learners_launched
+):
+    """Each card's number is the number of rows showing that status, and every row is counted once."""
+    driver.launch(instructor_claims(course_members))
+    page = text_of(client.get("/lti/report"))
+    cards = dict(re.findall(r"<h2>([^<]+)</h2><p class=\"stat\">(\d+)</p>", page))
+    badges = re.findall(r'<span class="badge[^"]*">([^<]+)</span>', page.split("<tbody>")[1])
+    assert {title: int(count) for title, count in cards.items()} == {b: badges.count(b) for b in set(badges)}
+    assert sum(int(count) for count in cards.values()) == len(badges) == 5
 
 
 def test_the_roster_is_cached_then_refetched_when_the_cache_is_off(
