@@ -29,6 +29,7 @@ from pathlib import Path
 
 import pypdfium2
 from babel.dates import format_date
+from flask_babel import gettext
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, Template, select_autoescape
 from weasyprint import CSS, HTML
 from weasyprint.text.fonts import FontConfiguration
@@ -71,13 +72,24 @@ class Logo:
     def __post_init__(self) -> None:
         if self.mime_type not in LOGO_TYPES:
             allowed = ", ".join(sorted(LOGO_TYPES))
-            raise InvalidBranding("logo", f"{self.mime_type!r} is not a supported image type ({allowed})")
+            raise InvalidBranding(
+                "logo",
+                gettext(
+                    "%(type)s is not a supported image type (%(allowed)s)",
+                    type=self.mime_type,
+                    allowed=allowed,
+                ),
+            )
         if not self.data:
-            raise InvalidBranding("logo", "the file is empty")
+            raise InvalidBranding("logo", gettext("the file is empty"))
         if len(self.data) > MAX_LOGO_BYTES:
-            raise InvalidBranding("logo", f"the file is larger than {MAX_LOGO_BYTES // 1024} KiB")
+            raise InvalidBranding(
+                "logo", gettext("the file is larger than %(n)d KiB", n=MAX_LOGO_BYTES // 1024)
+            )
         if not _looks_like(self.data, self.mime_type):
-            raise InvalidBranding("logo", f"the file does not contain {self.mime_type} data")
+            raise InvalidBranding(
+                "logo", gettext("the file does not contain %(type)s data", type=self.mime_type)
+            )
 
     def data_uri(self) -> str:
         return f"data:{self.mime_type};base64,{base64.b64encode(self.data).decode('ascii')}"
@@ -96,10 +108,13 @@ class Branding:
         for name in ("primary_colour", "accent_colour"):
             value = getattr(self, name)
             if not isinstance(value, str) or not HEX_COLOUR.match(value):
-                raise InvalidBranding(name, f"{value!r} is not a colour written as #rrggbb, e.g. #1f3a5f")
+                raise InvalidBranding(
+                    name,
+                    gettext("%(value)s is not a colour written as #rrggbb, e.g. #1f3a5f", value=repr(value)),
+                )
             object.__setattr__(self, name, value.lower())
         if not self.organisation_name.strip():
-            raise InvalidBranding("organisation_name", "the organisation name is empty")
+            raise InvalidBranding("organisation_name", gettext("the organisation name is empty"))
 
 
 @dataclass(frozen=True)

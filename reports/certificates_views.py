@@ -87,12 +87,22 @@ def revoke_certificate(certificate_id: int):
     form = RevokeForm()
     if not form.validate_on_submit():
         raise ValidationFailed(
-            "Give the reason for revoking (kept in the audit log, never shown publicly).", errors=form.errors
+            gettext(
+                "Give the reason for revoking (kept in the audit log, never shown publicly) and tick the "
+                "box to confirm."
+            ),
+            errors=form.errors,
         )
     services.revoke(
         certificate, staff_id=current_user.id, reason=form.reason.data, ip_address=request.remote_addr
     )
-    flash(f"Certificate {certificate.code} is revoked; its verification page says so from now on.", "success")
+    flash(
+        gettext(
+            "Certificate %(code)s is revoked; its verification page says so from now on.",
+            code=certificate.code,
+        ),
+        "success",
+    )
     return redirect(url_for(".certificates"), 303)
 
 
@@ -104,7 +114,7 @@ def branding():
         form.load(db.session.get(Branding, current_user.tenant_id))
         return render_template("reports/branding.html", form=form, errors={})
     if not current_user.can_manage:
-        raise Forbidden("Your role (auditor) can view but not change this. Ask an HR administrator.")
+        raise Forbidden(gettext("Your role (auditor) can view but not change this. Ask an HR administrator."))
     if not form.validate_on_submit():
         return render_template("reports/branding.html", form=form, errors=form.errors), 422
     upload = form.logo.data
@@ -123,7 +133,7 @@ def branding():
         )
     except InvalidBranding as exc:
         return render_template("reports/branding.html", form=form, errors=exc.errors), 422
-    flash("Branding saved. New downloads use it at once.", "success")
+    flash(gettext("Branding saved. New downloads use it at once."), "success")
     return redirect(url_for(".branding"), 303)
 
 

@@ -53,6 +53,10 @@ class RevokeForm(FlaskForm):
         _l("Reason (kept in the audit log, never shown publicly)"),
         validators=[DataRequired(), Length(min=3, max=1000)],
     )
+    confirm = BooleanField(
+        _l("Yes, revoke it: its verification page will say it is no longer valid. This cannot be undone."),
+        validators=[DataRequired(message=_l("Tick the box to confirm the revocation."))],
+    )
 
 
 HEX = Regexp(r"^#[0-9a-fA-F]{6}$", message=_l("Write the colour as #rrggbb, e.g. #1f3a5f."))

@@ -91,9 +91,16 @@ def test_verification_states_valid_expired_revoked_unknown(app, client, hr, cert
         assert "This certificate has expired" in text_of(expired)
         assert public.get(f"/verify/{certificate.code}.json").json["status"] == "expired"
 
-    revoked = hr.submit(
+    unconfirmed = hr.submit(
         "/console/certificates",
         {"reason": "Issued to the wrong person"},
+        action=f"/console/certificates/{certificate.id}/revoke",
+    )
+    assert unconfirmed.status_code == 422 and "tick the box to confirm" in text_of(unconfirmed)
+    assert public.get(f"/verify/{certificate.code}.json").json["status"] != "revoked"
+    revoked = hr.submit(
+        "/console/certificates",
+        {"reason": "Issued to the wrong person", "confirm": "y"},
         action=f"/console/certificates/{certificate.id}/revoke",
     )
     assert revoked.status_code == 303
@@ -145,7 +152,7 @@ def test_another_learners_or_a_revoked_certificate_cannot_be_downloaded(app, cli
     assert eve_client.get(f"/certificates/{certificate.id}/credential.json").status_code == 404
     hr.submit(
         "/console/certificates",
-        {"reason": "Left the company before finishing"},
+        {"reason": "Left the company before finishing", "confirm": "y"},
         action=f"/console/certificates/{certificate.id}/revoke",
     )
     gone = client.get(f"/certificates/{certificate.id}.pdf")
@@ -188,7 +195,7 @@ def test_staff_of_another_tenant_cannot_reach_the_certificate(app, certificate):
     other.login("hr@globex.example", factories.PASSWORD)
     assert other.get(f"/console/certificates/{certificate.id}.pdf").status_code == 404
     assert certificate.code not in text_of(other.get("/console/certificates"))
-    refused = other.post_form(f"/console/certificates/{certificate.id}/revoke", {"reason": "mine now"})
+    refused = other.post_form(f"/console/certificates/{certificate.id}/revoke", {"reason": "mine now", "confirm": "y"})
     assert refused.status_code == 404
 
 
@@ -237,7 +244,7 @@ def test_the_open_badge_validates_verifies_with_the_published_key_and_shows_revo
     assert not credentials.is_revoked(credential, FormClient(app).get(status_url).json)
     hr.submit(
         "/console/certificates",
-        {"reason": "Policy breach investigation"},
+        {"reason": "Policy breach investigation", "confirm": "y"},
         action=f"/console/certificates/{certificate.id}/revoke",
     )
     assert credentials.is_revoked(credential, FormClient(app).get(status_url).json)
@@ -246,6 +253,7 @@ def test_the_open_badge_validates_verifies_with_the_published_key_and_shows_revo
 def test_branding_is_saved_validated_and_previewed(app, hr, certificate):
     bad = hr.submit("/console/branding", {"primary_colour": "blue", "accent_colour": "#b8860b"})
     assert bad.status_code == 422 and "#rrggbb" in text_of(bad)
+    assert "Main colour" in text_of(bad) and "primary_colour" not in text_of(bad).split("<form")[0]
     logo = (io.BytesIO(b"not really a png"), "logo.png", "image/png")
     fake = hr.submit(
         "/console/branding",
@@ -253,6 +261,7 @@ def test_branding_is_saved_validated_and_previewed(app, hr, certificate):
         content_type="multipart/form-data",
     )
     assert fake.status_code == 422 and "does not contain image/png data" in text_of(fake)
+    assert "Logo (PNG, JPEG, SVG or WebP, up to 1 MiB): the file does not contain" in text_of(fake)
     saved = hr.submit(
         "/console/branding",
         {
