@@ -9,39 +9,12 @@ from sqlalchemy import func, select
 
 from courses import publishing
 from courses.models import Course, CourseVersion, Enrolment
-from courses.services import PREVIEW_ISSUER
 from training_app import audit, audit_verification
 from training_app.auth import services as accounts
 from training_app.errors import Forbidden
 from training_app.extensions import db
-from training_app.models import OutboxMessage, StaffAccount, Tenant, User
+from training_app.models import StaffAccount, Tenant
 from training_app.tenancy import get_in_tenant
-
-
-@dataclass(frozen=True)
-class ConsoleSummary:
-    tenant: Tenant
-    learners: int
-    staff: int
-    outbox: dict[str, int]
-
-
-def console_summary(tenant_id: int) -> ConsoleSummary:
-    tenant = db.session.get(Tenant, tenant_id)
-    learners = db.session.scalar(
-        select(func.count())
-        .select_from(User)
-        .where(User.tenant_id == tenant_id, User.issuer != PREVIEW_ISSUER)
-    )
-    staff = db.session.scalar(
-        select(func.count()).select_from(StaffAccount).where(StaffAccount.tenant_id == tenant_id)
-    )
-    outbox_rows = db.session.execute(
-        select(OutboxMessage.status, func.count())
-        .where(OutboxMessage.tenant_id == tenant_id)
-        .group_by(OutboxMessage.status)
-    )
-    return ConsoleSummary(tenant, learners or 0, staff or 0, {s: c for s, c in outbox_rows})
 
 
 def audit_chain_status(tenant_id: int) -> audit_verification.ChainReport:

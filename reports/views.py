@@ -4,7 +4,7 @@ from flask_login import current_user
 
 from quizzes import services as quiz_services
 from reports import audit_log as audit_log_rows
-from reports import progress, services
+from reports import charts, dashboard, progress, services
 from reports.forms import GrantAttemptForm, LearnerFilter, StaffChangeForm, StaffForm
 from reports.spreadsheet_cells import csv_lines
 from training_app.auth.access import staff_required
@@ -25,8 +25,8 @@ def current_tenant() -> Tenant:
 @bp.get("/")
 @staff_required()
 def console():
-    summary = services.console_summary(current_user.tenant_id)
-    return render_template("reports/console.html", summary=summary)
+    board = dashboard.dashboard(current_user.tenant_id)
+    return render_template("reports/console.html", board=board, charts=charts)
 
 
 @bp.get("/audit")

@@ -1,0 +1,328 @@
+"""The HR console's dashboard: completion by course and department, what is overdue or expiring,
+the monthly trend, who needs an extra quiz attempt, delivery health and the audit chain.
+
+Every number is aggregated in the database (GROUP BY), in a fixed number of statements whatever
+the size of the organisation; statuses come from the one rule (assignments.status). Preview
+learners and their enrolments are never counted.
+
+The completion rate of a group is its complete assignments (completed, or expiring soon: the
+certificate is still valid) over its counted ones: every assignment but waived ones and those of
+people who left (ended).
+"""
+
+from __future__ import annotations
+
+import calendar
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+
+from sqlalchemy import ColumnElement, and_, case, func, select
+
+from assignments.rules import rules_of
+from assignments.status import LABELS, STATUSES, current_result, status_column
+from courses.models import Completion, Course, Enrolment
+from courses.services import PREVIEW_ISSUER
+from quizzes.models import AttemptGrant
+from training_app import audit_verification
+from training_app.db import utcnow
+from training_app.extensions import db
+from training_app.models import OutboxMessage, Tenant, User
+
+COMPLETE = ("completed", "expiring_soon")
+NOT_COUNTED = ("waived", "ended")  # left out of a completion rate's denominator
+EXPIRY_WINDOWS = (30, 60, 90)  # days ahead
+TREND_MONTHS = 12
+NEEDS_ATTEMPT_LISTED = 10
+DEPARTMENTS_CHARTED = 15  # the lowest rates; the table under the chart lists every department
+# The order of the status columns in the dashboard's tables: complete first, then what is left.
+STATUS_ORDER = (
+    "completed",
+    "expiring_soon",
+    "not_started",
+    "in_progress",
+    "overdue",
+    "expired",
+    "waived",
+    "ended",
+)
+
+
+@dataclass
+class Tally:
+    """Assignments of one group (a course, a department, everyone) by status."""
+
+    by_status: dict[str, int] = field(default_factory=lambda: dict.fromkeys(STATUSES, 0))
+    expiring: dict[int, int] = field(default_factory=lambda: dict.fromkeys(EXPIRY_WINDOWS, 0))
+    needs_attempt: int = 0
+
+    @property
+    def total(self) -> int:
+        return sum(self.by_status.values())
+
+    @property
+    def complete(self) -> int:
+        return sum(self.by_status[status] for status in COMPLETE)
+
+    @property
+    def counted(self) -> int:
+        return self.total - sum(self.by_status[status] for status in NOT_COUNTED)
+
+    @property
+    def percent(self) -> int | None:
+        """Whole percent, rounded down (100% only when every counted assignment is complete);
+        None when nothing is counted."""
+        return self.complete * 100 // self.counted if self.counted else None
+
+    def add(self, status: str, count: int, expiring: Iterable[int], needs_attempt: int) -> None:
+        self.by_status[status] += count
+        if status in NOT_COUNTED:
+            return  # a leaver's or a waived certificate or attempt is nobody's to chase
+        for days, expiring_count in zip(EXPIRY_WINDOWS, expiring, strict=True):
+            self.expiring[days] += expiring_count
+        self.needs_attempt += needs_attempt
+
+
+@dataclass(frozen=True)
+class CourseTally:
+    slug: str
+    title: str
+    tally: Tally
+
+
+@dataclass(frozen=True)
+class DepartmentTally:
+    name: str | None  # None: people without a department
+    tally: Tally
+
+
+@dataclass(frozen=True)
+class Month:
+    first: date
+    last: date
+    completions: int
+
+
+@dataclass(frozen=True)
+class PersonNeedingAttempt:
+    user_id: int
+    name: str
+    course_title: str
+
+
+@dataclass(frozen=True)
+class Deliveries:
+    pending: int
+    delivered: int
+    dead: int
+    last_grade_at: datetime | None  # the newest LMS grade (AGS score) delivered
+
+
+@dataclass(frozen=True)
+class Dashboard:
+    tenant: Tenant
+    now: datetime
+    expiring_soon_days: int
+    people: int
+    overall: Tally
+    courses: list[CourseTally]
+    departments: list[DepartmentTally]  # lowest completion rate first
+    trend: list[Month]  # oldest first, the current month last
+    needing_attempt: list[PersonNeedingAttempt]  # the first few, by name
+    deliveries: Deliveries
+    chain: audit_verification.ChainReport
+
+    status_order = STATUS_ORDER
+    status_labels = LABELS
+    departments_charted = DEPARTMENTS_CHARTED
+
+    @property
+    def is_empty(self) -> bool:
+        return self.people == 0
+
+
+def dashboard(tenant_id: int, now: datetime | None = None) -> Dashboard:
+    now = now or utcnow()
+    tenant = db.session.get(Tenant, tenant_id)
+    window = rules_of(tenant).expiring_soon_days
+    overall, courses, departments = _tallies(tenant_id, now, window)
+    return Dashboard(
+        tenant=tenant,
+        now=now,
+        expiring_soon_days=window,
+        people=_people(tenant_id),
+        overall=overall,
+        courses=courses,
+        departments=departments,
+        trend=_trend(tenant_id, now),
+        needing_attempt=_needing_attempt(tenant_id, now),
+        deliveries=_deliveries(tenant_id),
+        chain=audit_verification.verify_since_checkpoint(tenant),
+    )
+
+
+def _real_enrolments(tenant_id: int):
+    """The tenant's enrolments with their person, previews left out."""
+    return (
+        select()
+        .select_from(Enrolment)
+        .join(User, User.id == Enrolment.user_id)
+        .where(Enrolment.tenant_id == tenant_id, Enrolment.source != "preview", User.issuer != PREVIEW_ISSUER)
+    )
+
+
+def _people(tenant_id: int) -> int:
+    return (
+        db.session.scalar(
+            select(func.count())
+            .select_from(User)
+            .where(User.tenant_id == tenant_id, User.issuer != PREVIEW_ISSUER)
+        )
+        or 0
+    )
+
+
+def _certificate_expiry() -> ColumnElement[datetime]:
+    """When the enrolment's newest certificate expires (a passed result of any cycle)."""
+    return (
+        select(func.max(Completion.expires_at))
+        .where(Completion.enrolment_id == Enrolment.id, Completion.status == "completed")
+        .correlate(Enrolment)
+        .scalar_subquery()
+    )
+
+
+def _needs_attempt() -> ColumnElement[bool]:
+    """The current cycle's newest result is a failure and no extra attempt granted since: every
+    attempt allowed is used. Each grant allows one more attempt, and using it up fails the cycle
+    again, so the failures outnumber the grants exactly while the learner is locked out."""
+    of_this_cycle = (Completion.enrolment_id == Enrolment.id, Completion.cycle == Enrolment.cycle)
+    failures = (
+        select(func.count(Completion.id))
+        .where(*of_this_cycle, Completion.status == "failed")
+        .correlate(Enrolment)
+        .scalar_subquery()
+    )
+    grants = (
+        select(func.count(AttemptGrant.id))
+        .where(AttemptGrant.enrolment_id == Enrolment.id, AttemptGrant.cycle == Enrolment.cycle)
+        .correlate(Enrolment)
+        .scalar_subquery()
+    )
+    return and_(current_result(Completion.status) == "failed", grants < failures)
+
+
+def _tallies(
+    tenant_id: int, now: datetime, window: int
+) -> tuple[Tally, list[CourseTally], list[DepartmentTally]]:
+    """One statement: assignments by course, department and status, with the certificates
+    expiring in each window and the people out of attempts."""
+    expiry = _certificate_expiry()
+    per_enrolment = (
+        _real_enrolments(tenant_id)
+        .add_columns(
+            Enrolment.course_id,
+            User.department,
+            status_column(now, window).label("status"),
+            *[
+                and_(expiry > now, expiry <= now + timedelta(days=days)).label(f"expires_{days}")
+                for days in EXPIRY_WINDOWS
+            ],
+            _needs_attempt().label("needs_attempt"),
+        )
+        .subquery()
+    )
+    flags = [per_enrolment.c[f"expires_{days}"] for days in EXPIRY_WINDOWS]
+    rows = db.session.execute(
+        select(
+            Course.slug,
+            Course.title,
+            per_enrolment.c.department,
+            per_enrolment.c.status,
+            func.count(),
+            *[func.count(case((flag, 1))) for flag in flags],
+            func.count(case((per_enrolment.c.needs_attempt, 1))),
+        )
+        .join(Course, Course.id == per_enrolment.c.course_id)
+        .group_by(Course.slug, Course.title, per_enrolment.c.department, per_enrolment.c.status)
+    ).all()
+    overall, courses, departments = Tally(), {}, {}
+    for slug, title, department, status, count, *counts in rows:
+        expiring, needs_attempt = counts[:-1], counts[-1]
+        course = courses.setdefault(slug, CourseTally(slug, title, Tally()))
+        group = departments.setdefault(department, DepartmentTally(department, Tally()))
+        for tally in (overall, course.tally, group.tally):
+            tally.add(status, count, expiring, needs_attempt)
+    return (
+        overall,
+        sorted(courses.values(), key=lambda course: (course.title, course.slug)),
+        sorted(departments.values(), key=_lowest_rate_first),
+    )
+
+
+def _lowest_rate_first(group: DepartmentTally) -> tuple:
+    percent = group.tally.percent
+    return (percent is None, percent or 0, group.name is None, group.name or "")
+
+
+def month_starts(now: datetime, months: int = TREND_MONTHS) -> list[date]:
+    """The first days of the last `months` months (the current one last), and of the next one."""
+    year, month = now.year, now.month
+    starts = []
+    for back in range(months - 1, -2, -1):
+        total = year * 12 + month - 1 - back
+        starts.append(date(total // 12, total % 12 + 1, 1))
+    return starts
+
+
+def _trend(tenant_id: int, now: datetime) -> list[Month]:
+    """Passed results by month (UTC), previews left out; people who left since still count."""
+    starts = month_starts(now.astimezone(UTC))
+    bounds = [datetime(day.year, day.month, 1, tzinfo=UTC) for day in starts]
+    month_index = case(
+        *[(Completion.completed_at < bound, index) for index, bound in enumerate(bounds[1:])]
+    ).label("month")
+    passed = (
+        _real_enrolments(tenant_id)
+        .add_columns(month_index)
+        .join(Completion, Completion.enrolment_id == Enrolment.id)
+        .where(
+            Completion.tenant_id == tenant_id,
+            Completion.status == "completed",
+            Completion.completed_at >= bounds[0],
+            Completion.completed_at < bounds[-1],
+        )
+        .subquery()
+    )
+    counts = dict(db.session.execute(select(passed.c.month, func.count()).group_by(passed.c.month)).all())
+    return [Month(first, _last_day(first), counts.get(index, 0)) for index, first in enumerate(starts[:-1])]
+
+
+def _last_day(first: date) -> date:
+    return first.replace(day=calendar.monthrange(first.year, first.month)[1])
+
+
+def _needing_attempt(tenant_id: int, now: datetime) -> list[PersonNeedingAttempt]:
+    """The first few people out of quiz attempts (by name): whom to grant one."""
+    status = status_column(now, 0)  # the window does not matter: only ended and waived are left out
+    rows = db.session.execute(
+        _real_enrolments(tenant_id)
+        .add_columns(User.id, User.name, Course.title)
+        .join(Course, Course.id == Enrolment.course_id)
+        .where(_needs_attempt(), status.not_in(NOT_COUNTED))
+        .order_by(User.name, Course.title, Enrolment.id)
+        .limit(NEEDS_ATTEMPT_LISTED)
+    ).all()
+    return [PersonNeedingAttempt(*row) for row in rows]
+
+
+def _deliveries(tenant_id: int) -> Deliveries:
+    grade_delivered = case((OutboxMessage.kind == "ags_score", OutboxMessage.delivered_at))
+    rows = db.session.execute(
+        select(OutboxMessage.status, func.count(), func.max(grade_delivered))
+        .where(OutboxMessage.tenant_id == tenant_id)
+        .group_by(OutboxMessage.status)
+    ).all()
+    counts = {status: count for status, count, _ in rows}
+    last_grade = max((at for _, _, at in rows if at is not None), default=None)
+    return Deliveries(counts.get("pending", 0), counts.get("delivered", 0), counts.get("dead", 0), last_grade)
