@@ -17,10 +17,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
-from sqlalchemy import ColumnElement, and_, case, func, select
+from sqlalchemy import ColumnElement, Select, and_, case, func, select
 
 from assignments.rules import rules_of
-from assignments.status import LABELS, STATUSES, current_result, status_column
+from assignments.status import LABELS, STATUSES, is_open, status_column
 from courses.models import Completion, Course, Enrolment
 from courses.services import PREVIEW_ISSUER
 from quizzes.models import AttemptGrant
@@ -182,34 +182,42 @@ def _people(tenant_id: int) -> int:
     )
 
 
-def _certificate_expiry() -> ColumnElement[datetime]:
-    """When the enrolment's newest certificate expires (a passed result of any cycle)."""
+def _with_certificate_expiry(query: Select, tenant_id: int) -> tuple[Select, ColumnElement[datetime]]:
+    """The query's enrolments joined to when their newest certificate expires (a passed result of
+    any cycle; NULL without one). A join to one aggregate, not a subquery run per enrolment."""
+    certificates = (
+        select(Completion.enrolment_id, func.max(Completion.expires_at).label("expires_at"))
+        .where(Completion.tenant_id == tenant_id, Completion.status == "completed")
+        .group_by(Completion.enrolment_id)
+        .subquery()
+    )
+    joined = query.outerjoin(certificates, certificates.c.enrolment_id == Enrolment.id)
+    return joined, certificates.c.expires_at
+
+
+def _per_cycle(model, tenant_id: int, *conditions: ColumnElement[bool]):
     return (
-        select(func.max(Completion.expires_at))
-        .where(Completion.enrolment_id == Enrolment.id, Completion.status == "completed")
-        .correlate(Enrolment)
-        .scalar_subquery()
+        select(model.enrolment_id, model.cycle, func.count().label("count"))
+        .where(model.tenant_id == tenant_id, *conditions)
+        .group_by(model.enrolment_id, model.cycle)
+        .subquery()
     )
 
 
-def _needs_attempt() -> ColumnElement[bool]:
-    """The current cycle's newest result is a failure and no extra attempt granted since: every
-    attempt allowed is used. Each grant allows one more attempt, and using it up fails the cycle
-    again, so the failures outnumber the grants exactly while the learner is locked out."""
-    of_this_cycle = (Completion.enrolment_id == Enrolment.id, Completion.cycle == Enrolment.cycle)
-    failures = (
-        select(func.count(Completion.id))
-        .where(*of_this_cycle, Completion.status == "failed")
-        .correlate(Enrolment)
-        .scalar_subquery()
-    )
-    grants = (
-        select(func.count(AttemptGrant.id))
-        .where(AttemptGrant.enrolment_id == Enrolment.id, AttemptGrant.cycle == Enrolment.cycle)
-        .correlate(Enrolment)
-        .scalar_subquery()
-    )
-    return and_(current_result(Completion.status) == "failed", grants < failures)
+def _with_attempts_used_up(
+    query: Select, tenant_id: int, now: datetime
+) -> tuple[Select, ColumnElement[bool]]:
+    """The query's enrolments joined to whether their learner is out of quiz attempts: the current
+    cycle is open (assignments.status.is_open) and failed more often than HR granted another
+    attempt. A failed result is recorded only when no attempt is left, each grant allows one more
+    attempt, and using that one up without passing fails the cycle again."""
+    failures = _per_cycle(Completion, tenant_id, Completion.status == "failed")
+    grants = _per_cycle(AttemptGrant, tenant_id)
+    joined = query.outerjoin(
+        failures, and_(failures.c.enrolment_id == Enrolment.id, failures.c.cycle == Enrolment.cycle)
+    ).outerjoin(grants, and_(grants.c.enrolment_id == Enrolment.id, grants.c.cycle == Enrolment.cycle))
+    used_up = func.coalesce(failures.c.count, 0) > func.coalesce(grants.c.count, 0)
+    return joined, and_(is_open(now), used_up)
 
 
 def _tallies(
@@ -217,22 +225,22 @@ def _tallies(
 ) -> tuple[Tally, list[CourseTally], list[DepartmentTally]]:
     """One statement: assignments by course, department and status, with the certificates
     expiring in each window and the people out of attempts."""
-    expiry = _certificate_expiry()
+    query, expires_at = _with_certificate_expiry(_real_enrolments(tenant_id), tenant_id)
+    query, needs_attempt = _with_attempts_used_up(query, tenant_id, now)
     per_enrolment = (
-        _real_enrolments(tenant_id)
-        .add_columns(
+        query.add_columns(
             Enrolment.course_id,
             User.department,
             status_column(now, window).label("status"),
-            *[
-                and_(expiry > now, expiry <= now + timedelta(days=days)).label(f"expires_{days}")
-                for days in EXPIRY_WINDOWS
-            ],
-            _needs_attempt().label("needs_attempt"),
+            expires_at.label("expires_at"),
+            needs_attempt.label("needs_attempt"),
         )
+        # A fence: PostgreSQL would otherwise inline this subquery and compute the status once
+        # for each place its column is used.
+        .offset(0)
         .subquery()
     )
-    flags = [per_enrolment.c[f"expires_{days}"] for days in EXPIRY_WINDOWS]
+    expires_at = per_enrolment.c.expires_at
     rows = db.session.execute(
         select(
             Course.slug,
@@ -240,7 +248,10 @@ def _tallies(
             per_enrolment.c.department,
             per_enrolment.c.status,
             func.count(),
-            *[func.count(case((flag, 1))) for flag in flags],
+            *[
+                func.count(case((and_(expires_at > now, expires_at <= now + timedelta(days=days)), 1)))
+                for days in EXPIRY_WINDOWS
+            ],
             func.count(case((per_enrolment.c.needs_attempt, 1))),
         )
         .join(Course, Course.id == per_enrolment.c.course_id)
@@ -304,12 +315,11 @@ def _last_day(first: date) -> date:
 
 def _needing_attempt(tenant_id: int, now: datetime) -> list[PersonNeedingAttempt]:
     """The first few people out of quiz attempts (by name): whom to grant one."""
-    status = status_column(now, 0)  # the window does not matter: only ended and waived are left out
+    query, needs_attempt = _with_attempts_used_up(_real_enrolments(tenant_id), tenant_id, now)
     rows = db.session.execute(
-        _real_enrolments(tenant_id)
-        .add_columns(User.id, User.name, Course.title)
+        query.add_columns(User.id, User.name, Course.title)
         .join(Course, Course.id == Enrolment.course_id)
-        .where(_needs_attempt(), status.not_in(NOT_COUNTED))
+        .where(needs_attempt)
         .order_by(User.name, Course.title, Enrolment.id)
         .limit(NEEDS_ATTEMPT_LISTED)
     ).all()
