@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy import func, select
 
 from assignments import status as status_rule
 from assignments.rules import rules_of
-from courses.models import Attestation, Completion, Course, Enrolment
-from quizzes.models import AttemptGrant, QuizAttempt
+from courses.models import Completion, Course, Enrolment
+from courses.services import PREVIEW_ISSUER
+from reports import timeline
 from training_app.db import utcnow
-from training_app.errors import NotFound
 from training_app.extensions import db
 from training_app.models import Tenant, User
 from training_app.tenancy import get_in_tenant
@@ -127,39 +128,59 @@ def departments(tenant_id: int) -> list[str]:
 
 
 @dataclass(frozen=True)
-class LearnerRecord:
-    user: User
-    rows: list[EnrolmentRow]
-    attempts: dict[int, list[QuizAttempt]]  # enrolment id -> attempts, newest first
-    attestations: dict[int, list[Attestation]]
-    completions: dict[int, list[Completion]]
-    grants: dict[int, list[AttemptGrant]]
+class EmployeePage:
+    records: timeline.PersonRecords
+    manager: User | None
+    events: list[timeline.Event]  # newest first
+    names: dict[str, str]  # actor ("staff:1") -> name
+    needs_attempt: set[int]  # enrolment ids whose current cycle failed its last attempt
+    now: datetime  # the moment statuses are computed for
+
+    @property
+    def user(self) -> User:
+        return self.records.user
 
 
-def learner_record(tenant_id: int, user_id: int) -> LearnerRecord:
-    user = db.session.get(User, user_id)
-    if user is None or user.tenant_id != tenant_id:
-        raise NotFound("There is no such learner in your organisation.")
-    rows = enrolment_page(tenant_id, user_id=user_id, page_size=None).rows  # one person's few
-    ids = [row.enrolment.id for row in rows]
-    return LearnerRecord(
-        user=user,
-        rows=rows,
-        attempts=_grouped(QuizAttempt, ids, QuizAttempt.started_at),
-        attestations=_grouped(Attestation, ids, Attestation.attested_at),
-        completions=_grouped(Completion, ids, Completion.completed_at),
-        grants=_grouped(AttemptGrant, ids, AttemptGrant.granted_at),
+def learner_record(tenant_id: int, user_id: int) -> EmployeePage:
+    """The employee page: who they are, their assignments with their status, and their timeline.
+    Another tenant's person, or a preview learner, is not found."""
+    person, now = timeline.employee(tenant_id, user_id), utcnow()
+    records = timeline.records_of(tenant_id, [person], now=now)[person.id]
+    manager = None
+    if person.manager_email:
+        manager = db.session.scalar(
+            select(User)
+            .where(User.tenant_id == tenant_id, User.email == person.manager_email)
+            .where(User.issuer != PREVIEW_ISSUER)
+            .order_by(User.id)
+            .limit(1)
+        )
+    actors = {a.enrolment.waived_by for a in records.assignments if a.enrolment.waived_by}
+    actors |= {f"staff:{grant.granted_by}" for grant in records.grants}
+    actors |= {f"staff:{c.revoked_by}" for c in records.certificates if c.revoked_by}
+    return EmployeePage(
+        records,
+        manager,
+        timeline.events_of(records),
+        timeline.actor_names(tenant_id, actors, {person.id: person.name}),
+        _needing_attempt(records),
+        now,
     )
 
 
-def _grouped(model, enrolment_ids: list[int], newest_first_by) -> dict[int, list]:
-    grouped: dict[int, list] = {enrolment_id: [] for enrolment_id in enrolment_ids}
-    if enrolment_ids:
-        for item in db.session.scalars(
-            select(model).where(model.enrolment_id.in_(enrolment_ids)).order_by(newest_first_by.desc())
-        ):
-            grouped[item.enrolment_id].append(item)
-    return grouped
+def _needing_attempt(records: timeline.PersonRecords) -> set[int]:
+    """Enrolments whose current cycle's newest result is a failure: HR may grant another attempt."""
+    newest: dict[int, Completion] = {}
+    for completion in records.completions:
+        if completion.enrolment_id not in newest or completion.id > newest[completion.enrolment_id].id:
+            newest[completion.enrolment_id] = completion
+    return {
+        a.enrolment.id
+        for a in records.assignments
+        if (latest := newest.get(a.enrolment.id)) is not None
+        and latest.status == "failed"
+        and latest.cycle == a.enrolment.cycle
+    }
 
 
 def tenant_enrolment(tenant_id: int, enrolment_id: int) -> Enrolment:
