@@ -4,10 +4,12 @@ from flask import Flask
 
 
 def init_app(app: Flask) -> None:
-    from courses import cli, demo
+    from courses import cli, demo, publishing
     from courses.views import bp
     from training_app import demo as demo_data
+    from training_app import health
 
     app.register_blueprint(bp)
     cli.register(app)
+    health.register_readiness_check(publishing.readiness)
     demo_data.register_step(demo.publish_and_enrol)

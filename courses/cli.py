@@ -42,7 +42,10 @@ def validate_courses(content_root: Path) -> None:
 
 
 @courses_cli.command("publish")
-@click.argument("slug")
+@click.argument("slug", required=False)
+@click.option(
+    "--all", "every", is_flag=True, help="Every course folder (the first run: all the shipped courses)."
+)
 @click.option(
     "--material",
     "change",
@@ -51,21 +54,40 @@ def validate_courses(content_root: Path) -> None:
 )
 @click.option("--minor", "change", flag_value="minor", help="Wording or typo fixes; attestations stay valid.")
 @CONTENT_OPTION
-def publish_course(slug: str, change: str | None, content_root: Path) -> None:
-    """Publish the course folder SLUG as a new version (nothing new when its content is unchanged)."""
+def publish_course(slug: str | None, every: bool, change: str | None, content_root: Path) -> None:
+    """Publish the course folder SLUG (or --all of them) as a new version; nothing new when the
+    content is unchanged. A first version needs no --material or --minor; a later one does."""
+    if bool(slug) == every:
+        raise click.UsageError("give one course SLUG, or --all")
+    slugs = [folder.name for folder in content.course_folders(content_root)] if every else [slug]
+    if every:
+        _refuse_invalid_content(content_root)  # all or nothing: no course published on its own
     if change is None:
-        raise click.UsageError("say whether the change is --material or --minor")
-    result = publishing.publish(slug, material=change == "material", actor="cli", root=content_root)
+        undecided = [name for name in slugs if publishing.changed_since_published(name, content_root)]
+        if undecided or not every:
+            named = ", ".join(undecided) or slug
+            raise click.UsageError(f"{named}: say whether the change is --material or --minor")
+    for name in slugs:
+        result = publishing.publish(name, material=change == "material", actor="cli", root=content_root)
+        click.echo(_published_line(name, result))
     db.session.commit()
+
+
+def _refuse_invalid_content(content_root: Path) -> None:
+    _, errors = content.load_all(content_root)
+    if errors:
+        listed = "\n".join(f"  {error.message}" for error in errors)
+        raise click.ClickException(f"nothing was published; fix these first:\n{listed}")
+
+
+def _published_line(slug: str, result: publishing.PublishResult) -> str:
     version = result.version
     if result.created:
         kind = "material" if version.material else "minor"
-        click.echo(f"Published {slug} v{version.number} ({kind}), content hash {version.content_hash[:12]}.")
-    else:
-        click.echo(
-            f"Nothing new: {slug} v{version.number} already has this content "
-            f"(hash {version.content_hash[:12]})."
-        )
+        return f"Published {slug} v{version.number} ({kind}), content hash {version.content_hash[:12]}."
+    return (
+        f"Nothing new: {slug} v{version.number} already has this content (hash {version.content_hash[:12]})."
+    )
 
 
 @courses_cli.command("list")

@@ -12,7 +12,7 @@ from flask import g, has_app_context
 from sqlalchemy import bindparam, select
 
 from courses import content
-from courses.errors import ContentErrors
+from courses.errors import ContentError, ContentErrors
 from courses.models import Course, CourseVersion, Lesson, version_label
 from training_app.db import utcnow
 from training_app.errors import NotFound
@@ -39,6 +39,8 @@ def publish(slug: str, *, material: bool, actor: str, root: Path = content.CONTE
     latest = latest_version(course.id)
     if latest is not None and latest.content_hash == loaded.content_hash:
         return PublishResult(latest, created=False)
+    if latest is not None:
+        _check_edition(loaded, latest, material=material)
     version = CourseVersion(
         course_id=course.id,
         number=(latest.number + 1) if latest else 1,
@@ -54,6 +56,41 @@ def publish(slug: str, *, material: bool, actor: str, root: Path = content.CONTE
     db.session.flush()
     _forget_published_courses()
     return PublishResult(version, created=True)
+
+
+def changed_since_published(slug: str, root: Path = content.CONTENT_ROOT) -> bool:
+    """The course has a published version and its folder now holds other content: publishing it
+    needs the material-or-minor decision."""
+    course = db.session.scalar(select(Course).where(Course.slug == slug))
+    latest = latest_version(course.id) if course else None
+    return latest is not None and latest.content_hash != content.load_course(root / slug).content_hash
+
+
+def readiness() -> str | None:
+    """What /readyz says while no course is published (every launch would answer 404)."""
+    if db.session.scalar(select(CourseVersion.id).limit(1)) is None:
+        return "no course is published; run `flask --app wsgi courses publish --all`"
+    return None
+
+
+def _check_edition(loaded: content.CourseContent, latest: CourseVersion, *, material: bool) -> None:
+    """An edition number only goes up, and a new edition is material: its learners sign again."""
+    published = latest.manifest.get("edition", 1)  # versions published before editions were edition 1
+    where = loaded.folder / "course.yaml"
+    if loaded.edition < published:
+        raise ContentError(
+            where,
+            "edition",
+            f"is {loaded.edition}, but v{latest.number} already published edition {published}; "
+            "an edition number only goes up",
+        )
+    if loaded.edition > published and not material:
+        raise ContentError(
+            where,
+            "edition",
+            f"edition {loaded.edition} is new (v{latest.number} is edition {published}): a new edition "
+            "changes the policy's substance, so publish it with --material",
+        )
 
 
 def publish_all(*, material: bool, actor: str, root: Path = content.CONTENT_ROOT) -> list[PublishResult]:

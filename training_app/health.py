@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from flask import Blueprint, current_app, jsonify
@@ -11,6 +13,14 @@ from sqlalchemy.exc import SQLAlchemyError
 from training_app.extensions import db
 
 bp = Blueprint("health", __name__)
+# Features add what "ready" means for them: a check returns None when ready, else what to do.
+ReadinessCheck = Callable[[], "str | None"]
+_readiness_checks: list[ReadinessCheck] = []
+
+
+def register_readiness_check(check: ReadinessCheck) -> None:
+    if check not in _readiness_checks:
+        _readiness_checks.append(check)
 
 
 @bp.get("/healthz")
@@ -34,6 +44,11 @@ def readyz():
             database="reachable",
             migrations={"current": sorted(current), "head": sorted(expected)},
             message="database schema is not at the latest migration; run `flask --app wsgi db upgrade`",
+        ), 503
+    problems = [problem for problem in (check() for check in _readiness_checks) if problem]
+    if problems:
+        return jsonify(
+            status="unavailable", database="reachable", migrations="at head", message="; ".join(problems)
         ), 503
     return jsonify(status="ok", database="reachable", migrations="at head")
 

@@ -112,7 +112,38 @@ def test_demo_load_is_idempotent_and_prints_a_staff_login(app, client):
     assert all(email.isascii() for email in emails), emails
 
 
+def test_readyz_says_when_no_course_is_published_and_publish_all_is_the_first_run(app, client):
+    waiting = client.get("/readyz")
+    assert waiting.status_code == 503
+    assert "no course is published; run `flask --app wsgi courses publish --all`" in waiting.json["message"]
+    first = cli(app, "courses", "publish", "--all")
+    assert first.exit_code == 0, first.output
+    assert first.output.count("Published ") == 3 and "(material)" in first.output
+    assert client.get("/readyz").json == {"status": "ok", "database": "reachable", "migrations": "at head"}
+    again = cli(app, "courses", "publish", "--all")
+    assert again.exit_code == 0 and again.output.count("Nothing new: ") == 3
+    assert cli(app, "courses", "publish").exit_code == 2  # neither a SLUG nor --all
+
+
+def test_publish_all_asks_material_or_minor_for_a_course_whose_content_changed(app, tmp_path):
+    import shutil
+
+    from courses.content import CONTENT_ROOT
+
+    root = tmp_path / "content"
+    shutil.copytree(CONTENT_ROOT, root)
+    assert cli(app, "courses", "publish", "--all", "--content", str(root)).exit_code == 0
+    lesson = sorted((root / "social-media-refresher" / "lessons" / "en").glob("*.md"))[0]
+    lesson.write_text(lesson.read_text(encoding="utf-8") + "\nOne more sentence.\n", encoding="utf-8")
+    undecided = cli(app, "courses", "publish", "--all", "--content", str(root))
+    assert undecided.exit_code == 2
+    assert "social-media-refresher: say whether the change is --material or --minor" in undecided.output
+    minor = cli(app, "courses", "publish", "--all", "--minor", "--content", str(root))
+    assert "Published social-media-refresher v2 (minor)" in minor.output
+
+
 def test_readyz_is_ok_at_head_and_503_with_advice_when_not(app, client, request):
+    assert cli(app, "courses", "publish", "--all").exit_code == 0
     assert client.get("/readyz").json == {"status": "ok", "database": "reachable", "migrations": "at head"}
     with app.app_context():
         head = db.session.scalar(text("SELECT version_num FROM alembic_version"))
