@@ -12,6 +12,7 @@ import secrets
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from flask import Flask
 from sqlalchemy.engine import make_url
@@ -119,6 +120,20 @@ def load_config(app: Flask, overrides: Mapping[str, Any] | None) -> None:
     _ensure_instance_folder(app)
     _configure_database(app)
     _configure_secret_key(app)
+    _check_public_url(app)
+
+
+def _check_public_url(app: Flask) -> None:
+    """Production needs the https:// address people open: every absolute URL (QR codes, exports,
+    emails, LTI configuration) comes from it, and cookies need TLS to work inside an LMS frame."""
+    if app.config["CONFIG_NAME"] != "production":
+        return
+    url = urlsplit(app.config.get("PUBLIC_URL") or "")
+    if url.scheme != "https" or not url.hostname or url.query or url.fragment:
+        raise ConfigError(
+            f"{ENV_PREFIX}_PUBLIC_URL must be the https:// address people open, for example "
+            f"https://training.example.com; production refuses to start without it"
+        )
 
 
 def _ensure_instance_folder(app: Flask) -> None:

@@ -77,6 +77,16 @@ def test_production_refuses_to_start_without_secret_key(tmp_path, monkeypatch):
         create_app(settings)
 
 
+@pytest.mark.parametrize(
+    "public_url", [None, "", "http://training.example.com", "https://", "training.example.com"]
+)
+def test_production_refuses_to_start_without_an_https_public_url(tmp_path, public_url):
+    settings = settings_for("sqlite://", tmp_path, CONFIG="production", PUBLIC_URL=public_url)
+    with pytest.raises(ConfigError, match="TRAINING_PUBLIC_URL must be the https:// address people open"):
+        create_app(settings)
+    assert create_app({**settings, "PUBLIC_URL": "https://training.example.com"}).config["PUBLIC_URL"]
+
+
 def test_secret_key_is_generated_once_into_the_instance_folder(tmp_path):
     settings = settings_for("sqlite://", tmp_path / "inst")
     settings.pop("SECRET_KEY")
@@ -109,6 +119,14 @@ def test_environment_variables_with_the_prefix_configure_the_app(tmp_path, monke
         ({"DATABASE_URL": "nonsense"}, "Configuration error: DATABASE_URL is not a database URL"),
         ({"TRAINING_CONFIG": "production", "SECRET_KEY": ""}, "SECRET_KEY is not set"),
         ({"TRAINING_CONFIG": "staging"}, "TRAINING_CONFIG='staging' is not known"),
+        (
+            {
+                "TRAINING_CONFIG": "production",
+                "SECRET_KEY": "x" * 40,
+                "TRAINING_PUBLIC_URL": "http://t.example",
+            },
+            "TRAINING_PUBLIC_URL must be the https:// address people open",
+        ),
     ],
 )
 def test_cli_reports_bad_configuration_in_one_line(tmp_path, env, message):
