@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 LTI = "https://purl.imsglobal.org/spec/lti/claim/"
@@ -9,6 +10,7 @@ MESSAGE_TYPE = LTI + "message_type"
 DEPLOYMENT_ID = LTI + "deployment_id"
 ROLES = LTI + "roles"
 CUSTOM = LTI + "custom"
+UNEXPANDED_VARIABLE = re.compile(r"\$[A-Za-z][A-Za-z0-9_.]*")
 CONTEXT = LTI + "context"
 RESOURCE_LINK = LTI + "resource_link"
 LAUNCH_PRESENTATION = LTI + "launch_presentation"
@@ -67,7 +69,13 @@ class LaunchClaims:
 
     @property
     def custom(self) -> dict[str, str]:
-        return {str(k): str(v) for k, v in (self.body.get(CUSTOM) or {}).items() if v is not None}
+        """The link's custom parameters, without the ones the LMS left unexpanded: a `$Variable`
+        it does not know arrives as that literal text, which is no one's department."""
+        return {
+            str(k): str(v)
+            for k, v in (self.body.get(CUSTOM) or {}).items()
+            if v is not None and not UNEXPANDED_VARIABLE.fullmatch(str(v))
+        }
 
     def texts_kept(self) -> dict[str, str | None]:
         """The launch's values the tool stores or prints, named as the LMS administrator knows them."""

@@ -17,12 +17,14 @@ SCOPES = [
     "https://purl.imsglobal.org/spec/lti-ags/scope/score",
     "https://purl.imsglobal.org/spec/lti-nrps/scope/contextmembership.readonly",
 ]
+# Only substitution variables the named LMSs expand: Moodle sends the user's "ID number" and
+# Canvas the SIS id for $Person.sourcedId. No LMS knows a department, manager or hire date: those
+# come from HR's employee import.
 CUSTOM_PARAMETERS = {
-    "course": "social-media-orientation",
-    "department": "$Person.address.department (or your LMS's department field)",
-    "employee_id": "$Person.sourcedId",
-    "hire_date": "YYYY-MM-DD, from your HR integration",
+    "course": "social-media-orientation (the course's slug; the content picker sets it for you)",
+    "employee_id": "$Person.sourcedId (Moodle: the user's ID number; Canvas: the SIS id)",
 }
+FROM_HR = "Department, manager and hire date come from HR's employee import, not from the LMS."
 MESSAGES = ["LtiResourceLinkRequest", "LtiDeepLinkingRequest"]
 
 
@@ -56,7 +58,7 @@ def values(dynamic_registration_url: str | None = None) -> dict[str, Any]:
         "Messages": ", ".join(MESSAGES),
         "Scopes (services)": SCOPES,
         "Privacy": "send the user's name and email (and locale)",
-        "Custom parameters": [f"{k}={v}" for k, v in CUSTOM_PARAMETERS.items()],
+        "Custom parameters": [*(f"{k}={v}" for k, v in CUSTOM_PARAMETERS.items()), FROM_HR],
     }
 
 

@@ -42,6 +42,27 @@ def test_a_learner_launch_creates_the_user_enrols_and_opens_the_course(app, driv
         assert db.session.scalar(select(func.count()).select_from(GradeTarget)) == 1
 
 
+def test_a_substitution_variable_the_lms_left_unexpanded_is_ignored(app, driver, registered):
+    """Moodle knows no $Person.address.department: it sends the literal text, nobody's department."""
+    claims = learner_claims(
+        registered,
+        custom={"department": "$Person.address.department", "employee_id": "$Canvas.user.sisSourceId"},
+    )
+    assert driver.launch(claims).response.status == 200
+    with app.app_context():
+        user = db.session.scalar(select(User))
+        assert (user.department, user.employee_id) == (None, None)
+
+
+def test_the_tool_configuration_suggests_only_variables_lmss_expand(app):
+    with app.app_context():
+        result = app.test_cli_runner().invoke(args=["lti", "tool-config"])
+    assert result.exit_code == 0, result.output
+    assert "employee_id=$Person.sourcedId" in result.output
+    assert "$Person.address.department" not in result.output and "department=" not in result.output
+    assert "come from HR's employee import" in result.output
+
+
 def test_a_second_launch_resumes_where_the_learner_left_off(app, driver, registered):
     first = driver.launch(learner_claims(registered))
     assert "Start the course" in first.text
