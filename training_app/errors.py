@@ -185,6 +185,7 @@ def _handle_http_exception(exc: HTTPException):
         status in (400, 413, 429)
         and exc.description
         and not exc.description.startswith(("The browser (or proxy)", "The data value transmitted"))
+        and not _is_bare_limit(exc)
     ):
         message = exc.description
     headers = {}
@@ -193,6 +194,12 @@ def _handle_http_exception(exc: HTTPException):
     if status == 429:
         headers.update(_retry_after_headers(exc))
     return error_response(status, _(message), headers=headers)
+
+
+def _is_bare_limit(exc: HTTPException) -> bool:
+    """A limit hit without a message of its own describes itself as "30 per 1 minute": not for people."""
+    limit = getattr(exc, "limit", None)
+    return limit is not None and not limit.error_message
 
 
 def _retry_after_headers(exc: HTTPException) -> dict[str, str]:

@@ -137,8 +137,11 @@ def test_the_verification_page_can_show_initials_only(app, client, hr, certifica
 
 def test_the_verification_page_is_rate_limited(app, certificate):
     public = FormClient(app)
-    statuses = [public.get(f"/verify/{certificate.code}").status_code for _ in range(32)]
-    assert statuses[:30] == [200] * 30 and statuses[-1] == 429
+    responses = [public.get(f"/verify/{certificate.code}") for _ in range(32)]
+    assert [r.status_code for r in responses[:30]] == [200] * 30 and responses[-1].status_code == 429
+    refused = text_of(responses[-1])
+    assert "Too many requests in a short time. Wait a minute and try again." in refused
+    assert "per 1 minute" not in refused and responses[-1].headers["Retry-After"]
 
 
 def test_another_learners_or_a_revoked_certificate_cannot_be_downloaded(app, client, hr, certificate):
@@ -195,7 +198,9 @@ def test_staff_of_another_tenant_cannot_reach_the_certificate(app, certificate):
     other.login("hr@globex.example", factories.PASSWORD)
     assert other.get(f"/console/certificates/{certificate.id}.pdf").status_code == 404
     assert certificate.code not in text_of(other.get("/console/certificates"))
-    refused = other.post_form(f"/console/certificates/{certificate.id}/revoke", {"reason": "mine now", "confirm": "y"})
+    refused = other.post_form(
+        f"/console/certificates/{certificate.id}/revoke", {"reason": "mine now", "confirm": "y"}
+    )
     assert refused.status_code == 404
 
 
