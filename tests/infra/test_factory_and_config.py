@@ -163,9 +163,10 @@ def test_cli_reports_an_unreachable_database_in_one_line(tmp_path):
 
 
 def test_the_favicon_is_served_and_named_on_every_page(client):
-    icon = client.get("/favicon.ico")
-    assert icon.status_code == 200 and icon.mimetype == "image/vnd.microsoft.icon"
-    assert icon.data[:4] == b"\x00\x00\x01\x00"  # an ICO file
+    with client.get("/favicon.ico") as icon:
+        assert icon.status_code == 200 and icon.mimetype == "image/vnd.microsoft.icon"
+        assert icon.data[:4] == b"\x00\x00\x01\x00"  # an ICO file
     page = client.get("/login").get_data(as_text=True)
     assert 'rel="icon" href="/static/favicon.svg"' in page
-    assert client.get("/static/favicon.svg").status_code == 200
+    with client.get("/static/favicon.svg") as svg:
+        assert svg.status_code == 200
