@@ -13,6 +13,8 @@ from training_app.db import utcnow
 from training_app.extensions import db
 
 STAFF_ROLES = ("hr_admin", "auditor")
+# A role in words (translated where shown: `_(account.role_label)`; the catalog has both).
+ROLE_LABELS = {"hr_admin": "HR administrator", "auditor": "Auditor (read-only)"}
 OUTBOX_STATUSES = ("pending", "delivered", "dead")
 
 
@@ -129,6 +131,10 @@ class StaffAccount(UserMixin, db.Model):
     @property
     def can_manage(self) -> bool:
         return self.role == "hr_admin"
+
+    @property
+    def role_label(self) -> str:
+        return ROLE_LABELS.get(self.role, self.role)
 
 
 class AuditCheckpoint(db.Model):
