@@ -55,6 +55,8 @@ def standing(enrolment: Enrolment) -> Standing:
             select(QuizAttempt)
             .where(QuizAttempt.enrolment_id == enrolment.id, QuizAttempt.cycle == enrolment.cycle)
             .order_by(QuizAttempt.number)
+            # the grade is written by a Core UPDATE: attempts this session holds must be re-read
+            .execution_options(populate_existing=True)
         )
     )
     open_attempt = next((a for a in attempts if a.status == "open"), None)
