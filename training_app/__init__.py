@@ -93,11 +93,12 @@ def app_locales() -> list[str]:
 
 
 def _register_infrastructure(app: Flask) -> None:
-    from training_app import cli, errors, health, mail, outbound, outbox, pages, security
+    from training_app import cli, errors, health, local_time, mail, outbound, outbox, pages, security
     from training_app.auth import access  # registers the user loader
     from training_app.auth.views import bp as auth_bp
 
     app.jinja_env.globals["shows_staff_navigation"] = access.shows_staff_navigation
+    app.jinja_env.globals["local_time"] = local_time.local_time
     errors.register_error_handlers(app)
     security.init_app(app)
     outbound.init_app(app)
