@@ -227,7 +227,7 @@ def web_server() -> Iterator[tuple[str, list[str]]]:
             pass
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True).start()
     host, port = server.server_address[:2]
     yield f"http://{host}:{port}", requested
     server.shutdown()
@@ -343,3 +343,12 @@ def test_each_thread_prints_with_its_own_fonts(make_certificate: MakeCertificate
         thread.join()
 
     assert {name for name, pdf in results.items() if name in text_lines(pdf)} == set(names)
+
+
+def test_the_signature_line_is_drawn_only_above_a_named_signatory(make_certificate: MakeCertificate) -> None:
+    unsigned = render.certificate_html(make_certificate(), Branding(organisation_name="Acme Corporation"))
+    assert '<div class="signature">' in unsigned  # "Issued by" alone, under no empty line
+    signed = render.certificate_html(
+        make_certificate(), Branding(organisation_name="Acme Corporation", signatory_name="Hannah Reyes")
+    )
+    assert '<div class="signature signed">' in signed and "Hannah Reyes" in signed
