@@ -5,7 +5,6 @@ from wtforms import BooleanField, EmailField, SelectField, StringField, TextArea
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import AnyOf, DataRequired, Email, Length, Optional, Regexp
 
-from reports.progress import STATUSES
 from training_app.models import STAFF_ROLES
 
 
@@ -28,15 +27,6 @@ class GrantAttemptForm(FlaskForm):
     reason = TextAreaField(
         _l("Reason (kept in the audit log)"), validators=[DataRequired(), Length(min=3, max=500)]
     )
-
-
-class LearnerFilter(FlaskForm):
-    class Meta:
-        csrf = False  # a GET filter form
-
-    department = StringField(_l("Department"), validators=[Optional(), Length(max=120)])
-    status = StringField(_l("Status"), validators=[Optional(), AnyOf(STATUSES)])
-    course = StringField(_l("Course"), validators=[Optional(), Length(max=100)])
 
 
 class CertificateFilterForm(FlaskForm):

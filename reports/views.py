@@ -4,14 +4,15 @@ from flask_login import current_user
 
 from quizzes import services as quiz_services
 from reports import audit_log as audit_log_rows
-from reports import charts, dashboard, progress, services
-from reports.forms import GrantAttemptForm, LearnerFilter, StaffChangeForm, StaffForm
+from reports import charts, completions, dashboard, progress, services
+from reports.filters import SORT_FIELDS, BadFilter, parse_filter
+from reports.forms import GrantAttemptForm, StaffChangeForm, StaffForm
 from reports.spreadsheet_cells import csv_lines
 from training_app.auth.access import staff_required
 from training_app.db import utcnow
 from training_app.downloads import download_headers
 from training_app.edge import page_number
-from training_app.errors import ValidationFailed
+from training_app.errors import ValidationFailed, wants_json
 from training_app.extensions import db
 from training_app.models import Tenant
 
@@ -119,23 +120,28 @@ def courses():
 @bp.get("/learners")
 @staff_required()
 def learners():
-    filters = LearnerFilter(request.args)
-    chosen = filters.data if filters.validate() else {}
-    found = progress.enrolment_page(
-        current_user.tenant_id,
-        department=chosen.get("department") or None,
-        status=chosen.get("status") or None,
-        course_slug=chosen.get("course") or None,
-        page=page_number(),
-    )
+    """The people and completions table: filters, sort and page in the URL (a bookmark)."""
+    try:
+        chosen = parse_filter(request.args)
+    except BadFilter as refused:
+        if wants_json():
+            raise
+        return _learners_page(None, problems=refused), 400
+    scope = completions.scope_for(current_user.tenant_id)
+    return _learners_page(completions.table_page(scope, chosen, page=page_number()), chosen=chosen)
+
+
+def _learners_page(found, *, chosen=None, problems=None) -> str:
     return render_template(
         "reports/learners.html",
         found=found,
-        rows=found.rows,
-        filters=filters,
+        chosen=chosen,
+        problems=problems,
+        args=request.args,
         departments=progress.departments(current_user.tenant_id),
         courses=services.course_rows(current_user.tenant_id),
         statuses=progress.STATUS_LABELS,
+        sort_fields=SORT_FIELDS,
     )
 
 

@@ -42,7 +42,7 @@ STATUS_OF_REMAINDER = {
     8: "not_started",
     9: "not_started",
 }
-ROW = re.compile(r'<tr>\s*<td><a href="/console/learners/(\d+)">')
+ROW = re.compile(r'<td><a href="/console/learners/(\d+)">')  # each row's name links to the person
 
 
 def _bulk_learners(tenant_id: int) -> None:
@@ -184,7 +184,8 @@ def test_the_learners_page_pages_seventy_thousand_learners_in_the_database(app, 
         assert filtered.status_code == 200, (status, text_of(filtered)[:500])
         assert f"{expected} enrolment(s)" in text_of(filtered), status
         assert len(row_ids(filtered)) == PAGE_SIZE
-        assert len(learners_page_statements(executed_sql)) == len(first_statements), status
+        # With a status filter the count comes with the page's ids (every status is computed once).
+        assert len(learners_page_statements(executed_sql)) == len(first_statements) - 1, status
         assert {STATUS_OF_REMAINDER[user_id % 10] for user_id in row_ids(filtered)} == {status}
 
     overdue_page_2 = client.get("/console/learners?status=overdue&page=2")
