@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # Debian packages the project needs beyond Python:
-#   - pango (WeasyPrint renders certificate PDFs with it)
-#   - Noto fonts: certificate names in any script (Latin, Arabic, Devanagari, Chinese, Japanese)
+#   - pango (WeasyPrint renders certificate PDFs with it) and HarfBuzz's subsetter (WeasyPrint
+#     embeds only the glyphs a certificate uses; without it, it falls back to fontTools, slower
+#     and warning twice per PDF)
+#   - Noto fonts: certificate names in any script (Latin, Arabic, Devanagari, Chinese, Japanese),
+#     and Noto Color Emoji (an emoji in a question or a name shows as itself, not as a box)
 #   - chromium (only with --test): the browser tests drive it through Playwright
 # Installs what is missing when run as root; otherwise says what to install.
 set -euo pipefail
-packages=(libpango-1.0-0 libpangoft2-1.0-0 fonts-noto-core fonts-noto-cjk)
+packages=(libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 fonts-noto-core fonts-noto-cjk fonts-noto-color-emoji)
 [ "${1:-}" = "--test" ] && packages+=(chromium)
 missing=()
 for pkg in "${packages[@]}"; do

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import logging
+import subprocess
 import threading
 from collections.abc import Callable, Iterator
 from datetime import date
@@ -352,3 +353,15 @@ def test_the_signature_line_is_drawn_only_above_a_named_signatory(make_certifica
         make_certificate(), Branding(organisation_name="Acme Corporation", signatory_name="Hannah Reyes")
     )
     assert '<div class="signature signed">' in signed and "Hannah Reyes" in signed
+
+
+def test_pdfs_subset_fonts_with_harfbuzz_and_emoji_have_a_font(
+    make_certificate: MakeCertificate, branding: Branding, caplog: pytest.LogCaptureFixture
+) -> None:
+    """scripts/system-packages.sh installs both: without them every PDF logs two fontTools
+    warnings, and an emoji prints as a box."""
+    with caplog.at_level(logging.WARNING, logger="weasyprint"):
+        render_certificate_pdf(make_certificate(holder_name="Ada Lovelace 🙂"), branding)
+    assert not [r for r in caplog.records if "fontTools instead of HarfBuzz" in r.getMessage()]
+    matched = subprocess.run(["fc-match", "emoji"], capture_output=True, text=True, check=True).stdout
+    assert "Emoji" in matched, matched
