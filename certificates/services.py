@@ -66,7 +66,7 @@ def _generated_fields(completion: RecordedResult) -> dict[str, Any]:
         code=unique_code(),
         credential_id=f"urn:uuid:{uuid.uuid4()}",
         subject_id=f"urn:uuid:{uuid.uuid4()}",
-        course_title=completion.course_title,
+        course_title=completion.course_title_in(completion.attested_locale or "en"),  # in its language
         course_slug=completion.course_slug,
         policy_version=completion.version_label,
         issued_at=utcnow(),
@@ -122,6 +122,7 @@ class Verification:
     status: str  # valid | expired | revoked | unknown
     holder: str | None = None
     course_title: str | None = None
+    locale: str | None = None  # the certificate's language, which its course title is written in
     policy_version: str | None = None
     issuer: str | None = None
     completed_at: datetime | None = None
@@ -161,6 +162,7 @@ def verify(code_text: str) -> Verification:
         status=certificate.status(utcnow()),
         holder=holder,
         course_title=certificate.course_title,
+        locale=certificate.locale,
         policy_version=certificate.policy_version,
         issuer=tenant.name,
         completed_at=certificate.completed_at,

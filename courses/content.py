@@ -63,6 +63,7 @@ class CourseContent:
     lessons: tuple[LessonContent, ...]
     content_hash: str
     files: dict[str, str]  # relative path -> text, everything a version snapshots
+    edition: int = 1  # the policy's edition: a new one is a change of substance (published as material)
 
     def text(self, field: str, locale: str) -> str:
         return self.translations.get(locale, {}).get(field) or getattr(self, field)
@@ -72,6 +73,7 @@ class CourseContent:
         return {
             "title": self.title,
             "summary": self.summary,
+            "edition": self.edition,
             "audience": self.audience,
             "default_locale": self.default_locale,
             "locales": list(self.locales),
@@ -112,6 +114,7 @@ class TranslationSchema(Schema):
 class CourseSchema(Schema):
     title = fields.String(required=True, validate=validate.Length(min=1, max=200))
     summary = fields.String(required=True, validate=validate.Length(min=1))
+    edition = fields.Integer(strict=True, load_default=1, validate=validate.Range(min=1, max=999))
     audience = fields.String(required=True, validate=validate.OneOf(AUDIENCES))
     default_locale = fields.String(required=True)
     locales = fields.List(
@@ -209,6 +212,7 @@ def load_course(folder: Path) -> CourseContent:
         lessons=lessons,
         content_hash=hash_files(files),
         files=files,
+        edition=data["edition"],
     )
     if not SLUG.match(content.slug):
         raise ContentError(

@@ -5,7 +5,8 @@ Services take plain values and an explicit user; they flush and never commit.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -71,6 +72,11 @@ class RecordedResult:
     learner_email: str | None
     attested_name: str | None  # the name and locale the learner signed the attestation with
     attested_locale: str | None
+    course_titles: Mapping[str, str] = field(default_factory=dict)  # locale -> title, as the version has them
+
+    def course_title_in(self, locale: str | None) -> str:
+        """The course's title in `locale` as this version published it; else the course's own title."""
+        return self.course_titles.get(locale or "") or self.course_title
 
 
 def cycle_of(enrolment_id: int) -> CycleRef:
@@ -118,6 +124,7 @@ def record_result(
         "course_title": cycle.course_title,
         "version_number": version.number,
         "version_label": version.label,
+        "course_titles": _titles(version.manifest),
     }
     recorded = _insert_result(row, passed=passed)
     if recorded is None:
@@ -148,6 +155,13 @@ def record_result(
     if not cycle.is_preview:
         hooks.run_result_hooks(result)
     return result
+
+
+def _titles(manifest: dict[str, Any]) -> dict[str, str]:
+    titles = {manifest["default_locale"]: manifest["title"]}
+    for locale, texts in manifest.get("translations", {}).items():
+        titles[locale] = texts.get("title") or titles[manifest["default_locale"]]
+    return titles
 
 
 def _insert_result(row: dict[str, Any], *, passed: bool) -> Row | None:
