@@ -210,6 +210,7 @@ def test_an_auditor_reads_the_page_without_the_forms_that_change_things(app, cli
     assert auditor_page.status_code == 200
     assert "Not started" in text_of(auditor_page) and "Nothing has happened yet." in text_of(auditor_page)
     assert "Waive this assignment" not in text_of(auditor_page)
+    assert "Download evidence pack (ZIP)" in text_of(auditor_page)
     hr_page = staff_client(app, "hannah@acme.example").get(f"/console/learners/{user_id}")
     assert "Waive this assignment" in text_of(hr_page)
 
