@@ -143,7 +143,7 @@ def _write_to_instance_folder(delivery: Delivery, message: EmailMessage) -> None
     (folder / f"{delivery.id:08d}.eml").write_bytes(bytes(message))
     log.info(
         "email written to the instance folder",
-        extra={"message_id": delivery.id, "to": delivery.payload["to"]},
+        extra={"message_id": delivery.id, "to": message["To"]},  # a built email's payload names no one
     )
 
 
