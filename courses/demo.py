@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, date, datetime, time
+
 from courses import publishing, services
 from training_app.demo import DemoContext
 
@@ -22,10 +24,19 @@ def publish_and_enrol(context: DemoContext) -> None:
         for index, learner in enumerate(learners):
             new_hire = learner.hire_date and (context.today - learner.hire_date).days < 120
             enrolment = services.enrol(learner, ORIENTATION if new_hire else REFRESHER, source="demo")
+            if new_hire:
+                _enrolled_when_hired(enrolment, learner.hire_date)
             if tenant_slug == "acme" and new_hire:
                 _progress(enrolment, ORIENTATION_PROGRESS.get(index))
         if tenant_slug == "acme":
             services.enrol(learners[3], LEADERS, source="demo")
+
+
+def _enrolled_when_hired(enrolment, hire_date: date) -> None:
+    """A new hire was enrolled on their first day (their due date counts from it)."""
+    first_day = datetime.combine(hire_date, time(9), tzinfo=UTC)
+    if enrolment.enrolled_at > first_day:
+        enrolment.enrolled_at = first_day
 
 
 def _progress(enrolment, lessons_done: int | None) -> None:

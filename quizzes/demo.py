@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from courses import publishing
 from courses import services as learning
-from courses.models import Completion, Enrolment
+from courses.models import Attestation, Completion, Enrolment, LessonProgress
 from quizzes import services
 from quizzes.models import QuizAttempt
 from quizzes.published_banks import bank_for_version
@@ -89,6 +89,8 @@ def _backdate(enrolment: Enrolment, days: int) -> None:
     """Move the story into the past, keeping every duration (validity, attempt times) intact."""
     shift = timedelta(days=days)
     enrolment.enrolled_at -= shift
+    if enrolment.assigned_at:
+        enrolment.assigned_at -= shift
     if enrolment.started_at:
         enrolment.started_at -= shift
     if enrolment.completed_at:
@@ -103,4 +105,12 @@ def _backdate(enrolment: Enrolment, days: int) -> None:
         attempt.deadline_at = attempt.deadline_at - shift if attempt.deadline_at else None
     if enrolment.due_at:
         enrolment.due_at -= shift
+    for progress in db.session.scalars(
+        select(LessonProgress).where(LessonProgress.enrolment_id == enrolment.id)
+    ):
+        progress.completed_at -= shift
+    for attestation in db.session.scalars(
+        select(Attestation).where(Attestation.enrolment_id == enrolment.id)
+    ):
+        attestation.attested_at -= shift
     db.session.flush()

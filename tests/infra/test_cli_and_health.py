@@ -1,8 +1,11 @@
+from datetime import timedelta
+
 from sqlalchemy import func, select, text
 
 from assignments.models import Reminder
 from assignments.status import STATUSES, status_column
-from courses.models import Completion, Enrolment
+from courses.models import Attestation, Completion, CourseVersion, Enrolment
+from quizzes.models import QuizAttempt
 from tests import factories
 from training_app.db import utcnow
 from training_app.extensions import db
@@ -90,6 +93,35 @@ def demo_statuses() -> set[str]:
     return set(db.session.scalars(select(status).select_from(Enrolment).distinct()))
 
 
+def incoherent_demo_dates() -> list[str]:
+    """Every demo record's dates in the order they happen: enrolled, started, done; lessons and the
+    attestation before the attempts and the result; results after their version was published."""
+    problems = []
+    for enrolment in db.session.scalars(select(Enrolment)):
+        if enrolment.due_at and enrolment.due_at < enrolment.enrolled_at:
+            problems.append(f"enrolment {enrolment.id}: due before enrolled")
+        if enrolment.started_at and enrolment.started_at < enrolment.enrolled_at - timedelta(seconds=1):
+            problems.append(f"enrolment {enrolment.id}: started before enrolled")
+    for completion, attestation in db.session.execute(
+        select(Completion, Attestation).join(Attestation, Attestation.id == Completion.attestation_id)
+    ):
+        if attestation.attested_at > completion.completed_at:
+            problems.append(f"completion {completion.id}: attested after the result")
+    for attempt, attestation in db.session.execute(
+        select(QuizAttempt, Attestation).join(Attestation, Attestation.id == QuizAttempt.attestation_id)
+    ):
+        if attempt.started_at < attestation.attested_at:
+            problems.append(f"attempt {attempt.id}: started before the attestation it needs")
+    for completion, version in db.session.execute(
+        select(Completion, CourseVersion).join(
+            CourseVersion, CourseVersion.id == Completion.course_version_id
+        )
+    ):
+        if completion.completed_at < version.published_at:
+            problems.append(f"completion {completion.id}: before its version was published")
+    return problems
+
+
 def test_demo_load_is_idempotent_and_prints_a_staff_login(app, client):
     first = cli(app, "demo", "load")
     assert first.exit_code == 0, first.output
@@ -98,6 +130,7 @@ def test_demo_load_is_idempotent_and_prints_a_staff_login(app, client):
     with app.app_context():
         counts = demo_counts()
         assert demo_statuses() == set(STATUSES), "the demo shows HR every status"
+        assert incoherent_demo_dates() == [], incoherent_demo_dates()
     second = cli(app, "demo", "load")
     assert second.exit_code == 0, second.output
     assert "already told by an earlier `demo load`" in second.output
