@@ -1,13 +1,23 @@
 #!/usr/bin/env bash
 # The whole test suite: lint, import contracts, then pytest on SQLite and PostgreSQL
 # (TEST_DB=sqlite or TEST_DB=postgresql to run one). Extra arguments go to pytest.
+# `./test.sh --fast` is the inner loop: SQLite only, no browser or slow tests, stop at the first
+# failure (CI runs ./test.sh with no arguments: everything).
 set -euo pipefail
 cd "$(dirname "$0")"
-scripts/system-packages.sh --test
+fast=()
+if [ "${1:-}" = "--fast" ]; then
+  shift
+  export TEST_DB="${TEST_DB:-sqlite}"
+  fast=(-m "not browser and not slow" -x)
+  scripts/system-packages.sh
+else
+  scripts/system-packages.sh --test
+fi
 [ -x .venv/bin/python ] || "${PYTHON:-python3}" -m venv .venv
 .venv/bin/pip install -q --disable-pip-version-check -r requirements-dev.txt
 [ "${TEST_DB:-all}" = "sqlite" ] || scripts/ensure-postgres.sh
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
 .venv/bin/lint-imports --no-cache
-.venv/bin/python -m pytest -n "${TEST_WORKERS:-2}" --db "${TEST_DB:-all}" "$@"
+.venv/bin/python -m pytest -n "${TEST_WORKERS:-2}" --db "${TEST_DB:-all}" ${fast[@]+"${fast[@]}"} "$@"

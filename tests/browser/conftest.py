@@ -11,7 +11,6 @@ import pytest
 from flask import Flask
 from playwright.sync_api import Browser, BrowserContext, Page, Playwright, sync_playwright
 
-from courses import publishing
 from courses.services import enrol
 from tests import factories
 from tests.browser.support import DESKTOP, ORIENTATION, launch_chromium, sign_in_learner
@@ -69,10 +68,9 @@ def open_as_learner(app: Flask, live_url: str, new_context: ContextFactory) -> C
 
 
 @pytest.fixture
-def learners(app: Flask) -> dict[str, int]:
+def learners(app: Flask, published: None) -> dict[str, int]:
     """Courses published; in acme, Ada (English) and María (Spanish) enrolled in the orientation."""
     with app.app_context():
-        publishing.publish_all(material=True, actor="test")
         acme = factories.tenant("acme")
         factories.staff(acme, "hr@acme.example")
         ada = factories.learner(acme, "Ada Lovelace")

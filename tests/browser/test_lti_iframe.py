@@ -19,7 +19,6 @@ import pytest
 from flask import Flask
 from playwright.sync_api import Browser, Playwright, Response, expect
 
-from courses import publishing
 from tests import factories
 from tests.browser.support import DESKTOP, ORIENTATION, launch_chromium, screenshot
 from tests.browser.tls import HttpsServer, localhost_certificate
@@ -90,13 +89,12 @@ def tls_browser(playwright: Playwright) -> Iterator[Browser]:
 
 
 @pytest.fixture
-def platform(app: Flask, https_server: HttpsServer) -> Iterator[EmbeddingPlatform]:
-    """The emulator registered for tenant acme, pointed at the tool on https://localhost."""
+def platform(app: Flask, https_server: HttpsServer, published: None) -> Iterator[EmbeddingPlatform]:
+    """Courses published, and the emulator registered for acme, pointed at the tool on https://localhost."""
     https_server.mount(app)
     with EmbeddingPlatform(flavour="moodle") as running:
         running.use_tool(https_server.url)
         with app.app_context():
-            publishing.publish_all(material=True, actor="test")
             register_platform(factories.tenant("acme"), running)
             db.session.commit()
         yield running

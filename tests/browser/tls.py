@@ -76,7 +76,9 @@ class HttpsServer:
         self._server: BaseWSGIServer = make_server(
             "127.0.0.1", 0, self._dispatch, threaded=True, ssl_context=context, request_handler=_QuietHandler
         )
-        self._thread = threading.Thread(target=self._server.serve_forever, name="https-tool", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.01}, name="https-tool", daemon=True
+        )
         self._thread.start()
 
     @property

@@ -34,7 +34,6 @@ from flask import Flask
 from sqlalchemy import select
 
 from certificates.models import Certificate
-from courses import publishing
 from tests import factories
 from tests.helpers import FormClient, sign_in_learner, text_of
 from tests.journeys import COURSE, answer_key, ready_for_quiz, start, submit
@@ -173,7 +172,6 @@ def gunicorn(app: Flask, tmp_path: Path) -> Iterator[Gunicorn]:
 def certified_learners(app: Flask) -> dict[str, Certificate]:
     """One learner per script, each having passed the quiz (the certificate issued as in production)."""
     with app.app_context():
-        publishing.publish_all(material=True, actor="test")
         acme = factories.tenant("acme")
         user_ids = {}
         for script, name in HOLDERS.items():
@@ -239,7 +237,8 @@ def download_problems(response: requests.Response, certificate: Certificate, scr
 # --- through gunicorn ------------------------------------------------------------------------------
 
 
-def test_a_learner_downloads_their_certificate_under_their_name_in_any_script(app, gunicorn):
+@pytest.mark.slow
+def test_a_learner_downloads_their_certificate_under_their_name_in_any_script(app, gunicorn, published):
     certificates = certified_learners(app)
     for script, certificate in certificates.items():  # stored as given, in its own script
         assert certificate.holder_name == HOLDERS[script], script

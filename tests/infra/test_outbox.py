@@ -204,6 +204,7 @@ def wait_until(condition, timeout: float, what: str) -> None:
         time.sleep(0.05)
 
 
+@pytest.mark.slow
 def test_a_worker_killed_mid_delivery_does_not_strand_the_message(app, receiver):
     receiver.delay = 2.0
     enqueue_posts(app, receiver.url)

@@ -5,7 +5,6 @@ from collections.abc import Iterator
 
 import pytest
 
-from courses import publishing
 from lti import services
 from tests import factories
 from tests.lti_platform import LaunchDriver, Platform
@@ -32,10 +31,9 @@ def platform() -> Iterator[Platform]:
 
 
 @pytest.fixture
-def registered(app, platform):
+def registered(app, platform, published):
     """Courses published, tenant acme with an HR admin, and the platform registered for acme."""
     with app.app_context():
-        publishing.publish_all(material=True, actor="test")
         acme = factories.tenant("acme")
         factories.staff(acme, "hr@acme.example")
         register_platform(acme, platform)

@@ -353,15 +353,13 @@ def test_canvas_answers_with_a_result_url_and_the_score_is_delivered(app, client
 
 
 @pytest.fixture
-def tool_canvas(app, client):
-    from courses import publishing
+def tool_canvas(app, client, published):
     from tests import factories
     from tests.launch.conftest import register_platform
     from tests.lti_platform import LaunchDriver
 
     with Platform(flavour="canvas") as canvas:
         with app.app_context():
-            publishing.publish_all(material=True, actor="test")
             register_platform(factories.tenant("acme"), canvas)
             db.session.commit()
         driver = LaunchDriver(canvas, client)

@@ -88,9 +88,8 @@ def test_a_repeat_launch_writes_only_its_login_state_and_locks_nothing(driver, r
     assert not [sql for sql in statements if "FOR UPDATE" in sql]  # nothing waits on a row lock
 
 
-def test_enrolling_in_a_version_twice_keeps_the_first_enrolment(app):
+def test_enrolling_in_a_version_twice_keeps_the_first_enrolment(app, published):
     with app.app_context():
-        publishing.publish_all(material=True, actor="test")
         acme = factories.tenant("acme")
         ada = factories.learner(acme, hire_date=date(2026, 11, 2))
         course_id, version = publishing.published_course(ORIENTATION)

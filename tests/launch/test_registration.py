@@ -11,7 +11,6 @@ from collections.abc import Iterator
 import pytest
 from sqlalchemy import func, select
 
-from courses import publishing
 from lti.models import Platform as PlatformRow
 from tests import factories
 from tests.launch.conftest import ORIENTATION, landed_on, learner
@@ -29,13 +28,6 @@ CANVAS_ISSUER = "https://canvas.instructure.com"
 def acme(app) -> None:
     with app.app_context():
         factories.tenant("acme")
-        db.session.commit()
-
-
-@pytest.fixture
-def published(app, acme) -> None:
-    with app.app_context():
-        publishing.publish_all(material=True, actor="test")
         db.session.commit()
 
 
@@ -95,7 +87,7 @@ def test_tool_config_creates_the_tenant_code_once_and_prints_it(app, acme):
     assert registration_url(app) == first, "the code is created on first use, then kept"
 
 
-def test_dynamic_registration_then_launch(app, client, published, lms):
+def test_dynamic_registration_then_launch(app, client, acme, published, lms):
     driver = LaunchDriver(lms, client)
     page = driver.register(registration_url(app))
 
@@ -142,7 +134,7 @@ def test_dynamic_registration_then_launch(app, client, published, lms):
     assert not stored.registration["accept_first_deployment"]
 
 
-def test_canvas_adopts_only_the_first_deployment(app, client, published):
+def test_canvas_adopts_only_the_first_deployment(app, client, acme, published):
     with Platform(flavour="canvas", custom_issuer=CANVAS_ISSUER) as canvas:
         driver = LaunchDriver(canvas, client)
         assert driver.register(registration_url(app)).status == 200

@@ -8,8 +8,8 @@ from sqlalchemy import func, select
 
 from courses.models import Enrolment
 from lti import services
-from lti.services import launches
 from lti.models import GradeTarget, LaunchState
+from lti.services import launches
 from tests.launch.conftest import ORIENTATION, landed_on, learner_claims
 from tests.lti_platform import LaunchDriver
 from tests.statements import of_request

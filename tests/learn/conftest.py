@@ -3,7 +3,6 @@ from pathlib import Path
 
 import pytest
 
-from courses import publishing
 from courses.content import CONTENT_ROOT
 from tests import factories
 from training_app.extensions import db
@@ -17,13 +16,6 @@ def content_copy(tmp_path: Path) -> Path:
     root = tmp_path / "content"
     shutil.copytree(CONTENT_ROOT, root, ignore=shutil.ignore_patterns("README.md"))
     return root
-
-
-@pytest.fixture
-def published(app):
-    with app.app_context():
-        publishing.publish_all(material=True, actor="test")
-        db.session.commit()
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ from sqlalchemy import func, select, update
 from courses import publishing
 from courses import services as learning
 from courses.models import Completion, Enrolment
-from quizzes.models import QuizAttempt
+from quizzes.models import AttemptGrant, QuizAttempt
 from quizzes.published_banks import bank_for_version
 from quizzes.services import lifecycle
 from tests import factories
@@ -30,6 +30,16 @@ def attempt_row(app, attempt_id: int) -> QuizAttempt:
 def results(app) -> list[Completion]:
     with app.app_context():
         return list(db.session.scalars(select(Completion).order_by(Completion.id)))
+
+
+def rows(app, model) -> int:
+    with app.app_context():
+        return db.session.scalar(select(func.count()).select_from(model))
+
+
+def grant_events(app) -> int:
+    with app.app_context():
+        return db.session.scalar(select(func.count()).where(AuditEvent.action == "quiz.attempt_granted"))
 
 
 def test_fail_then_pass_completes_the_course(app, client, learner):
@@ -52,6 +62,7 @@ def test_fail_then_pass_completes_the_course(app, client, learner):
     assert "You completed this course" in overview and "90/100" in overview
     again = client.post_form(f"/quiz/{COURSE}/attempts", {})
     assert again.status_code == 409 and "You already passed this quiz" in text_of(again)
+    assert rows(app, QuizAttempt) == 2 and len(results(app)) == 1  # no attempt started, no result
 
 
 def test_out_of_attempts_then_hr_grants_one_more_then_pass(app, client, learner):
@@ -62,6 +73,7 @@ def test_out_of_attempts_then_hr_grants_one_more_then_pass(app, client, learner)
     assert failed.status == "failed" and failed.score == 20
     locked = client.post_form(f"/quiz/{COURSE}/attempts", {})
     assert locked.status_code == 409 and "You have used all 3 attempts" in text_of(locked)
+    assert rows(app, QuizAttempt) == 3
     assert "You have used all your attempts" in text_of(client.get(f"/quiz/{COURSE}/"))
 
     staff = FormClient(app)
@@ -76,12 +88,14 @@ def test_out_of_attempts_then_hr_grants_one_more_then_pass(app, client, learner)
         action=f"/console/enrolments/{enrolment_id}/grant-attempt",
     )
     assert refused.status_code == 422
+    assert rows(app, AttemptGrant) == 0 and grant_events(app) == 0  # no grant without a reason
     granted = staff.submit(
         f"/console/learners/{learner}",
         {"reason": "Was ill during attempt 3"},
         action=f"/console/enrolments/{enrolment_id}/grant-attempt",
     )
     assert granted.status_code == 303
+    assert rows(app, AttemptGrant) == 1 and grant_events(app) == 1
     with app.app_context():
         event = db.session.scalar(select(AuditEvent).where(AuditEvent.action == "quiz.attempt_granted"))
         assert event.data["reason"] == "Was ill during attempt 3"
@@ -106,6 +120,7 @@ def test_an_auditor_cannot_grant_attempts(app, client, learner):
         action=f"/console/enrolments/{enrolment_id}/grant-attempt",
     )
     assert refused.status_code == 403
+    assert rows(app, AttemptGrant) == 0 and grant_events(app) == 0
 
 
 def test_a_submit_after_the_time_limit_is_closed_without_a_score(app, client, learner):
@@ -167,9 +182,8 @@ def test_the_answer_key_never_reaches_the_browser_before_submission(app, client,
     assert len(options) >= 10 * 2
 
 
-def test_review_after_pass_hides_answers_of_failed_attempts(app, client):
+def test_review_after_pass_hides_answers_of_failed_attempts(app, client, published):
     with app.app_context():
-        publishing.publish_all(material=True, actor="test")
         acme = factories.tenant("acme")
         leader = factories.learner(acme, "Lee Leader")
         ready_for_quiz(leader, "leaders-on-social-media")
@@ -245,6 +259,7 @@ def test_a_tampered_form_gets_a_422_and_leaves_the_attempt_unchanged(app, client
     assert response.status_code == 422 and expected in text_of(response)
     row = attempt_row(app, attempt_id)
     assert row.status == "open" and row.answers is None and row.score is None
+    assert results(app) == []
     if tamper == "missing_answer":  # what the learner chose is still selected on the page
         assert text_of(response).count("checked") >= 9
 
@@ -259,7 +274,9 @@ def test_another_learners_attempt_is_not_found(app, client, learner):
     assert client.get(f"/quiz/attempts/{attempt_id}").status_code == 404
     response = client.post_form(f"/quiz/attempts/{attempt_id}", {"q-o01": "a"})
     assert response.status_code == 404
-    assert attempt_row(app, attempt_id).status == "open"
+    row = attempt_row(app, attempt_id)
+    assert row.status == "open" and row.answers is None and row.score is None
+    assert rows(app, QuizAttempt) == 1 and results(app) == []  # nothing started or recorded for Bob
 
 
 def test_only_a_launched_learner_can_submit(app, client, learner):
@@ -272,7 +289,9 @@ def test_only_a_launched_learner_can_submit(app, client, learner):
         response = visitor.post_form(f"/quiz/attempts/{attempt_id}", form)
         assert response.status_code == 401, who
         assert "Open this training from your company's learning platform" in text_of(response)
-    assert attempt_row(app, attempt_id).status == "open"
+    row = attempt_row(app, attempt_id)
+    assert row.status == "open" and row.answers is None and row.score is None
+    assert results(app) == []
 
 
 def test_a_huge_payload_is_refused(app, client, learner):
@@ -281,12 +300,13 @@ def test_a_huge_payload_is_refused(app, client, learner):
     form["padding"] = "x" * (3 * 1024 * 1024)
     response = submit(client, attempt_id, form)
     assert response.status_code == 413
-    assert attempt_row(app, attempt_id).status == "open"
+    row = attempt_row(app, attempt_id)
+    assert row.status == "open" and row.answers is None and row.score is None
+    assert results(app) == []
 
 
-def test_the_quiz_needs_the_lessons_and_the_attestation_first(app, client):
+def test_the_quiz_needs_the_lessons_and_the_attestation_first(app, client, published):
     with app.app_context():
-        publishing.publish_all(material=True, actor="test")
         acme = factories.tenant("acme")
         fresh = factories.learner(acme, "New Hire")
         learning.enrol(fresh, COURSE, source="hr")
@@ -295,6 +315,9 @@ def test_the_quiz_needs_the_lessons_and_the_attestation_first(app, client):
     sign_in_learner(client, fresh_id)
     page = client.get(f"/quiz/{COURSE}/")
     assert page.status_code == 409 and "Finish the lessons first" in text_of(page)
+    refused = client.post_form(f"/quiz/{COURSE}/attempts", {})
+    assert refused.status_code == 409
+    assert rows(app, QuizAttempt) == 0
 
 
 def test_the_cooldown_between_attempts_is_enforced_by_the_server(app, client, learner, monkeypatch):
@@ -308,6 +331,7 @@ def test_the_cooldown_between_attempts_is_enforced_by_the_server(app, client, le
     submit(client, first, answer_key(app, first, right=2))
     refused = client.post_form(f"/quiz/{COURSE}/attempts", {})
     assert refused.status_code == 409 and "Take a short break before the next attempt" in text_of(refused)
+    assert rows(app, QuizAttempt) == 1
     assert "you can start again in 10 minute" in text_of(refused)
     with time_machine.travel(utcnow() + timedelta(minutes=11)):
         assert start(client) != first
