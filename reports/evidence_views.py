@@ -61,8 +61,7 @@ def _packs_page(problems: BadFilter | None = None) -> str:
 @staff_required()
 def evidence_pack(pack_id: int):
     pack = evidence.tenant_pack(current_user.tenant_id, pack_id)
-    auto_refresh = pack.in_progress and request.args.get("refresh") != "off"
-    return render_template("reports/evidence_pack.html", pack=pack, auto_refresh=auto_refresh)
+    return render_template("reports/evidence_pack.html", pack=pack)
 
 
 @bp.get("/evidence/<int:pack_id>.zip")
