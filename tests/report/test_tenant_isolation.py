@@ -1,0 +1,137 @@
+"""Staff of one organisation get 404 for every console URL that names another organisation's
+object, and a learner for every learner URL that names another learner's: each route with an id
+in its path is tried with the other tenant's id (a new route whose id this test does not know
+fails it, so it is never left untried)."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+from flask import url_for
+from sqlalchemy import func, select
+
+from certificates.models import Certificate
+from courses import publishing
+from courses import services as learning
+from lti.services.platforms import PlatformFields, add_platform
+from quizzes import services as quizzes
+from reports.models import EvidencePack
+from tests import factories
+from tests.helpers import FormClient, sign_in_learner
+from tests.journeys import COURSE, ready_for_quiz
+from training_app.extensions import db
+from training_app.models import AuditEvent
+
+# the console's and the learner's routes whose path names an object; their ids come from `other`
+OBJECT_ARGUMENTS = {
+    "user_id",
+    "enrolment_id",
+    "certificate_id",
+    "staff_id",
+    "pack_id",
+    "platform_id",
+    "attempt_id",
+}
+PREFIXES = ("/console/", "/certificates/", "/quiz/attempts/")
+
+
+@pytest.fixture
+def other(app, published):
+    """Globex's objects, one of each kind; Acme's HR administrator and learner, who must not see them."""
+    with app.app_context():
+        acme, globex = factories.tenant("acme"), factories.tenant("globex", "Globex")
+        factories.staff(acme, "hr@acme.example")
+        acme_learner = factories.learner(acme, "Ada Lovelace")
+        colleague = factories.staff(globex, "hr@globex.example")
+        gus = factories.learner(globex, "Gus Globex")
+        enrolment = ready_for_quiz(gus)
+        attempt = quizzes.start_attempt(enrolment, "en", random.Random(1))
+        _, version = publishing.course_by_slug(COURSE)
+        learning.record_result(
+            learning.cycle_of(enrolment.id),
+            passed=True,
+            score=90,
+            source_ref="test",
+            actor="test",
+            version=version,
+            attestation_id=None,
+        )
+        platform = add_platform(
+            globex,
+            PlatformFields(
+                issuer="https://lms.globex.example",
+                client_id="globex-client",
+                deployment_ids=["1"],
+                auth_login_url="https://lms.globex.example/auth",
+                auth_token_url="https://lms.globex.example/token",
+                key_set_url="https://lms.globex.example/jwks",
+            ),
+            actor="test",
+        )
+        pack = EvidencePack(tenant_id=globex.id, filters={}, status="done")
+        db.session.add(pack)
+        db.session.flush()
+        ids = {
+            "user_id": gus.id,
+            "enrolment_id": enrolment.id,
+            "certificate_id": db.session.scalar(select(Certificate.id).where(Certificate.user_id == gus.id)),
+            "staff_id": colleague.id,
+            "pack_id": pack.id,
+            "platform_id": platform.id,
+            "attempt_id": attempt.id,
+        }
+        db.session.commit()
+        return {"ids": ids, "acme_learner": acme_learner.id, "globex": globex.id}
+
+
+def routes_naming_objects(app) -> list[tuple[str, str, str]]:
+    """(path with the other tenant's ids to fill in, method, endpoint) for every such route."""
+    found = []
+    for rule in app.url_map.iter_rules():
+        if not rule.rule.startswith(PREFIXES) or not rule.arguments:
+            continue
+        unknown = rule.arguments - OBJECT_ARGUMENTS - {"fmt"}
+        assert not unknown, f"{rule.rule}: teach this test the ids {unknown}"
+        for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
+            found.append((rule.rule, method, rule.endpoint))
+    return found
+
+
+def url_for_other(app, rule: str, endpoint: str, ids: dict[str, int]) -> str:
+    with app.test_request_context():
+        arguments = {name: ids[name] for name in ids if f":{name}>" in rule}
+        return url_for(endpoint, **arguments)
+
+
+def globex_events(app, globex: int) -> int:
+    with app.app_context():
+        return db.session.scalar(
+            select(func.count()).select_from(AuditEvent).where(AuditEvent.tenant_id == globex)
+        )
+
+
+def test_every_console_and_learner_url_naming_another_tenants_object_is_a_404(app, other):
+    hr = FormClient(app)
+    assert hr.login("hr@acme.example", factories.PASSWORD).status_code == 302
+    learner = FormClient(app)
+    sign_in_learner(learner, other["acme_learner"])
+    before = globex_events(app, other["globex"])
+    tried = []
+    for rule, method, endpoint in routes_naming_objects(app):
+        if "<" not in rule.replace("<any(csv, xlsx, jsonl):fmt>", ""):
+            continue  # an export names no object: tenant scoping is tested with the exports
+        url = url_for_other(app, rule, endpoint, other["ids"])
+        client = hr if rule.startswith("/console/") else learner
+        form = {
+            "reason": "not yours",
+            "confirm": "y",
+            "role": "auditor",
+            "action": "role",
+            "deployment_id": "9",
+        }
+        response = client.get(url) if method == "GET" else client.post_form(url, form)
+        assert response.status_code == 404, f"{method} {url} answered {response.status_code}"
+        tried.append(endpoint)
+    assert len(set(tried)) >= 14, sorted(set(tried))  # the console's and the learner's id routes
+    assert globex_events(app, other["globex"]) == before  # nothing was written in Globex
