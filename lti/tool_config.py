@@ -20,11 +20,16 @@ SCOPES = [
 # Only substitution variables the named LMSs expand: Moodle sends the user's "ID number" and
 # Canvas the SIS id for $Person.sourcedId. No LMS knows a department, manager or hire date: those
 # come from HR's employee import.
+# Each parameter line is exactly what the administrator pastes; what it means follows it.
 CUSTOM_PARAMETERS = {
-    "course": "social-media-orientation (the course's slug; the content picker sets it for you)",
-    "employee_id": "$Person.sourcedId (Moodle: the user's ID number; Canvas: the SIS id)",
+    "course": "social-media-orientation",
+    "employee_id": "$Person.sourcedId",
 }
-FROM_HR = "Department, manager and hire date come from HR's employee import, not from the LMS."
+CUSTOM_PARAMETER_NOTES = [
+    "(course: the course's slug; the content picker sets it for you)",
+    "(employee_id: Moodle sends the user's ID number, Canvas the SIS id)",
+    "(Department, manager and hire date come from HR's employee import, not from the LMS.)",
+]
 MESSAGES = ["LtiResourceLinkRequest", "LtiDeepLinkingRequest"]
 
 
@@ -58,7 +63,10 @@ def values(dynamic_registration_url: str | None = None) -> dict[str, Any]:
         "Messages": ", ".join(MESSAGES),
         "Scopes (services)": SCOPES,
         "Privacy": "send the user's name and email (and locale)",
-        "Custom parameters": [*(f"{k}={v}" for k, v in CUSTOM_PARAMETERS.items()), FROM_HR],
+        "Custom parameters": [
+            *(f"{name}={value}" for name, value in CUSTOM_PARAMETERS.items()),
+            *CUSTOM_PARAMETER_NOTES,
+        ],
     }
 
 

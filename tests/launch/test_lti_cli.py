@@ -166,6 +166,7 @@ def test_tool_config_prints_what_an_lms_administrator_enters(app, acme):
         "    https://purl.imsglobal.org/spec/lti-ags/scope/score",
         "    https://purl.imsglobal.org/spec/lti-nrps/scope/contextmembership.readonly",
         "    course=social-media-orientation",
+        "    employee_id=$Person.sourcedId",
         "Dynamic registration URL: per organisation: flask --app wsgi lti tool-config --tenant SLUG",
     ):
         assert line in out.splitlines(), (line, out)

@@ -43,7 +43,8 @@ def test_built_in_lessons_end_with_key_points_and_cite_the_research():
 def test_orientation_is_bilingual_and_long_enough():
     course = load(content.CONTENT_ROOT)
     assert course.locales == ("en", "es") and len(course.lessons) >= 6
-    assert 20 <= course.estimated_minutes <= 30
+    lesson_minutes = sum(lesson.minutes for lesson in course.lessons)
+    assert 20 <= lesson_minutes < course.estimated_minutes <= 45  # minutes left for the quiz; one sitting
 
 
 def test_bad_yaml_names_the_line(content_copy):

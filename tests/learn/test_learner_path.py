@@ -1,8 +1,10 @@
 """The learner's path over HTTP: overview, lessons in order, attestation. SQLite and PostgreSQL."""
 
 import re
+import shutil
 
 import pytest
+import yaml
 from sqlalchemy import func, select
 
 from courses import publishing
@@ -46,7 +48,7 @@ def test_overview_shows_lessons_time_left_and_a_continue_button(client, ada):
     page = client.get(f"{BASE}/")
     html = text_of(page)
     assert page.status_code == 200
-    assert "Social media policy orientation" in html and "About 30 minutes left" in html
+    assert "Social media policy orientation" in html and "About 40 minutes left" in html
     assert "0 of 6 lessons done" in html and "Start the course" in html
     assert html.count("Not done") == 1 and html.count("Locked: finish the lessons before it") == 5
     assert client.get(f"{BASE}/continue").headers["Location"].endswith(f"/lessons/{LESSONS[0]}")
@@ -91,7 +93,7 @@ def test_progress_is_saved_and_continue_resumes(client, ada):
     complete(client, LESSONS[0])
     complete(client, LESSONS[1])
     assert client.get(f"{BASE}/continue").headers["Location"].endswith(f"/lessons/{LESSONS[2]}")
-    assert "About 22 minutes left" in text_of(client.get(f"{BASE}/"))
+    assert "About 31 minutes left" in text_of(client.get(f"{BASE}/"))
     # Going back to a done lesson and completing it again changes nothing.
     complete(client, LESSONS[0])
     assert "2 of 6 lessons done" in text_of(client.get(f"{BASE}/"))
@@ -197,10 +199,11 @@ def test_the_overview_shows_a_newly_published_version_at_once(app, client, ada, 
     assert "Why it matters" in after and "v2 ·" in after and "Why our social media matter" not in after
 
 
-def test_spanish_learners_get_spanish_content_and_interface(app, client, world):
+def test_spanish_learners_get_spanish_content_and_interface(app, client, world, content_copy):
+    refresher_slug = "social-media-refresher"
     with app.app_context():
         enrol(db.session.get(User, world["maria"]), ORIENTATION, source="hr")
-        enrol(db.session.get(User, world["maria"]), "social-media-refresher", source="hr")
+        enrol(db.session.get(User, world["maria"]), refresher_slug, source="hr")
         db.session.commit()
     sign_in_learner(client, world["maria"])
     overview = text_of(client.get(f"{BASE}/"))
@@ -208,9 +211,25 @@ def test_spanish_learners_get_spanish_content_and_interface(app, client, world):
     assert "Orientación sobre la política de redes sociales" in overview
     lesson = text_of(client.get(f"{BASE}/lessons/{LESSONS[0]}"))
     assert "Puntos clave" in lesson
-    # The refresher has no Spanish: the course default (English) is used.
-    refresher = text_of(client.get("/courses/social-media-refresher/"))
+    refresher = text_of(client.get(f"/courses/{refresher_slug}/"))
+    assert "Repaso anual de la política de redes sociales" in refresher and '<html lang="es"' in refresher
+    # A version without Spanish: the course default (English) is used.
+    _drop_spanish(content_copy / refresher_slug)
+    with app.app_context():
+        assert publishing.publish(refresher_slug, material=False, actor="test", root=content_copy).created
+        db.session.commit()
+    refresher = text_of(client.get(f"/courses/{refresher_slug}/"))
     assert "Annual social media policy refresher" in refresher and '<html lang="en"' in refresher
+
+
+def _drop_spanish(folder) -> None:
+    """The course folder as it would be in English only: its Spanish files and entries removed."""
+    course = yaml.safe_load((folder / "course.yaml").read_text(encoding="utf-8"))
+    course["locales"] = ["en"]
+    course.pop("translations")
+    (folder / "course.yaml").write_text(yaml.safe_dump(course, allow_unicode=True), encoding="utf-8")
+    (folder / "quiz.es.yaml").unlink()
+    shutil.rmtree(folder / "lessons" / "es")
 
 
 def test_staff_preview_as_learner_uses_the_enrolment_service(app, client, world):

@@ -79,7 +79,7 @@ def test_the_overview_speaks_spanish(client, maria):
         "Comenzar el curso",
         "Tus pasos",
         "0 de 6 lecciones terminadas",
-        "Faltan unos 30 minutos",
+        "Faltan unos 40 minutos",
         "Confirmación de la política",
         "Cuestionario",
         "Nota mínima 80%",
