@@ -49,6 +49,22 @@ REASONS: dict[str, tuple[int, str, str | None]] = {
         ),
         GO_BACK,
     ),
+    "outside_the_lms": (
+        403,
+        N_(
+            "This launch reached us without the cookie our sign-in left in your browser, and not "
+            "inside your LMS's page, so we cannot tell that you started it."
+        ),
+        GO_BACK,
+    ),
+    "continue_elsewhere": (
+        403,
+        N_(
+            "This link opens the training only from its button on the training's page in your LMS, "
+            "in the browser that showed it."
+        ),
+        GO_BACK,
+    ),
     "bad_signature": (401, N_("We could not verify that this launch came from your LMS."), TELL_ADMIN),
     "unknown_kid": (401, N_("Your LMS signed the launch with a key it does not publish."), TELL_ADMIN),
     "no_kid": (401, N_("The launch does not say which key signed it."), TELL_ADMIN),

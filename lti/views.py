@@ -27,13 +27,14 @@ from lti.launch import lti_request, new_launch, new_login
 from lti.platform_cache import PlatformRecord, find_platform
 from training_app.auth.access import SignedInLearner, signed_in_learner
 from training_app.errors import Forbidden
-from training_app.extensions import csrf, limiter, without_transaction
-from training_app.urls import external_url
+from training_app.extensions import csrf, keep_writes_of_this_refusal, limiter, without_transaction
+from training_app.urls import base_url, external_url
 
 bp = Blueprint("lti", __name__, url_prefix="/lti", template_folder="templates")
 
 LOGIN_RECORD_TTL = 600
 CONTINUE_TTL = 120
+FRAME_DESTINATIONS = ("iframe", "frame")  # Sec-Fetch-Dest of a page loading in an LMS's frame
 STATE_COOKIE_PREFIX = "lti1p3-"
 LOGIN_PARAMS = ("iss", "login_hint", "target_link_uri", "lti_message_hint", "lti_deployment_id", "client_id")
 
@@ -92,33 +93,43 @@ def launch():
     cookie_ok = bool(state) and request.cookies.get(STATE_COOKIE_PREFIX + state) == state
     if not cookie_ok:
         pending = storage.store().get(f"login-{state}") if state else None
-        if not (
-            pending and pending.get("storage_target") and request.form.get("lti_storage_verified") == "1"
-        ):
+        if not _may_continue_without_cookie(pending):
             return _cookieless_launch(pending, state)
-    verified_by_platform = not cookie_ok  # the platform's storage vouched for the state instead
+    in_a_new_window = not cookie_ok  # cookies are blocked in this frame: the learner continues elsewhere
     # The login is used once, taken atomically first: a replay, even two at the same moment, fails.
     record = storage.store().take(f"login-{state}")
     if record is None:
         raise errors.LaunchFailed("replayed", "no pending login for this state")
-    if unverified_nonce(request.form.get("id_token", "")) != record["nonce"]:
-        raise errors.LaunchFailed("state", "the id_token's nonce was not issued with this state")
-    message_launch = new_launch(lti_request())
+    body, platform = _validated(record)
     try:
-        body = message_launch.body()
-        platform = _platform_of(body)
         outcome = services.process_launch(platform, body)
     except errors.LIBRARY_ERRORS as exc:
         raise errors.launch_failed(exc) from None
     login_user(outcome.user)
     _remember_launch(outcome, body, platform)
-    if verified_by_platform:  # cookies are blocked in this frame: continue in a new window
+    if in_a_new_window:
         return _continue_in_new_window(outcome.user, _landing_url(outcome))
     if _lands_on_course_overview(outcome):
         # The launch answers with the learner's page: one round trip fewer than redirecting to it.
         framing.frame_as_a_launched_page()
         return render_overview(outcome.user.id, outcome.course_slug, answering_a_post=True)
     return redirect(_landing_url(outcome), 303)
+
+
+def _validated(record: dict) -> tuple[dict, PlatformRecord]:
+    """The launch's claims and platform once the token is valid. A refusal here keeps the login
+    taken (the only write so far): a launch is used once, even when refused, on every database."""
+    try:
+        if unverified_nonce(request.form.get("id_token", "")) != record["nonce"]:
+            raise errors.LaunchFailed("state", "the id_token's nonce was not issued with this state")
+        body = new_launch(lti_request()).body()
+        return body, _platform_of(body)
+    except errors.LIBRARY_ERRORS as exc:
+        keep_writes_of_this_refusal()
+        raise errors.launch_failed(exc) from None
+    except errors.LaunchFailed:
+        keep_writes_of_this_refusal()
+        raise
 
 
 def unverified_nonce(id_token: str) -> str | None:
@@ -183,11 +194,47 @@ def _lands_on_course_overview(outcome: services.LaunchOutcome) -> bool:
     return outcome.role == "learner"  # a deep linking launch is always an instructor's
 
 
+def _may_continue_without_cookie(record: dict | None) -> bool:
+    """Whether a launch whose state cookie did not come back is taken and validated, to continue in
+    a new window: it loads in the LMS's frame, and the platform's storage vouched for the state or
+    the platform offers none (README, "Security of the launch")."""
+    if record is None:
+        return False
+    if record.get("storage_target"):
+        vouched = request.form.get("lti_storage_verified") == "1"
+        return vouched and _loads_in_a_frame(posted_by={_origin(base_url())})  # our storage page posts it
+    return _loads_in_a_frame(posted_by=_login_origins(record))
+
+
+def _loads_in_a_frame(posted_by: set[str]) -> bool:
+    """Fetch Metadata says the answer loads in a frame, and only the launching LMS may frame it.
+
+    A browser that sends no Fetch Metadata (plain http to a host other than localhost, an old
+    browser) must show that the expected page posted the launch (Origin): the LMS's own page only
+    posts a token of its signed-in user, never one an attacker obtained for themselves.
+    """
+    destination = request.headers.get("Sec-Fetch-Dest")
+    if destination is not None:
+        return destination in FRAME_DESTINATIONS
+    return request.headers.get("Origin") in posted_by
+
+
+def _login_origins(record: dict) -> set[str]:
+    urls = (record["auth_origin"], record["params"].get("iss"))
+    return {_origin(url) for url in urls if url}
+
+
 def _cookieless_launch(record: dict | None, state: str):
-    """The state cookie did not come back: the browser blocks cookies in the LMS frame."""
+    """The state cookie did not come back, and nothing vouches for the launch without it."""
     if record is None:
         raise errors.LaunchFailed("state", f"no login record for state {state[:12]}")
+    destination = request.headers.get("Sec-Fetch-Dest")
+    if destination and destination not in FRAME_DESTINATIONS:
+        # Top level (not a frame whose cookies were blocked) without the cookie: a login CSRF's shape.
+        raise errors.LaunchFailed("outside_the_lms", f"no state cookie, Sec-Fetch-Dest {destination[:20]}")
     if record.get("storage_target"):
+        if request.form.get("lti_storage_verified") == "1":  # no Fetch Metadata, not our page's post
+            raise errors.LaunchFailed("outside_the_lms", "storage-verified launch posted by another site")
         return render_template(
             "lti/platform_storage_get.html",
             state=state,
@@ -195,24 +242,39 @@ def _cookieless_launch(record: dict | None, state: str):
             platform_origin=record["auth_origin"],
             id_token=request.form.get("id_token", ""),
         ), 200
+    # No Fetch Metadata and not posted by the LMS's page: a new login, in a window of its own.
     restart = external_url("lti.login", **record["params"])
     return render_template("lti/open_in_new_window.html", url=restart), 200
 
 
 def _continue_in_new_window(user: SignedInLearner, target: str):
+    """A one-time link that signs this launch's learner in in a top-level window of the same browser,
+    where the tool's cookie is first-party. The page says whom it signs in, only the launching LMS
+    may frame it, and no cache keeps it."""
     token = secrets.token_urlsafe(24)
     # The frame's session cookie is blocked too: carry the launch context to the new window.
     record = {"user_id": user.id, "target": target, "lti": session.get("lti")}
     storage.store().put(f"continue-{token}", record, CONTINUE_TTL)
-    return render_template(
-        "lti/open_in_new_window.html", url=external_url("lti.continue_launch", token=token)
-    ), 200
+    framing.frame_as_a_launched_page()
+    response = make_response(
+        render_template(
+            "lti/open_in_new_window.html",
+            url=external_url("lti.continue_launch", token=token),
+            learner_name=user.name,
+        )
+    )
+    response.headers["Cache-Control"] = "private, no-store"
+    return response
 
 
 @bp.get("/continue/<token>")
 @limiter.limit("30 per minute")
 def continue_launch(token: str):
-    """Top-level continuation of a launch made in a frame without cookies (single use, 2 minutes)."""
+    """Top-level continuation of a launch made in a frame without cookies: single use, 2 minutes,
+    and only from the button on the tool's page (a link handed on, or opened by another site, fails)."""
+    if not _opened_from_this_site():
+        source = request.headers.get("Sec-Fetch-Site") or "no Fetch Metadata or Referer"
+        raise errors.LaunchFailed("continue_elsewhere", f"continue link opened from {source[:40]}")
     record = storage.store().take(f"continue-{token}")
     if record is None:
         raise errors.LaunchFailed("expired", "continue token unknown or used")
@@ -222,6 +284,15 @@ def continue_launch(token: str):
     login_user(user)
     session["lti"] = record.get("lti")
     return redirect(record["target"], 303)
+
+
+def _opened_from_this_site() -> bool:
+    """The navigation started on one of this site's pages: Fetch Metadata says so or, in a browser
+    that sends none, the Referer does (neither can be set by the page of another site)."""
+    site = request.headers.get("Sec-Fetch-Site")
+    if site is not None:
+        return site == "same-origin"
+    return bool(request.referrer) and _origin(request.referrer) == _origin(base_url())
 
 
 def _origin(url: str) -> str:

@@ -1,5 +1,8 @@
-"""Launches when the browser blocks cookies in the LMS frame: LTI Platform Storage, then a one-time
-link that continues the launch in a new window; without platform storage, a new-window restart."""
+"""Launches when the browser blocks cookies in the LMS frame (Moodle, Canvas or Brightspace as they
+are): the launch is validated in the frame (after LTI Platform Storage vouched for the state, when
+the platform offers it), then a one-time link, framed only by the LMS and naming the learner,
+continues it in a new top-level window. A top-level POST without the cookie (a login CSRF's shape)
+is refused; a browser without Fetch Metadata needs the LMS's own page to have posted the launch."""
 
 from __future__ import annotations
 
@@ -42,16 +45,43 @@ def assert_clear_refusal(response: ToolResponse, status: int | None = None) -> N
     assert response.headers["X-Request-ID"] in response.text
 
 
+FRAME = {"Sec-Fetch-Dest": "iframe", "Sec-Fetch-Mode": "navigate", "Sec-Fetch-Site": "cross-site"}
+TOP_LEVEL = {**FRAME, "Sec-Fetch-Dest": "document"}
+CLICKED_ON_THE_TOOL_PAGE = {
+    "Sec-Fetch-Dest": "document",
+    "Sec-Fetch-Mode": "navigate",
+    "Sec-Fetch-Site": "same-origin",
+}
+
+
+def sending(client, headers: dict[str, str]):
+    """The client sends these request headers with every request, as a browser sends Fetch Metadata."""
+    client.environ_base.update(
+        {f"HTTP_{name.upper().replace('-', '_')}": value for name, value in headers.items()}
+    )
+    return client
+
+
+def without_cookies(app, headers: dict[str, str]) -> FlaskTransport:
+    return FlaskTransport(sending(app.test_client(use_cookies=False), headers))
+
+
 @pytest.fixture
 def iframe(app) -> FlaskTransport:
     """The LMS frame in a browser that blocks third-party cookies: nothing is kept, nothing sent."""
-    return FlaskTransport(app.test_client(use_cookies=False))
+    return without_cookies(app, FRAME)
 
 
 @pytest.fixture
 def new_window(app) -> FormClient:
-    """A top-level window of the same browser: first-party cookies work there."""
-    return FormClient(app)
+    """A top-level window of the same browser, opened by the button on the tool's page in the frame:
+    first-party cookies work there."""
+    return sending(FormClient(app), CLICKED_ON_THE_TOOL_PAGE)
+
+
+def frame_ancestors(response: ToolResponse) -> list[str]:
+    policy = response.headers["Content-Security-Policy"]
+    return policy.split("frame-ancestors", 1)[1].split(";")[0].split()
 
 
 def storage_login(driver: LaunchDriver, claims) -> LoginStep:
@@ -95,11 +125,8 @@ def test_a_launch_without_cookie_asks_platform_storage_then_continues_in_a_new_w
     assert form.fields == {"id_token": auth.id_token, "state": auth.state, "lti_storage_verified": "1"}
 
     verified = iframe.request("POST", "http://localhost/lti/launch", form.fields)
-    assert verified.status == 200, verified.text[:500]
-    assert "Open the training in a new window" in verified.text
+    assert_continuation_page(verified, registered)
     link = link_of(verified.text)
-    assert re.fullmatch(r"http://localhost/lti/continue/[\w-]{20,}", link), link
-    assert 'target="_blank"' in verified.text
 
     opened = new_window.get(link)
     assert opened.status_code == 303 and opened.headers["Location"].endswith(f"/courses/{ORIENTATION}/")
@@ -109,24 +136,132 @@ def test_a_launch_without_cookie_asks_platform_storage_then_continues_in_a_new_w
     assert_clear_refusal(iframe.request("POST", "http://localhost/lti/launch", form.fields))
 
 
-def test_the_continue_link_expires_after_two_minutes(driver, registered, iframe, new_window):
-    auth = driver.authorize(storage_login(driver, learner_claims(registered)))
-    asked = iframe.request("POST", auth.form.action, auth.form.fields)
-    verified = iframe.request("POST", "http://localhost/lti/launch", parse_form(asked.text).fields)
-    link = link_of(verified.text)
+def assert_continuation_page(page: ToolResponse, platform, name: str = "Ada Lovelace") -> None:
+    """The page in the frame: it names the learner, only the LMS may frame it, no cache keeps it."""
+    assert page.status == 200, page.text[:500]
+    assert "Open the training in a new window" in page.text
+    assert f"Continue as {name}" in page.text and f"signed in as {name}." in page.text
+    assert re.fullmatch(r"http://localhost/lti/continue/[\w-]{20,}", link_of(page.text)), page.text
+    assert 'target="_blank"' in page.text
+    assert frame_ancestors(page) == ["'self'", platform.base_url]
+    assert "no-store" in page.headers["Cache-Control"]
+
+
+def launch_form(driver, registered, path: str, claims=None) -> tuple[str, dict[str, str]]:
+    """Where and what the frame posts last: with platform storage, the tool's own page posts the
+    platform's form again once the storage vouched for the state."""
+    claims = claims or learner_claims(registered)
+    if path == "platform storage":
+        auth = driver.authorize(storage_login(driver, claims))
+        return auth.form.action, {**auth.form.fields, "lti_storage_verified": "1"}
+    auth = driver.authorize(driver.login(claims))
+    return auth.form.action, auth.form.fields
+
+
+def continuation_page(driver, registered, iframe, path: str) -> ToolResponse:
+    return iframe.request("POST", *launch_form(driver, registered, path))
+
+
+PATHS = ["platform storage", "frame only"]
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_the_continue_link_expires_after_two_minutes(driver, registered, iframe, new_window, path):
+    link = link_of(continuation_page(driver, registered, iframe, path).text)
     with time_machine.travel(utcnow() + timedelta(seconds=121)):
         late = FlaskTransport(new_window).request("GET", link)
     assert_clear_refusal(late, 401)
     assert "expired" in late.text
 
 
-def test_without_platform_storage_the_page_restarts_the_login_at_top_level(
+def test_without_platform_storage_a_frame_continues_as_the_learner_in_a_new_window(
     driver, registered, iframe, new_window
 ):
+    """Moodle 4.5 offers no platform storage, and its launch id works once: the launch is validated
+    in the frame, and a one-time link carries it to a top-level window."""
     login = driver.login(learner_claims(registered))
     auth = driver.authorize(login)
     page = iframe.request("POST", auth.form.action, auth.form.fields)
+    assert_continuation_page(page, registered)
+    link = link_of(page.text)
+
+    opened = new_window.get(link)
+    assert opened.status_code == 303 and opened.headers["Location"].endswith(f"/courses/{ORIENTATION}/")
+    overview = new_window.get(opened.headers["Location"])
+    assert overview.status_code == 200, "signed in in the new window"
+    assert "Start the course" in overview.get_data(as_text=True)
+    assert_clear_refusal(FlaskTransport(new_window).request("GET", link), 401)
+
+    replayed = iframe.request("POST", auth.form.action, auth.form.fields)
+    assert_clear_refusal(replayed, 401)
+    assert "/lti/continue/" not in replayed.text
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_a_replayed_launch_post_is_refused_in_a_frame_and_with_a_cookie(
+    driver, registered, iframe, new_window, path
+):
+    action, fields = launch_form(driver, registered, path)
+    assert_continuation_page(iframe.request("POST", action, fields), registered)
+    assert_clear_refusal(iframe.request("POST", action, fields), 401)
+    new_window.set_cookie(f"lti1p3-{fields['state']}", fields["state"])
+    with_the_cookie = FlaskTransport(new_window).request("POST", action, fields)
+    assert_clear_refusal(with_the_cookie, 401)
+    assert "already been used" in unescape(with_the_cookie.text)
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_a_top_level_post_without_the_cookie_is_refused(driver, registered, app, path):
+    """What a login CSRF looks like: another site posts its own valid launch as the page."""
+    action, fields = launch_form(driver, registered, path)
+    refused = without_cookies(app, TOP_LEVEL).request("POST", action, fields)
+    assert_clear_refusal(refused, 403)
+    assert "Go back to your LMS and open the training again." in unescape(refused.text)
+    assert "/lti/continue/" not in refused.text
+    in_the_frame = without_cookies(app, FRAME).request("POST", action, fields)
+    assert in_the_frame.status == 200, "the refusal consumed nothing"
+
+
+def test_the_continue_link_opens_only_from_the_button_on_the_tools_page(driver, registered, iframe, app):
+    """A link handed to someone else, or opened by another site, signs no one in."""
+    link = link_of(continuation_page(driver, registered, iframe, "frame only").text)
+    for site in ("cross-site", "same-site", "none"):
+        elsewhere = without_cookies(app, {**CLICKED_ON_THE_TOOL_PAGE, "Sec-Fetch-Site": site})
+        refused = elsewhere.request("GET", link)
+        assert_clear_refusal(refused, 403)
+        assert "only from its button" in unescape(refused.text)
+    assert_clear_refusal(without_cookies(app, {}).request("GET", link), 403)  # no Fetch Metadata, no Referer
+    assert_clear_refusal(without_cookies(app, {"Referer": "http://evil.example/"}).request("GET", link), 403)
+    old_browser = without_cookies(app, {"Referer": "http://localhost/lti/launch"})
+    assert old_browser.request("GET", link).status == 303, "the refusals left the link usable"
+
+
+def test_without_fetch_metadata_the_lms_page_must_have_posted_the_launch(driver, registered, app):
+    """Plain http to a host other than localhost, or an old browser: no Sec-Fetch-Dest. The LMS's
+    own page (Origin) posts only its signed-in user's launch, so that one continues."""
+    auth = driver.authorize(driver.login(learner_claims(registered)))
+    from_the_lms = without_cookies(app, {"Origin": registered.base_url})
+    assert_continuation_page(from_the_lms.request("POST", auth.form.action, auth.form.fields), registered)
+
+    auth = driver.authorize(storage_login(driver, learner_claims(registered)))
+    asked = from_the_lms.request("POST", auth.form.action, auth.form.fields)
+    verified = parse_form(asked.text).fields
+    assert_clear_refusal(from_the_lms.request("POST", "http://localhost/lti/launch", verified), 403)
+    from_our_page = without_cookies(app, {"Origin": "http://localhost"})
+    assert_continuation_page(
+        from_our_page.request("POST", "http://localhost/lti/launch", verified), registered
+    )
+
+
+def test_without_fetch_metadata_another_origin_gets_a_new_login_at_top_level(
+    driver, registered, app, new_window
+):
+    login = driver.login(learner_claims(registered))
+    auth = driver.authorize(login)
+    old_browser = without_cookies(app, {"Origin": "https://elsewhere.example"})
+    page = old_browser.request("POST", auth.form.action, auth.form.fields)
     assert page.status == 200 and "Open the training in a new window" in page.text
+    assert "Continue as" not in page.text
     restart = link_of(page.text)
     assert restart.startswith("http://localhost/lti/login?")
     sent = {name: values[0] for name, values in parse_qs(urlsplit(restart).query).items()}
@@ -174,8 +309,9 @@ def test_a_storage_verified_post_needs_the_token_issued_for_that_state(driver, r
     assert_clear_refusal(iframe.request("POST", "http://localhost/lti/launch", garbage))
 
 
-def test_an_unknown_continue_token_and_an_unknown_platform_are_clear_refusals(registered, iframe):
-    assert_clear_refusal(iframe.request("GET", "http://localhost/lti/continue/never-issued"), 401)
+def test_an_unknown_continue_token_and_an_unknown_platform_are_clear_refusals(registered, iframe, new_window):
+    unknown_token = FlaskTransport(new_window).request("GET", "http://localhost/lti/continue/never-issued")
+    assert_clear_refusal(unknown_token, 401)
     unknown = iframe.request(
         "POST",
         "http://localhost/lti/login",

@@ -78,16 +78,9 @@ def test_each_bad_token_is_refused_with_a_clear_page(app, client, driver, regist
 
 
 @pytest.mark.parametrize("case", ["expired", "wrong_nonce", "bad_signature", "unknown_deployment_id"])
-def test_a_refused_launch_uses_up_its_login(app, driver, registered, case, backend, request):
+def test_a_refused_launch_uses_up_its_login(app, driver, registered, case):
     """The launch takes its login before it checks the token (lti.views.launch): used once, even
-    when refused. On SQLite the refusal's rollback gives the login back (see the mark)."""
-    if backend == "sqlite":
-        request.applymarker(
-            pytest.mark.xfail(
-                strict=True,
-                reason="on SQLite the take runs in the request's transaction, rolled back by the refusal",
-            )
-        )
+    when refused, on both databases (the refusal keeps the take: keep_writes_of_this_refusal)."""
     result = driver.launch(learner_claims(registered), bad=case)
     assert result.response.status in (401, 403)
     assert pending_logins(app) == 0
