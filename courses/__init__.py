@@ -4,12 +4,13 @@ from flask import Flask
 
 
 def init_app(app: Flask) -> None:
-    from courses import cli, demo, publishing
+    from courses import audiences, cli, demo, publishing
     from courses.views import bp
     from training_app import demo as demo_data
     from training_app import health
 
     app.register_blueprint(bp)
+    app.add_template_global(audiences.audience_label)
     cli.register(app)
     health.register_readiness_check(publishing.readiness)
     demo_data.register_step(demo.publish_and_enrol)

@@ -22,7 +22,7 @@ from courses.errors import ContentError, ContentErrors
 
 CONTENT_ROOT = Path(__file__).resolve().parent / "content"
 SUPPORTED_LOCALES = ("en", "es", "fr", "de", "pt")
-AUDIENCES = ("orientation", "refresher")
+AUDIENCES = ("orientation", "refresher", "leaders")
 SLUG = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 
 

@@ -114,7 +114,12 @@ def branding():
         form.load(db.session.get(Branding, current_user.tenant_id))
         return render_template("reports/branding.html", form=form, errors={})
     if not current_user.can_manage:
-        raise Forbidden(gettext("Your role (auditor) can view but not change this. Ask an HR administrator."))
+        raise Forbidden(
+            gettext(
+                "Your role, %(role)s, can view but not change this. Ask an HR administrator.",
+                role=gettext(current_user.role_label),
+            )
+        )
     if not form.validate_on_submit():
         return render_template("reports/branding.html", form=form, errors=form.errors), 422
     upload = form.logo.data

@@ -5,7 +5,10 @@ from wtforms import BooleanField, EmailField, SelectField, StringField, TextArea
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import AnyOf, DataRequired, Email, Length, Optional, Regexp
 
-from training_app.models import STAFF_ROLES
+from training_app.models import ROLE_LABELS, STAFF_ROLES
+
+# The labels are in the catalog (training_app.models.ROLE_LABELS); the value stays the role's name.
+ROLE_CHOICES = [SelectChoice(role, _l(ROLE_LABELS[role])) for role in STAFF_ROLES]
 
 
 class StaffForm(FlaskForm):
@@ -13,14 +16,14 @@ class StaffForm(FlaskForm):
         _l("Work email"), validators=[DataRequired(), Email(check_deliverability=False), Length(max=320)]
     )
     name = StringField(_l("Full name"), validators=[DataRequired(), Length(max=200)])
-    role = SelectField(_l("Role"), choices=[SelectChoice(r, r) for r in STAFF_ROLES], default="auditor")
+    role = SelectField(_l("Role"), choices=ROLE_CHOICES, default="auditor")
 
 
 class StaffChangeForm(FlaskForm):
     action = SelectField(
         choices=[SelectChoice(a, a) for a in ("role", "activate", "deactivate")], validators=[DataRequired()]
     )
-    role = SelectField(_l("Role"), choices=[SelectChoice(r, r) for r in STAFF_ROLES], validators=[Optional()])
+    role = SelectField(_l("Role"), choices=ROLE_CHOICES, validators=[Optional()])
 
 
 class GrantAttemptForm(FlaskForm):

@@ -247,3 +247,21 @@ def test_staff_preview_as_learner_uses_the_enrolment_service(app, client, world)
     end = client.post("/courses/preview/end", data={"csrf_token": token})
     assert end.status_code == 303 and end.headers["Location"].endswith("/console/courses")
     assert client.get("/console/").status_code == 200
+
+
+@pytest.mark.parametrize(
+    "learner, slug, label",
+    [
+        ("ada", ORIENTATION, "Orientation"),
+        ("ada", "social-media-refresher", "Refresher"),
+        ("ada", "leaders-on-social-media", "For people leaders"),
+        ("maria", "leaders-on-social-media", "Para responsables de equipos"),
+    ],
+)
+def test_the_overview_names_the_courses_audience(app, client, world, learner, slug, label):
+    with app.app_context():
+        enrol(db.session.get(User, world[learner]), slug, source="hr")
+        db.session.commit()
+    sign_in_learner(client, world[learner])
+    eyebrow = re.search(r'<p class="eyebrow">(.*?)</p>', text_of(client.get(f"/courses/{slug}/")), re.S)
+    assert eyebrow and eyebrow.group(1).startswith(f"{label} ·"), eyebrow

@@ -94,8 +94,8 @@ def staff_required(role: str | None = None) -> Callable[[F], F]:
             if role and current_user.role != role:
                 raise Forbidden(
                     _(
-                        "Your role (%(role)s) can view but not change this. Ask an HR administrator.",
-                        role=current_user.role,
+                        "Your role, %(role)s, can view but not change this. Ask an HR administrator.",
+                        role=_(current_user.role_label),
                     )
                 )
             return view(*args, **kwargs)
