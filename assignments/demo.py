@@ -83,6 +83,7 @@ DEPARTMENTS = [
     "People",
 ]
 WORKFORCE = {"acme": 240, "globex": 60}
+ASSIGNED_BEFORE_DONE = timedelta(days=21)  # a completed story: assigned three weeks before it was done
 STORY = "demo-story"  # marks the completions the stories made, so a second load tells none
 HEADER = "employee_id,email,full_name,department,manager_email,hire_date,locale,end_date\n"
 
@@ -175,6 +176,7 @@ def _tell_stories(rng: random.Random, today: date) -> dict[str, int]:
         roll = rng.random()
         if tenure > 120 and roll < 0.70:
             days_ago = rng.choice([rng.randint(20, 320), rng.randint(340, 362), rng.randint(368, 390)])
+            days_ago = min(days_ago, tenure - ASSIGNED_BEFORE_DONE.days - 1)  # assigned after the hire
             _complete(enrolment, person, days_ago)
             told["completed"] = told.get("completed", 0) + 1
         elif roll < 0.85:
@@ -218,7 +220,7 @@ def _complete(enrolment: Enrolment, person: User, days_ago: int) -> None:
         attestation_id=attestation.id,
     )
     done = utcnow() - timedelta(days=days_ago)
-    assigned = done - timedelta(days=21)
+    assigned = done - ASSIGNED_BEFORE_DONE
     db.session.execute(
         update(Enrolment)
         .where(Enrolment.id == enrolment.id)

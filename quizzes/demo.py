@@ -86,11 +86,12 @@ def answers_to(bank, drawn_questions: list[dict], right: int) -> dict[str, list[
 
 
 def _backdate(enrolment: Enrolment, days: int) -> None:
-    """Move the story into the past, keeping every duration (validity, attempt times) intact."""
+    """Move the story into the past, keeping every duration (validity, attempt times) intact. The
+    assignment moves too only when the story would otherwise start before it (a new hire's
+    orientation stays assigned on their first day)."""
     shift = timedelta(days=days)
-    enrolment.enrolled_at -= shift
-    if enrolment.assigned_at:
-        enrolment.assigned_at -= shift
+    if enrolment.started_at and enrolment.started_at - shift < enrolment.enrolled_at:
+        _move_the_assignment(enrolment, shift)
     if enrolment.started_at:
         enrolment.started_at -= shift
     if enrolment.completed_at:
@@ -103,8 +104,6 @@ def _backdate(enrolment: Enrolment, days: int) -> None:
         attempt.started_at -= shift
         attempt.submitted_at = attempt.submitted_at - shift if attempt.submitted_at else None
         attempt.deadline_at = attempt.deadline_at - shift if attempt.deadline_at else None
-    if enrolment.due_at:
-        enrolment.due_at -= shift
     for progress in db.session.scalars(
         select(LessonProgress).where(LessonProgress.enrolment_id == enrolment.id)
     ):
@@ -114,3 +113,11 @@ def _backdate(enrolment: Enrolment, days: int) -> None:
     ):
         attestation.attested_at -= shift
     db.session.flush()
+
+
+def _move_the_assignment(enrolment: Enrolment, shift: timedelta) -> None:
+    enrolment.enrolled_at -= shift
+    if enrolment.assigned_at:
+        enrolment.assigned_at -= shift
+    if enrolment.due_at:
+        enrolment.due_at -= shift

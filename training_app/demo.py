@@ -65,7 +65,7 @@ ACME_PEOPLE = [
     ("Sofía Ramírez", "Customer Care", 45, "es"),
     ("Kwame Mensah", "Sales", 15, "en"),
     ("Emily Carter", "Human Resources", 900, "en"),
-    ("Yuki Tanaka", "Marketing", 360, "en"),
+    ("Yuki Tanaka", "Marketing", 420, "en"),
     ("Daniel Kowalski", "Legal", 60, "en"),
     ("Fatima Zahra Benali", "Customer Care", 2, "es"),
 ]

@@ -97,7 +97,9 @@ def incoherent_demo_dates() -> list[str]:
     """Every demo record's dates in the order they happen: enrolled, started, done; lessons and the
     attestation before the attempts and the result; results after their version was published."""
     problems = []
-    for enrolment in db.session.scalars(select(Enrolment)):
+    for enrolment, person in db.session.execute(select(Enrolment, User).join(User)):
+        if person.hire_date and enrolment.enrolled_at.date() < person.hire_date:
+            problems.append(f"enrolment {enrolment.id}: enrolled before {person.name} was hired")
         if enrolment.due_at and enrolment.due_at < enrolment.enrolled_at:
             problems.append(f"enrolment {enrolment.id}: due before enrolled")
         if enrolment.started_at and enrolment.started_at < enrolment.enrolled_at - timedelta(seconds=1):
