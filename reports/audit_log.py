@@ -164,6 +164,25 @@ def actor_name(actor: str, staff: dict[int, str], learners: dict[int, str]) -> s
     return str(NAMED_ACTORS.get(actor, actor))
 
 
+def actor_names(tenant_id: int, actors: set[str], people: dict[int, str] | None = None) -> dict[str, str]:
+    """Short names for the employee page and the evidence pack: `staff:<id>` -> the staff
+    member's name (one statement for all of them), `learner:<id>` -> the person's name when known;
+    any other actor (cli, rules, demo) stays as it is."""
+    names = {actor: actor for actor in actors}
+    staff_ids = {_id_of(actor, "staff") for actor in actors} - {None}
+    if staff_ids:
+        for staff_id, name, email in db.session.execute(
+            select(StaffAccount.id, StaffAccount.name, StaffAccount.email).where(
+                StaffAccount.tenant_id == tenant_id, StaffAccount.id.in_(staff_ids)
+            )
+        ):
+            names[f"staff:{staff_id}"] = name or email
+    for user_id, name in (people or {}).items():
+        if f"learner:{user_id}" in names:
+            names[f"learner:{user_id}"] = name
+    return names
+
+
 def _subject_name(event: AuditEvent, staff: dict[int, str], learners: dict[int, str]) -> str:
     number = _number(event.subject_id)
     if event.subject_type == "staff" and number in staff:

@@ -26,7 +26,7 @@ from sqlalchemy import func, or_, select, update
 from assignments import status as status_rule
 from certificates import badges, credentials, render
 from certificates import services as certificates
-from reports import completions, evidence_archive, timeline
+from reports import audit_log, completions, evidence_archive, timeline
 from reports import evidence_documents as documents
 from reports.errors import NothingMatches
 from reports.filters import CompletionFilter, parse_filter
@@ -154,7 +154,7 @@ def _read_batch(tenant_id: int, user_ids: list[int], now: datetime) -> list[Pers
         actors |= {a.enrolment.waived_by for a in person.assignments if a.enrolment.waived_by}
         actors |= {f"staff:{g.granted_by}" for g in person.grants}
         actors |= {f"staff:{c.revoked_by}" for c in person.certificates if c.revoked_by}
-    names = timeline.actor_names(tenant_id, actors, {p.id: p.name for p in people})
+    names = audit_log.actor_names(tenant_id, actors, {p.id: p.name for p in people})
     return [
         PersonBatchItem(
             person,

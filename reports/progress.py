@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import select
 
 from assignments import status as status_rule
 from courses.models import Completion, Enrolment
 from courses.services import PREVIEW_ISSUER
-from reports import timeline
+from reports import audit_log, timeline
 from training_app.db import utcnow
 from training_app.extensions import db
 from training_app.models import User
@@ -31,11 +32,55 @@ def departments(tenant_id: int) -> list[str]:
     )
 
 
+# --- the employee page's timeline -------------------------------------------------------------
+
+EVENT_KINDS = (
+    "launch", "lesson", "attestation", "attempt", "completion",
+    "certificate", "reminder", "grant", "waiver", "delivery",
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Event:
+    at: datetime
+    kind: str  # one of EVENT_KINDS
+    course: str | None
+    item: Any
+
+
+def events_of(records: timeline.PersonRecords) -> list[Event]:
+    def course(enrolment_id: int) -> str | None:
+        found = records.course_of(enrolment_id)
+        return found.title if found else None
+
+    events = [Event(x.at, "launch", course(x.enrolment_id), x) for x in records.launches]
+    events += [Event(x.at, "lesson", course(x.enrolment_id), x) for x in records.lessons]
+    events += [Event(x.attested_at, "attestation", course(x.enrolment_id), x) for x in records.attestations]
+    events += [
+        Event(x.attempt.submitted_at or x.attempt.started_at, "attempt", course(x.attempt.enrolment_id), x)
+        for x in records.attempts
+    ]
+    events += [Event(x.completed_at, "completion", x.course.title, x) for x in records.completions]
+    events += [Event(x.issued_at, "certificate", x.course_title, x) for x in records.certificates]
+    events += [Event(x.reminder.created_at, "reminder", None, x) for x in records.reminders]
+    events += [Event(x.granted_at, "grant", course(x.enrolment_id), x) for x in records.grants]
+    events += [
+        Event(a.enrolment.waived_at, "waiver", a.course.title, a.enrolment)
+        for a in records.assignments
+        if a.enrolment.waived_at
+    ]
+    events += [
+        Event(x.created_at, "delivery", x.result.course.title if x.result else None, x)
+        for x in records.deliveries
+    ]
+    return sorted(events, key=lambda event: event.at, reverse=True)
+
+
 @dataclass(frozen=True)
 class EmployeePage:
     records: timeline.PersonRecords
     manager: User | None
-    events: list[timeline.Event]  # newest first
+    events: list[Event]  # newest first
     names: dict[str, str]  # actor ("staff:1") -> name
     needs_attempt: set[int]  # enrolment ids whose current cycle failed its last attempt
     now: datetime  # the moment statuses are computed for
@@ -65,8 +110,8 @@ def learner_record(tenant_id: int, user_id: int) -> EmployeePage:
     return EmployeePage(
         records,
         manager,
-        timeline.events_of(records),
-        timeline.actor_names(tenant_id, actors, {person.id: person.name}),
+        events_of(records),
+        audit_log.actor_names(tenant_id, actors, {person.id: person.name}),
         _needing_attempt(records),
         now,
     )

@@ -27,7 +27,7 @@ from quizzes.published_banks import bank_for
 from training_app.db import chunks, utcnow
 from training_app.errors import NotFound
 from training_app.extensions import db
-from training_app.models import OutboxMessage, StaffAccount, Tenant, User
+from training_app.models import OutboxMessage, Tenant, User
 
 
 @dataclass(frozen=True)
@@ -370,69 +370,3 @@ def _add_result_deliveries(tenant_id: int, records: dict[int, PersonRecords]) ->
         ):
             delivery = _delivery(message, result_of[message.idempotency_key])
             owner[message.idempotency_key].deliveries.append(delivery)
-
-
-# --- names instead of "staff:1" ----------------------------------------------------------------
-
-
-def actor_names(tenant_id: int, actors: set[str], people: dict[int, str] | None = None) -> dict[str, str]:
-    """`staff:<id>` -> the staff member's name (one statement for all of them), `learner:<id>` ->
-    the person's name when known; any other actor (cli, rules, demo) stays as it is."""
-    names = {actor: actor for actor in actors}
-    staff_ids = {int(a.split(":", 1)[1]) for a in actors if a.startswith("staff:") and a[6:].isdigit()}
-    if staff_ids:
-        for staff_id, name, email in db.session.execute(
-            select(StaffAccount.id, StaffAccount.name, StaffAccount.email).where(
-                StaffAccount.tenant_id == tenant_id, StaffAccount.id.in_(staff_ids)
-            )
-        ):
-            names[f"staff:{staff_id}"] = name or email
-    for user_id, name in (people or {}).items():
-        if f"learner:{user_id}" in names:
-            names[f"learner:{user_id}"] = name
-    return names
-
-
-# --- the employee page's timeline ----------------------------------------------------------
-
-
-EVENT_KINDS = (
-    "launch", "lesson", "attestation", "attempt", "completion",
-    "certificate", "reminder", "grant", "waiver", "delivery",
-)  # fmt: skip
-
-
-@dataclass(frozen=True)
-class Event:
-    at: datetime
-    kind: str  # one of EVENT_KINDS
-    course: str | None
-    item: Any
-
-
-def events_of(records: PersonRecords) -> list[Event]:
-    def course(enrolment_id: int) -> str | None:
-        found = records.course_of(enrolment_id)
-        return found.title if found else None
-
-    events = [Event(x.at, "launch", course(x.enrolment_id), x) for x in records.launches]
-    events += [Event(x.at, "lesson", course(x.enrolment_id), x) for x in records.lessons]
-    events += [Event(x.attested_at, "attestation", course(x.enrolment_id), x) for x in records.attestations]
-    events += [
-        Event(x.attempt.submitted_at or x.attempt.started_at, "attempt", course(x.attempt.enrolment_id), x)
-        for x in records.attempts
-    ]
-    events += [Event(x.completed_at, "completion", x.course.title, x) for x in records.completions]
-    events += [Event(x.issued_at, "certificate", x.course_title, x) for x in records.certificates]
-    events += [Event(x.reminder.created_at, "reminder", None, x) for x in records.reminders]
-    events += [Event(x.granted_at, "grant", course(x.enrolment_id), x) for x in records.grants]
-    events += [
-        Event(a.enrolment.waived_at, "waiver", a.course.title, a.enrolment)
-        for a in records.assignments
-        if a.enrolment.waived_at
-    ]
-    events += [
-        Event(x.created_at, "delivery", x.result.course.title if x.result else None, x)
-        for x in records.deliveries
-    ]
-    return sorted(events, key=lambda event: event.at, reverse=True)
