@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import signal
+from datetime import timedelta
 from typing import Any
 
 import click
@@ -11,8 +12,9 @@ from flask.cli import AppGroup, with_appcontext
 from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 
-from training_app import audit, audit_verification, outbox, scheduling
+from training_app import api_tokens, audit, audit_verification, outbox, scheduling
 from training_app.auth import services as accounts
+from training_app.db import utcnow
 from training_app.errors import DomainError
 from training_app.extensions import db
 from training_app.models import STAFF_ROLES, OutboxMessage, Tenant
@@ -43,6 +45,7 @@ users_cli = TrainingGroup("users", help="HR and administrator accounts.")
 outbox_cli = TrainingGroup("outbox", help="Messages waiting to leave the process.")
 audit_cli = TrainingGroup("audit", help="The tamper-evident audit log.")
 demo_cli = TrainingGroup("demo", help="Demonstration data.")
+api_tokens_cli = TrainingGroup("api-tokens", help="Tokens for the REST API and SCIM (HR systems, IdPs).")
 
 
 @tenants_cli.command("create")
@@ -184,7 +187,56 @@ def load_demo() -> None:
         click.echo(line)
 
 
+@api_tokens_cli.command("create")
+@click.option("--tenant", "tenant_slug", required=True, help="Tenant slug (see `tenants list`).")
+@click.option("--scope", type=click.Choice(api_tokens.SCOPES), required=True, help="read, write or scim.")
+@click.option("--expires", default="90d", show_default=True, help="Lifetime, e.g. 30d, 90d, 365d.")
+@click.option("--name", default=None, help="What uses it, e.g. 'Workday' (default: scope and date).")
+def create_api_token(tenant_slug: str, scope: str, expires: str, name: str | None) -> None:
+    """Create a token and print its secret once (only its hash is stored)."""
+    try:
+        lifetime = timedelta(seconds=scheduling.parse_interval(expires))
+    except ValueError:
+        message = f"{expires!r} is not a lifetime; write for example 30d or 90d"
+        raise click.BadParameter(message, param_hint="--expires") from None
+    tenant = accounts.find_tenant(tenant_slug)
+    name = name or f"{scope} token {utcnow():%Y-%m-%d}"
+    issued = api_tokens.issue_token(tenant, name=name, scope=scope, expires_in=lifetime, actor="cli")
+    db.session.commit()
+    token = issued.token
+    click.echo(
+        f"Created API token {token.id} ({token.name}, scope {scope}) for tenant {tenant.slug}, "
+        f"expires {token.expires_at:%Y-%m-%d %H:%M} UTC."
+    )
+    click.echo(f"Secret (shown once): {issued.secret}")
+
+
+@api_tokens_cli.command("list")
+@click.option("--tenant", "tenant_slug", required=True, help="Tenant slug (see `tenants list`).")
+def list_api_tokens(tenant_slug: str) -> None:
+    """id, name, scope, status, prefix, expiry and last use of the tenant's tokens (never secrets)."""
+    tenant = accounts.find_tenant(tenant_slug)
+    tokens = api_tokens.tokens_of(tenant.id)
+    for token in tokens:
+        last_used = f"{token.last_used_at:%Y-%m-%d %H:%M}" if token.last_used_at else "never"
+        click.echo(
+            f"{token.id}\t{token.name}\t{token.scope}\t{token.status()}\t{token.shown_prefix}...\t"
+            f"expires {token.expires_at:%Y-%m-%d}\tlast used {last_used}"
+        )
+    if not tokens:
+        click.echo(f"Tenant {tenant.slug} has no API tokens.")
+
+
+@api_tokens_cli.command("revoke")
+@click.argument("token_id", type=int)
+def revoke_api_token(token_id: int) -> None:
+    """Revoke a token now: its next request is refused (401)."""
+    token = api_tokens.revoke_token(token_id, tenant_id=None, actor="cli")
+    db.session.commit()
+    click.echo(f"Revoked API token {token.id} ({token.name}).")
+
+
 def register(app: Flask) -> None:
-    for group in (tenants_cli, users_cli, outbox_cli, audit_cli, demo_cli):
+    for group in (tenants_cli, users_cli, outbox_cli, audit_cli, demo_cli, api_tokens_cli):
         app.cli.add_command(group)
     app.cli.add_command(worker_command)

@@ -170,7 +170,14 @@ def register_error_handlers(app: Flask) -> None:
 
 def _handle_domain_error(exc: DomainError):
     log.info("domain error", extra={"code": exc.code, "status": exc.status, "error": exc.message})
-    return error_response(exc.status, exc.message, code=exc.code, title=_(exc.title), errors=exc.errors)
+    return error_response(
+        exc.status,
+        exc.message,
+        code=exc.code,
+        title=_(exc.title),
+        errors=exc.errors,
+        headers=getattr(exc, "headers", None),  # e.g. WWW-Authenticate on an API token's 401
+    )
 
 
 def _handle_csrf_error(exc: CSRFError):
