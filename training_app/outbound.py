@@ -1,6 +1,6 @@
 """One policy for every HTTP request the server makes (LMS registration, JWKS, tokens, AGS, NRPS,
-and every outbox delivery): no request reaches this machine, its network or a cloud's metadata
-service because a URL someone typed or an LMS sent says so.
+staff single sign-on, and every outbox delivery): no request reaches this machine, its network or
+a cloud's metadata service because a URL someone typed or an LMS sent says so.
 
 - A destination's host is resolved and each address checked when the connection is opened (not
   before, where a second DNS answer could differ: DNS rebinding), and the connection goes to the
@@ -167,15 +167,20 @@ class _CheckedAdapter(HTTPAdapter):
         return super().send(request, *args, **kwargs)
 
 
+def apply_policy(http: requests.Session, policy: DestinationPolicy) -> None:
+    """Make a requests session (a library's subclass too: Authlib's OAuth2Session) obey the policy."""
+    http.trust_env = False  # no proxy or .netrc from the environment
+    http.max_redirects = MAX_REDIRECTS
+    adapter = _CheckedAdapter(policy)
+    http.mount("https://", adapter)
+    http.mount("http://", adapter)
+
+
 class CheckedSession(requests.Session):
     def __init__(self, policy: DestinationPolicy) -> None:
         super().__init__()
         self.policy = policy
-        self.trust_env = False  # no proxy or .netrc from the environment
-        self.max_redirects = MAX_REDIRECTS
-        adapter = _CheckedAdapter(policy)
-        self.mount("https://", adapter)
-        self.mount("http://", adapter)
+        apply_policy(self, policy)
 
 
 def session() -> CheckedSession:
