@@ -13,11 +13,15 @@ from dataclasses import dataclass, fields
 from datetime import UTC, date, datetime, time
 from typing import Any
 
+from flask_babel import gettext
 from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
 
 from courses.models import Enrolment
+from people import hooks
 from training_app import audit
 from training_app.db import utcnow
+from training_app.errors import Conflict, ValidationFailed
 from training_app.extensions import db
 from training_app.models import HR_ISSUER, User
 
@@ -111,6 +115,93 @@ def update_employee(user: User, record: EmployeeRecord, *, actor: str | None) ->
         else:
             end_assignments(user, user.end_date)
     return changes
+
+
+@dataclass(frozen=True)
+class SavedEmployee:
+    user: User
+    created: bool
+    changes: dict[str, tuple[Any, Any]]
+
+
+def save_employee(
+    tenant_id: int, record: EmployeeRecord, *, actor: str, person: User | None = None
+) -> SavedEmployee:
+    """One employee from HR's data (the REST API, SCIM), by the import's rules for one record:
+    upsert by employee id within the tenant (or `person`, the one the caller addressed: their
+    employee id cannot change here); an LMS learner with this email and no employee id yet
+    becomes this employee; an email names one person (Conflict, 409); a manager must be an
+    employee already (ValidationFailed, 422). Audited as `actor`; the assignment rules run for
+    the person (people.hooks), as after an import. Validate the record with
+    people.importing.check_record first."""
+    if person is not None and person.employee_id not in (None, record.employee_id):
+        raise ValidationFailed(
+            gettext("An employee id cannot change; create the employee with the new id instead."),
+            errors={"employee_id": gettext("cannot change")},
+        )
+    user = person or _employee_with_id(tenant_id, record.employee_id)
+    owner = _person_with_email(tenant_id, record.email)
+    if owner is not None and owner is not user and owner.employee_id is not None:
+        raise Conflict(
+            gettext(
+                "%(email)s belongs to another employee (%(id)s).", email=record.email, id=owner.employee_id
+            ),
+            errors={"email": gettext("belongs to another employee")},
+        )
+    if (
+        record.manager_email
+        and record.manager_email != record.email
+        and not _is_employee_email(tenant_id, record.manager_email)
+    ):
+        raise ValidationFailed(
+            gettext("%(email)s is not an employee (add the manager first).", email=record.manager_email),
+            errors={"manager_email": gettext("not an employee")},
+        )
+    if user is None and owner is not None:
+        user = owner  # an LMS learner not yet linked to HR's records
+    try:
+        if user is None:
+            (user,) = add_employees(tenant_id, [record], actor=actor)
+            saved = SavedEmployee(user, True, {})
+        else:
+            saved = SavedEmployee(user, False, update_employee(user, record, actor=actor))
+    except IntegrityError:  # the same employee id, created by a concurrent request
+        raise Conflict(
+            gettext("Employee %(id)s already exists.", id=record.employee_id),
+            errors={"employee_id": gettext("already exists")},
+        ) from None
+    if saved.created or saved.changes:
+        hooks.people_changed(tenant_id, [user.id])
+    return saved
+
+
+def _employee_with_id(tenant_id: int, employee_id: str) -> User | None:
+    return db.session.scalar(select(User).where(User.tenant_id == tenant_id, User.employee_id == employee_id))
+
+
+def _person_with_email(tenant_id: int, email: str) -> User | None:
+    """The person with this email: the employee if one has it, else an LMS learner."""
+    return db.session.scalars(
+        select(User)
+        .where(User.tenant_id == tenant_id, func.lower(User.email) == email.lower())
+        .order_by(User.employee_id.is_(None), User.id)
+        .limit(1)
+    ).first()
+
+
+def _is_employee_email(tenant_id: int, email: str) -> bool:
+    return (
+        db.session.scalar(
+            select(User.id)
+            .where(
+                User.tenant_id == tenant_id,
+                func.lower(User.email) == email.lower(),
+                User.employee_id.is_not(None),
+            )
+            .limit(1)
+        )
+        is not None
+    )
 
 
 def end_assignments(user: User, end_date: date) -> int:

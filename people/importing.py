@@ -22,6 +22,7 @@ from flask_babel import gettext
 from people.employees import EmployeeRecord, add_employees, changed_fields, update_employee
 from people.errors import ImportRefused
 from training_app.edge import unsafe_character
+from training_app.errors import ValidationFailed
 from training_app.models import User
 
 REQUIRED_COLUMNS = ("employee_id", "email", "full_name", "department", "manager_email", "hire_date", "locale")
@@ -130,6 +131,25 @@ def parse_rows(
         if record is not None:
             records.append((line, record))
     return records, problems
+
+
+def check_record(values: dict[str, str]) -> EmployeeRecord:
+    """One employee's values, named as the file's columns (text; "" for none), checked by the
+    file's rules: the REST API and SCIM send one person at a time. ValidationFailed (422) names
+    each column that is not right."""
+    record, problems = _record(
+        0, {name: values.get(name) or "" for name in (*REQUIRED_COLUMNS, *OPTIONAL_COLUMNS)}
+    )
+    if problems:
+        errors = {problem.column or "record": problem.reason for problem in problems}
+        raise ValidationFailed(
+            gettext(
+                "Some values are not right: %(problems)s.",
+                problems="; ".join(f"{k}: {v}" for k, v in errors.items()),
+            ),
+            errors=errors,
+        )
+    return record  # type: ignore[return-value]
 
 
 def _record(line: int, row: dict[str, str]) -> tuple[EmployeeRecord | None, list[Problem]]:
