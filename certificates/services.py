@@ -12,7 +12,7 @@ from typing import Any
 from flask_babel import gettext
 from sqlalchemy import Select, insert, select
 
-from certificates import codes, render
+from certificates import codes, hooks, render
 from certificates.models import Branding, Certificate
 from courses.services import RecordedResult
 from training_app import audit
@@ -58,6 +58,7 @@ def issue_for(completion: RecordedResult) -> int | None:
             "expires_at": _iso(completion.expires_at),
         },
     )
+    hooks.run_issued_hooks(certificate_id, completion)
     return certificate_id
 
 
@@ -280,6 +281,7 @@ def revoke(certificate: Certificate, *, staff_id: int, reason: str, ip_address: 
         data={"code": certificate.code, "reason": certificate.revoked_reason},
         ip_address=ip_address,
     )
+    hooks.run_revoked_hooks(certificate)
     return certificate
 
 

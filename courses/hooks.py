@@ -2,7 +2,8 @@
 
 Packages later in the flow register here at start-up: when a cycle ends (passed or failed),
 `courses` records the result and calls every result hook in the same transaction
-(certificates issues the certificate, lti queues the LMS score, reports queues webhooks).
+(certificates issues the certificate, lti queues the LMS score, webhooks queues its deliveries);
+when a learner signs the policy attestation, every attestation hook.
 Hooks only write rows and outbox messages; they never call out of the process. Each hook
 runs its own prebuilt statements, the same on every database.
 """
@@ -14,7 +15,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from courses.models import Enrolment
+    from courses.models import Attestation, Enrolment
     from courses.services import RecordedResult, ResultSummary
 
 ResultHook = Callable[["RecordedResult"], None]
@@ -29,6 +30,20 @@ def on_result(hook: ResultHook) -> None:
 def run_result_hooks(result: RecordedResult) -> None:
     for hook in _result_hooks:
         hook(result)
+
+
+AttestationHook = Callable[["Attestation"], None]
+_attestation_hooks: list[AttestationHook] = []
+
+
+def on_attestation(hook: AttestationHook) -> None:
+    if hook not in _attestation_hooks:
+        _attestation_hooks.append(hook)
+
+
+def run_attestation_hooks(attestation: Attestation) -> None:
+    for hook in _attestation_hooks:
+        hook(attestation)
 
 
 @dataclass(frozen=True)

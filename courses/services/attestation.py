@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from flask_babel import gettext, ngettext
 from sqlalchemy import select
 
+from courses import hooks
 from courses.errors import StepNotReady
 from courses.models import Attestation, CourseVersion, Enrolment
 from courses.publishing import (
@@ -107,6 +108,8 @@ def attest(
         },
         ip_address=ip_address,
     )
+    if enrolment.source != "preview":  # a staff preview is sent nowhere (see record_result)
+        hooks.run_attestation_hooks(attestation)
     return attestation
 
 
