@@ -258,7 +258,15 @@ def tenant_certificate(tenant_id: int, certificate_id: int) -> Certificate:
 # --- HR -------------------------------------------------------------------------------------------
 
 
-def revoke(certificate: Certificate, *, staff_id: int, reason: str, ip_address: str | None) -> Certificate:
+def revoke(
+    certificate: Certificate,
+    *,
+    staff_id: int | None,
+    reason: str,
+    ip_address: str | None,
+    actor: str | None = None,
+) -> Certificate:
+    """Revoke, with a reason; `actor`: who, when not a staff member (an API token's `token:<id>`)."""
     reason = " ".join((reason or "").split())
     if len(reason) < 3:
         raise ValidationFailed(
@@ -275,7 +283,7 @@ def revoke(certificate: Certificate, *, staff_id: int, reason: str, ip_address: 
     db.session.flush()
     audit.record_event(
         certificate.tenant_id,
-        f"staff:{staff_id}",
+        actor or f"staff:{staff_id}",
         "certificate.revoked",
         subject=("certificate", certificate.id),
         data={"code": certificate.code, "reason": certificate.revoked_reason},

@@ -11,7 +11,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from flask_babel import gettext, lazy_gettext
 from sqlalchemy import Select, select
 
-from training_app import audit
+from training_app import api_tokens, audit
 from training_app.errors import ValidationFailed
 from training_app.extensions import db
 from training_app.models import AuditEvent, StaffAccount, User
@@ -30,7 +30,7 @@ NAMED_ACTORS = {
 
 @dataclass(frozen=True)
 class AuditFilter:
-    actor: str | None = None  # "staff:3", "learner:7", or one of NAMED_ACTORS
+    actor: str | None = None  # "staff:3", "learner:7", "token:2", or one of NAMED_ACTORS
     action: str | None = None
     since: date | None = None
     until: date | None = None
@@ -151,17 +151,29 @@ def named_rows(tenant_id: int, events: list[AuditEvent]) -> list[AuditRow]:
     }
     staff = _names(StaffAccount, tenant_id, staff_ids - {None})
     learners = _names(User, tenant_id, learner_ids - {None})
+    tokens = _token_names(tenant_id, {_id_of(e.actor, "token") for e in events} - {None})
     return [
-        AuditRow(e, actor_name(e.actor, staff, learners), _subject_name(e, staff, learners)) for e in events
+        AuditRow(e, actor_name(e.actor, staff, learners, tokens), _subject_name(e, staff, learners))
+        for e in events
     ]
 
 
-def actor_name(actor: str, staff: dict[int, str], learners: dict[int, str]) -> str:
-    for kind, names in (("staff", staff), ("learner", learners)):
+def actor_name(
+    actor: str, staff: dict[int, str], learners: dict[int, str], tokens: dict[int, str] | None = None
+) -> str:
+    for kind, names in (("staff", staff), ("learner", learners), ("token", tokens or {})):
         number = _id_of(actor, kind)
         if number is not None:
             return names.get(number) or actor
     return str(NAMED_ACTORS.get(actor, actor))
+
+
+def _token_names(tenant_id: int, token_ids: set[int]) -> dict[int, str]:
+    """An API token's writes are shown by the token's name (training_app.api_tokens)."""
+    return {
+        number: gettext("%(name)s (API token)", name=name)
+        for number, name in api_tokens.token_names(tenant_id, token_ids).items()
+    }
 
 
 def actor_names(tenant_id: int, actors: set[str], people: dict[int, str] | None = None) -> dict[str, str]:
@@ -177,6 +189,9 @@ def actor_names(tenant_id: int, actors: set[str], people: dict[int, str] | None 
             )
         ):
             names[f"staff:{staff_id}"] = name or email
+    token_ids = {_id_of(actor, "token") for actor in actors} - {None}
+    for token_id, name in _token_names(tenant_id, token_ids).items():  # type: ignore[arg-type]
+        names[api_tokens.actor_of(token_id)] = name
     for user_id, name in (people or {}).items():
         if f"learner:{user_id}" in names:
             names[f"learner:{user_id}"] = name
@@ -227,15 +242,22 @@ def actions_of(tenant_id: int) -> list[str]:
 
 
 def actor_choices(tenant_id: int) -> list[tuple[str, str]]:
-    """Staff of the tenant and the named actors, as (value, label), for the actor filter."""
+    """Staff of the tenant, its API tokens and the named actors, as (value, label), for the actor
+    filter."""
     staff = db.session.execute(
         select(StaffAccount.id, StaffAccount.name, StaffAccount.email)
         .where(StaffAccount.tenant_id == tenant_id)
         .order_by(StaffAccount.name)
     )
-    return [(f"staff:{number}", f"{name} ({email})") for number, name, email in staff] + [
-        (value, str(label)) for value, label in NAMED_ACTORS.items()
+    tokens = [
+        (api_tokens.actor_of(token.id), gettext("%(name)s (API token)", name=token.name))
+        for token in api_tokens.tokens_of(tenant_id)
     ]
+    return (
+        [(f"staff:{number}", f"{name} ({email})") for number, name, email in staff]
+        + tokens
+        + [(value, str(label)) for value, label in NAMED_ACTORS.items()]
+    )
 
 
 def record_export(tenant_id: int, actor: str, chosen: AuditFilter, ip_address: str | None) -> None:

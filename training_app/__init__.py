@@ -112,6 +112,7 @@ def _register_infrastructure(app: Flask) -> None:
 
 def _register_features(app: Flask) -> None:
     """In flow order: who and what (people, assignments) -> launch -> learn -> quiz -> certify -> report."""
+    import api
     import assignments
     import certificates
     import courses
@@ -122,6 +123,7 @@ def _register_features(app: Flask) -> None:
 
     for package in (people, assignments, lti, courses, quizzes, certificates, reports):
         package.init_app(app)
+    api.init_app(app)  # the REST API (5 SERVE): reads them all, after the packages it serves
 
 
 def _install_transaction_boundary(app: Flask) -> None:

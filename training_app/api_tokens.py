@@ -206,7 +206,7 @@ def token_names(tenant_id: int, token_ids: set[int]) -> dict[int, str]:
             ApiToken.tenant_id == tenant_id, ApiToken.id.in_(sorted(token_ids))
         )
     )
-    return dict(rows.tuples())
+    return {token_id: name for token_id, name in rows}
 
 
 # --- authenticating a request -----------------------------------------------------------------------

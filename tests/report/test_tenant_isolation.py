@@ -6,6 +6,7 @@ fails it, so it is never left untried)."""
 from __future__ import annotations
 
 import random
+from datetime import timedelta
 
 import pytest
 from flask import url_for
@@ -20,6 +21,7 @@ from reports.models import EvidencePack
 from tests import factories
 from tests.helpers import FormClient, sign_in_learner
 from tests.journeys import COURSE, ready_for_quiz
+from training_app import api_tokens
 from training_app.extensions import db
 from training_app.models import AuditEvent
 
@@ -32,6 +34,7 @@ OBJECT_ARGUMENTS = {
     "pack_id",
     "platform_id",
     "attempt_id",
+    "token_id",
 }
 PREFIXES = ("/console/", "/certificates/", "/quiz/attempts/")
 
@@ -69,6 +72,9 @@ def other(app, published):
             ),
             actor="test",
         )
+        token = api_tokens.issue_token(
+            globex, name="Globex HR", scope="write", expires_in=timedelta(days=30), actor="test"
+        ).token
         pack = EvidencePack(tenant_id=globex.id, filters={}, status="done")
         db.session.add(pack)
         db.session.flush()
@@ -80,6 +86,7 @@ def other(app, published):
             "pack_id": pack.id,
             "platform_id": platform.id,
             "attempt_id": attempt.id,
+            "token_id": token.id,
         }
         db.session.commit()
         return {"ids": ids, "acme_learner": acme_learner.id, "globex": globex.id}
