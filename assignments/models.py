@@ -31,3 +31,14 @@ class Reminder(db.Model):
     recipients: Mapped[dict[str, Any]]  # {"to": [...], "cc": [...]}
     outbox_key: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class TickMark(db.Model):
+    """How far in time the tick has looked for a kind of moment that passes by itself (an assignment
+    becoming overdue, a certificate expiring): each tick looks at (until, now] and moves `until`, so
+    every moment is announced once, however often or rarely the tick runs."""
+
+    __tablename__ = "tick_marks"
+
+    name: Mapped[str] = mapped_column(String(40), primary_key=True)
+    until: Mapped[datetime]

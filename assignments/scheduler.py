@@ -1,7 +1,9 @@
 """`training tick`: everything that comes due with time, evaluated at `now`, for every tenant.
 
 Hire rules and the leaders' module, refreshers (rolling before a certificate expires, or the
-yearly calendar window), re-assignment after a material policy change, and reminders. Idempotent:
+yearly calendar window), re-assignment after a material policy change, reminders, and the moments
+that passed since the last tick (overdue assignments, expired certificates: assignments.moments,
+handed to the packages that asked, e.g. webhooks). Idempotent:
 each assignment names its reason (`cycle_key`) and each reminder its day, so a second tick at the
 same moment does nothing. Safe on several hosts: on PostgreSQL a transaction-scoped advisory lock
 lets one tick run at a time (a second one says so and does nothing); SQLite's single writer does
@@ -15,7 +17,7 @@ from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy import and_, func, select, text
 
-from assignments import reminders
+from assignments import moments, reminders
 from assignments.rules import Rules, rules_of
 from assignments.services import (
     assign_by_hire_date,
@@ -41,6 +43,7 @@ class TickReport:
     ran: bool = True
     assigned: dict[str, int] = field(default_factory=dict)
     reminders: int = 0
+    moments: int = 0
 
     def add(self, what: str, count: int) -> None:
         self.assigned[what] = self.assigned.get(what, 0) + count
@@ -49,7 +52,8 @@ class TickReport:
         if not self.ran:
             return "Another tick is running; this one did nothing."
         assigned = ", ".join(f"{what} {count}" for what, count in sorted(self.assigned.items())) or "nothing"
-        return f"Tick done: assigned {assigned}; {self.reminders} reminder email(s) queued."
+        announced = f"; {self.moments} overdue or expired announced" if self.moments else ""
+        return f"Tick done: assigned {assigned}; {self.reminders} reminder email(s) queued{announced}."
 
 
 def run_tick(now: datetime | None = None) -> TickReport:
@@ -57,6 +61,7 @@ def run_tick(now: datetime | None = None) -> TickReport:
     if not _take_lock():
         return TickReport(ran=False)
     report = TickReport()
+    since = moments.since_last_tick(now)
     for tenant in db.session.scalars(select(Tenant).order_by(Tenant.id)).all():
         rules = rules_of(tenant)
         report.add("hire", _hire_rule(tenant, rules, now))
@@ -66,6 +71,8 @@ def run_tick(now: datetime | None = None) -> TickReport:
         report.add("policy_change", reassign_after_policy_changes(tenant, rules, now))
         if rules.reminders_enabled:
             report.reminders += reminders.send_due(tenant, rules, now)
+        if since is not None:
+            report.moments += moments.announce(tenant, rules, since, now)
     return report
 
 

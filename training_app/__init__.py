@@ -111,7 +111,8 @@ def _register_infrastructure(app: Flask) -> None:
 
 
 def _register_features(app: Flask) -> None:
-    """In flow order: who and what (people, assignments) -> launch -> learn -> quiz -> certify -> report."""
+    """In flow order: who and what (people, assignments) -> launch -> learn -> quiz -> certify -> report
+    -> send (webhooks: after certificates, whose result hook issues the certificate it announces)."""
     import api
     import assignments
     import certificates
@@ -120,8 +121,9 @@ def _register_features(app: Flask) -> None:
     import people
     import quizzes
     import reports
+    import webhooks
 
-    for package in (people, assignments, lti, courses, quizzes, certificates, reports):
+    for package in (people, assignments, lti, courses, quizzes, certificates, reports, webhooks):
         package.init_app(app)
     api.init_app(app)  # the REST API (5 SERVE): reads them all, after the packages it serves
 
