@@ -58,15 +58,19 @@ def existing_employees(tenant_id: int) -> list[User]:
     return list(db.session.scalars(select(User).where(User.tenant_id == tenant_id)))
 
 
-def changed_fields(user: User, record: EmployeeRecord) -> dict[str, tuple[Any, Any]]:
+def changed_fields(
+    user: User, record: EmployeeRecord, *, blanks_clear: bool = False
+) -> dict[str, tuple[Any, Any]]:
     """What an upsert would change: field -> (now, then). Blank optional values keep what is known
     (an HR file that leaves a column empty does not erase it), except the end date, which HR may
-    clear (a rehired leaver)."""
+    clear (a rehired leaver). `blanks_clear`: the record is the person's whole record, and a blank
+    clears the value (SCIM replaces a User whole; removing a department clears it)."""
     changes = {}
     for name, value in record.values().items():
         current = getattr(user, name)
-        if value in (None, "") and name != "end_date":
+        if value in (None, "") and name != "end_date" and not blanks_clear:
             continue
+        value = None if value == "" else value
         if current != value:
             changes[name] = (current, value)
     return changes
@@ -93,9 +97,12 @@ def add_employees(tenant_id: int, records: list[EmployeeRecord], *, actor: str |
     return users
 
 
-def update_employee(user: User, record: EmployeeRecord, *, actor: str | None) -> dict[str, tuple[Any, Any]]:
-    """Apply HR's record to an existing person; what changed. `actor` as in add_employees."""
-    changes = changed_fields(user, record)
+def update_employee(
+    user: User, record: EmployeeRecord, *, actor: str | None, blanks_clear: bool = False
+) -> dict[str, tuple[Any, Any]]:
+    """Apply HR's record to an existing person; what changed. `actor` as in add_employees;
+    `blanks_clear` as in changed_fields."""
+    changes = changed_fields(user, record, blanks_clear=blanks_clear)
     if not changes:
         return changes
     for name, (_before, after) in changes.items():
@@ -125,15 +132,20 @@ class SavedEmployee:
 
 
 def save_employee(
-    tenant_id: int, record: EmployeeRecord, *, actor: str, person: User | None = None
+    tenant_id: int,
+    record: EmployeeRecord,
+    *,
+    actor: str,
+    person: User | None = None,
+    blanks_clear: bool = False,
 ) -> SavedEmployee:
     """One employee from HR's data (the REST API, SCIM), by the import's rules for one record:
     upsert by employee id within the tenant (or `person`, the one the caller addressed: their
     employee id cannot change here); an LMS learner with this email and no employee id yet
     becomes this employee; an email names one person (Conflict, 409); a manager must be an
     employee already (ValidationFailed, 422). Audited as `actor`; the assignment rules run for
-    the person (people.hooks), as after an import. Validate the record with
-    people.importing.check_record first."""
+    the person (people.hooks), as after an import. `blanks_clear`: a blank optional value clears
+    it (changed_fields). Validate the record with people.importing.check_record first."""
     if person is not None and person.employee_id not in (None, record.employee_id):
         raise ValidationFailed(
             gettext("An employee id cannot change; create the employee with the new id instead."),
@@ -164,7 +176,9 @@ def save_employee(
             (user,) = add_employees(tenant_id, [record], actor=actor)
             saved = SavedEmployee(user, True, {})
         else:
-            saved = SavedEmployee(user, False, update_employee(user, record, actor=actor))
+            saved = SavedEmployee(
+                user, False, update_employee(user, record, actor=actor, blanks_clear=blanks_clear)
+            )
     except IntegrityError:  # the same employee id, created by a concurrent request
         raise Conflict(
             gettext("Employee %(id)s already exists.", id=record.employee_id),
