@@ -34,6 +34,7 @@ class BaseConfig:
     LOG_LEVEL: str = "INFO"
     LOG_FORMAT: str = "json"  # json | text
     LOGIN_RATE_LIMIT: str = "5 per minute"
+    SSO_RATE_LIMIT: str = "30 per minute"  # single sign-on starts and callbacks, per IP address
     API_RATE_LIMIT: str = "600 per minute"  # per API token (api.core)
     API_MAX_BODY_BYTES: int = 64 * 1024  # a larger REST API request body is refused (413)
     PASSWORD_HASH_COST: tuple[int, int] = (3, 65536)  # argon2id time cost, memory KiB

@@ -1,18 +1,18 @@
-import re
-
 from flask import Blueprint, current_app, flash, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required, login_user, logout_user
 from sqlalchemy import select
 
 from training_app.audit import record_event
-from training_app.auth import services
+from training_app.auth import services, sso, sso_views
 from training_app.auth.forms import LoginForm, PasswordChangeForm
+from training_app.auth.signing_in import same_site_path, start_staff_session
 from training_app.errors import ValidationFailed
 from training_app.extensions import db, keep_writes_of_this_refusal, limiter
 from training_app.models import StaffAccount, Tenant
 
 bp = Blueprint("auth", __name__)
+bp.register_blueprint(sso_views.bp)  # /login/sso/..., /console/sso and `flask --app wsgi sso ...`
 
 
 def _failed_login(response) -> bool:
@@ -43,6 +43,12 @@ def login():
     accounts = services.authenticate(
         form.email.data, form.password.data, form.organisation.data or None, ip_address=request.remote_addr
     )
+    accounts, single_sign_on_only = sso.split_by_password_sign_in(accounts, ip_address=request.remote_addr)
+    if single_sign_on_only and not accounts:
+        keep_writes_of_this_refusal()  # the refusal's audit event
+        return render_template(
+            "auth/login.html", form=form, error=sso_views.use_single_sign_on(single_sign_on_only[0])
+        ), 403
     if not accounts:
         keep_writes_of_this_refusal()  # the failed sign-in's audit event
         return render_template(
@@ -66,16 +72,7 @@ def _organisations_of(accounts: list[StaffAccount]) -> list[tuple[str, str]]:
 
 def _sign_in(account: StaffAccount):
     target = _safe_next() or url_for("reports.console")
-    session.clear()  # nothing from before sign-in carries over: a new session, a new CSRF token
-    login_user(account)
-    services.signed_in(account)
-    record_event(
-        account.tenant_id,
-        f"staff:{account.id}",
-        "staff.login",
-        subject=("staff", account.id),
-        ip_address=request.remote_addr,
-    )
+    start_staff_session(account, method="password")
     return redirect(target)
 
 
@@ -118,11 +115,5 @@ def change_password():
     return render_template("auth/password.html", form=form, errors=errors), status
 
 
-# A same-site path: no scheme or host, no backslash (browsers read it as a slash), no control
-# character (a CR/LF would split the Location header).
-_SAFE_PATH = re.compile(r"/(?![/\\])[^\\\x00-\x1f\x7f]*")
-
-
 def _safe_next() -> str | None:
-    target = request.args.get("next", "")
-    return target if _SAFE_PATH.fullmatch(target) else None
+    return same_site_path(request.args.get("next", ""))
