@@ -13,6 +13,7 @@ from flask import url_for
 from sqlalchemy import func, select
 
 from certificates.models import Certificate
+from certificates.services import revoke
 from courses import publishing
 from courses import services as learning
 from lti.services.platforms import PlatformFields, add_platform
@@ -24,6 +25,8 @@ from tests.journeys import COURSE, ready_for_quiz
 from training_app import api_tokens
 from training_app.extensions import db
 from training_app.models import AuditEvent
+from webhooks import services as webhooks
+from webhooks.models import WebhookDelivery
 
 # the console's and the learner's routes whose path names an object; their ids come from `other`
 OBJECT_ARGUMENTS = {
@@ -34,6 +37,8 @@ OBJECT_ARGUMENTS = {
     "pack_id",
     "platform_id",
     "attempt_id",
+    "endpoint_id",
+    "delivery_id",
     "token_id",
 }
 PREFIXES = ("/console/", "/certificates/", "/quiz/attempts/")
@@ -77,15 +82,25 @@ def other(app, published):
         ).token
         pack = EvidencePack(tenant_id=globex.id, filters={}, status="done")
         db.session.add(pack)
+        endpoint, _secret = webhooks.create_endpoint(
+            globex,
+            webhooks.EndpointFields("http://127.0.0.1:9/hooks", "", ["certificate.revoked"]),
+            staff_id=colleague.id,
+            ip_address=None,
+        )
         db.session.flush()
+        certificate = db.session.scalar(select(Certificate).where(Certificate.user_id == gus.id))
+        revoke(certificate, staff_id=colleague.id, reason="a delivery to look at", ip_address=None)
         ids = {
             "user_id": gus.id,
             "enrolment_id": enrolment.id,
-            "certificate_id": db.session.scalar(select(Certificate.id).where(Certificate.user_id == gus.id)),
+            "certificate_id": certificate.id,
             "staff_id": colleague.id,
             "pack_id": pack.id,
             "platform_id": platform.id,
             "attempt_id": attempt.id,
+            "endpoint_id": endpoint.id,
+            "delivery_id": db.session.scalar(select(WebhookDelivery.id)),
             "token_id": token.id,
         }
         db.session.commit()
@@ -136,9 +151,12 @@ def test_every_console_and_learner_url_naming_another_tenants_object_is_a_404(ap
             "role": "auditor",
             "action": "role",
             "deployment_id": "9",
+            "grace_hours": "1",
+            "url": "http://127.0.0.1:9/stolen",
+            "event_types": "certificate.issued",
         }
         response = client.get(url) if method == "GET" else client.post_form(url, form)
         assert response.status_code == 404, f"{method} {url} answered {response.status_code}"
         tried.append(endpoint)
-    assert len(set(tried)) >= 14, sorted(set(tried))  # the console's and the learner's id routes
+    assert len(set(tried)) >= 24, sorted(set(tried))  # the console's and the learner's id routes
     assert globex_events(app, other["globex"]) == before  # nothing was written in Globex
