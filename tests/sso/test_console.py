@@ -158,3 +158,13 @@ def test_turning_single_sign_on_off_needs_the_confirmation(app, people, oidc_pro
     refused = hr.submit("/console/sso", {}, action="/console/sso/remove")
     assert refused.status_code == 422 and "Tick the box to confirm" in text_of(refused)
     assert connections(app) == 1
+
+
+def test_the_pages_speak_spanish_to_a_spanish_browser(app, people, oidc_provider):
+    connect(app, oidc_provider)
+    spanish = {"Accept-Language": "es"}
+    sign_in = FormClient(app).get("/login/sso/acme", headers=spanish)
+    assert "Iniciar sesión con Test IdP" in text_of(sign_in)
+    hr = hr_of(app)
+    page = hr.get("/console/sso", headers=spanish)
+    assert "Inicio de sesión único" in text_of(page) and "URI de redirección" in text_of(page)
