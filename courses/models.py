@@ -11,10 +11,12 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from training_app.db import utcnow
 from training_app.extensions import db
 
-# Why the person must take the course (this cycle): an LMS launch, HR, a rule (hire date, the
-# leaders' module), a recertification, a material policy change; a staff preview; demo data.
+# Why the person must take the course (this cycle): an LMS launch (LTI, or a SCORM/cmi5 dispatch
+# package), HR, a rule (hire date, the leaders' module), a recertification, a material policy
+# change; a staff preview; demo data.
 ENROLMENT_SOURCES = (
     "lti",
+    "dispatch",
     "hr",
     "hire_rule",
     "leaders_rule",

@@ -117,13 +117,14 @@ def _register_features(app: Flask) -> None:
     import assignments
     import certificates
     import courses
+    import dispatch
     import lti
     import people
     import quizzes
     import reports
     import webhooks
 
-    for package in (people, assignments, lti, courses, quizzes, certificates, reports, webhooks):
+    for package in (people, assignments, lti, dispatch, courses, quizzes, certificates, reports, webhooks):
         package.init_app(app)
     api.init_app(app)  # the REST API (5 SERVE): reads them all, after the packages it serves
 
