@@ -12,7 +12,8 @@ colour scheme, see compiled_stylesheet) are built once per thread and reused: bu
 costs more than printing a page, and Pango objects are not safe to share between threads.
 
 Printing runs inside text_layer.exact_text_layer(), a patch pinned to WeasyPrint 70.0 that makes
-names in Devanagari and other complex scripts read back exactly from the PDF.
+names in Devanagari and other complex scripts, and letter-spaced labels, read back exactly from
+the PDF: with pypdf, and in viewers built on poppler or PDFium (Chrome).
 """
 
 from __future__ import annotations
@@ -356,7 +357,8 @@ def render_certificate_pdf(cert: CertificateDocument, branding: Branding) -> byt
     document = HTML(string=certificate_html(cert, branding), url_fetcher=printer.url_fetcher)
     draw_qr = VerifyQr(qr_matrix(cert.verify_url))
     # The patch that makes names in complex scripts (Devanagari, Bengali...) read back exactly
-    # from the PDF; it refuses to run on a WeasyPrint version it was not checked against.
+    # from the PDF, in viewers too; it refuses to run on a WeasyPrint version it was not checked
+    # against.
     with exact_text_layer():
         return document.write_pdf(
             stylesheets=[printer.stylesheet(branding)],

@@ -2,9 +2,11 @@
 
 WHY
 ---
-A verifier (and our tests) reads the holder's name back from the PDF with pypdf, and it must come
-back exactly as typed, in every script we print. WeasyPrint 70.0 draws complex scripts correctly
-but writes a text layer that can read back wrong, for two independent reasons:
+A verifier (and our tests) reads the holder's name back from the PDF with pypdf, and people copy,
+search and hear it read aloud in their viewer: poppler (Evince, Okular) or PDFium (Chrome, Edge).
+It must come back exactly as typed, in every script we print, and in every one of them. WeasyPrint
+70.0 draws complex scripts correctly but writes a text layer that can read back wrong, for three
+independent reasons:
 
 1. One string per glyph, first use wins. The PDF shows glyph ids; the font's /ToUnicode CMap
    maps each id to ONE string, set the first time the glyph is drawn
@@ -20,6 +22,17 @@ but writes a text layer that can read back wrong, for two independent reasons:
    (ृ, ु, ू in "कृष्ण", "फुले"; ু in "ঠাকুর") is shown after a leftward TJ adjustment and is followed
    by a rightward one that brings the pen back. pypdf reads any rightward TJ adjustment wider
    than half a space as a word gap, so "कृष्ण" reads back "कृ ष्ण".
+
+3. Viewers read glyphs by position, and a cluster's glyphs do not each stand for a character.
+   A multi-glyph cluster's text goes on one of its glyphs (in "शर्मा", all of र्मा on the zero-width
+   reph drawn last), its other glyphs stand for "" (an empty /ToUnicode entry). poppler places
+   each glyph's characters at the glyph and breaks words at gaps wider than 0.1 em: the glyphs
+   that stand for "" leave such a gap, so "अर्जुन शर्मा" read "अ न" / "र्जु श र्मा" (the zero-width
+   glyph carrying र्जु, on top of न, even went to a line of its own). PDFium reads a glyph that
+   stands for "" as its code taken as a character: "अ>र्जुन शP..." (codes 0x3E and 0x50). And CSS
+   letter-spacing (0.12 em on the labels) is such a gap after every letter: poppler read
+   "C E R T I F I C AT E"; it subtracts character spacing (Tc) from a glyph's advance, so
+   writing the spacing as Tc would not help.
 
 WHAT THIS PATCH DOES (only inside `exact_text_layer()`, which render.py wraps around printing)
 -------------------------------------------------------------------------------------------
@@ -47,27 +60,45 @@ WHAT THIS PATCH DOES (only inside `exact_text_layer()`, which render.py wraps ar
    70.0 leaves after a raised glyph are dropped there too (they show nothing). Lines without
    such a mark are written exactly as 70.0 writes them.
 
-The page renders as before: pixel for pixel where only aliases are involved, and within one grey
-level on a few anti-aliased edges where a mark's pen return moved into Tc (pdfium adds Tc and TJ
-adjustments in a different order in single precision: 3e-5 pt). tests/certify/test_text_layer.py
-checks both, and that names needing neither print byte for byte as before.
+3. Each left-to-right word is a marked-content span with its exact text as /ActualText
+   (`/Span <</ActualText <FEFF...>>> BDC ... EMC`), which poppler and PDFium read instead of the
+   glyphs inside it (pypdf ignores ActualText and still reads the glyphs, fixed by 1 and 2). A
+   word's text is the glyphs' texts joined, the space after it included (PDFium skips a text
+   object that draws nothing, a lone space, then guesses the gap, wrongly after a mark). TJ
+   strings are split where a span opens or closes; each goes on where the last one ended.
+   Right-to-left runs get no span: poppler and PDFium lay a span's characters out left to right
+   and then reverse right-to-left text, so an Arabic span would read backwards; their glyphs
+   stand for one character each and read right in all three readers. Known limit: Arabic written
+   with its vowel marks (مُحَمَّد) reads exactly with pypdf only, as poppler and PDFium take each
+   raised mark for a word of its own.
+
+The page renders as before: pixel for pixel where only aliases are involved (spans draw nothing),
+and within one grey level on a few anti-aliased edges where a mark's pen return moved into Tc or
+a TJ string was split for a span (pdfium adds up adjustments in a different order in single
+precision: 3e-5 pt).
+tests/certify/test_text_layer.py checks this, and that names needing no alias draw the same
+glyphs in the same places as before; tests/certify/test_text_in_viewers.py reads names and labels
+in every script with pypdf, poppler's pdftotext and PDFium.
 
 WHY IT IS PINNED
 ----------------
 It wraps three WeasyPrint internals: `weasyprint.draw.text.draw_first_line`,
 `weasyprint.pdf.fonts._build_vector_font_dictionary` and `weasyprint.pdf.fonts.Font.clean`, and
-relies on how 70.0 builds TJ strings, widths and /ToUnicode. `exact_text_layer()` raises
-UnsupportedWeasyPrint for any other version: when upgrading WeasyPrint, check whether upstream
-fixed #2841 (and the mark gaps), then re-validate or delete this module, and update
-SUPPORTED_WEASYPRINT. Outside `exact_text_layer()` the wrappers call the originals unchanged.
+relies on how 70.0 builds TJ strings (one code per shown glyph, in the line's glyph order),
+widths and /ToUnicode. `exact_text_layer()` raises UnsupportedWeasyPrint for any other version:
+when upgrading WeasyPrint, check whether upstream fixed #2841 (and the mark gaps, and whether it
+writes ActualText), then re-validate or delete this module, and update SUPPORTED_WEASYPRINT.
+Outside `exact_text_layer()` the wrappers call the originals unchanged.
 """
 
 from __future__ import annotations
 
+import codecs
 import re
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 import pydyf
@@ -163,7 +194,9 @@ def _draw_first_line(stream, textbox, text_overflow, block_ellipsis, matrix):  #
 
     def first_line_with_aliases():  # type: ignore[no-untyped-def]
         line, index = get_first_line()
-        _alias_reused_glyphs(recorder, textbox, line, changed)
+        runs = _runs_of(textbox, line)
+        _alias_reused_glyphs(recorder, textbox, runs, changed)
+        recorder.words = _words_of(runs)
         return line, index
 
     layout.get_first_line = first_line_with_aliases
@@ -173,17 +206,92 @@ def _draw_first_line(stream, textbox, text_overflow, block_ellipsis, matrix):  #
         del layout.get_first_line
         for glyph_info, glyph_id in reversed(changed):
             glyph_info.glyph = glyph_id
-    recorder.replay()
+    recorder.replay(last=True)
     return emojis
 
 
-def _alias_reused_glyphs(stream, textbox, line, changed: list[tuple[Any, int]]) -> None:  # type: ignore[no-untyped-def]
-    """Give each glyph of `line` that already reads as other text an alias code of its own."""
+def _runs_of(textbox, line) -> list[tuple[Any, list[str | None]]]:  # type: ignore[no-untyped-def]
+    """The runs of `line` (Pango glyph items) in drawing order, with each glyph's text."""
     utf8_text = textbox.pango_layout.text.encode()
+    runs = []
     run = line.runs
     while run != ffi.NULL:
-        glyph_item = run.data
+        runs.append((run.data, _glyph_texts(utf8_text, run.data)))
         run = run.next
+    return runs
+
+
+def _glyph_texts(utf8_text: bytes, glyph_item) -> list[str | None]:  # type: ignore[no-untyped-def]
+    """The text draw_first_line gives each glyph of a run (None where it is not valid UTF-8).
+
+    The bytes from the glyph's cluster start to the next glyph's cluster in logical order: the
+    whole cluster for one glyph of the cluster (the last drawn left-to-right, the first drawn
+    right-to-left) and nothing for its other glyphs.
+    """
+    item = glyph_item.item
+    glyph_string = glyph_item.glyphs
+    starts = ffi.unpack(glyph_string.log_clusters, glyph_string.num_glyphs)
+    if item.analysis.level % 2:  # right-to-left
+        ends = [item.length, *starts[:-1]]
+    else:
+        ends = [*starts[1:], item.length]
+    texts: list[str | None] = []
+    for start, end in zip(starts, ends, strict=True):
+        try:
+            texts.append(utf8_text[item.offset + start : item.offset + end].decode())
+        except UnicodeDecodeError:
+            texts.append(None)
+    return texts
+
+
+@dataclass(frozen=True)
+class _Words:
+    """The words of a line that get an ActualText span, and the word of each glyph code shown."""
+
+    texts: list[str]
+    of_code: list[int | None]  # for each code draw_first_line shows, in order; None: no span
+
+
+def _words_of(runs: list[tuple[Any, list[str | None]]]) -> _Words | None:
+    """The left-to-right words of a line's `runs`, each with the whitespace that follows it.
+
+    A word's text is its glyphs' texts joined: what pypdf reads glyph by glyph. Right-to-left runs,
+    and a space that follows one, are in no word (see the module's docstring, point 3).
+    """
+    texts: list[str] = []
+    unknown: set[int] = set()  # words with a glyph whose text is not known
+    of_code: list[int | None] = []
+    word: int | None = None
+    ended = False  # the word has had its following space: a letter opens the next one
+    for glyph_item, glyph_texts in runs:
+        right_to_left = glyph_item.item.analysis.level % 2
+        glyphs = glyph_item.glyphs.glyphs
+        for i, text in enumerate(glyph_texts):
+            space = bool(text) and text.isspace()
+            if right_to_left or (space and word is None):
+                word = None  # right-to-left text, and a space after it, show their glyphs' text
+            elif space:
+                texts[word] += text
+                ended = True
+            else:
+                if word is None or ended:
+                    word, ended = len(texts), False
+                    texts.append("")
+                if text is None:
+                    unknown.add(word)
+                else:
+                    texts[word] += text
+            if glyphs[i].glyph != pango.PANGO_GLYPH_EMPTY:  # draw_first_line shows no code for it
+                of_code.append(word)
+    of_code = [w if w is not None and w not in unknown else None for w in of_code]
+    if all(w is None for w in of_code):
+        return None
+    return _Words(texts, of_code)
+
+
+def _alias_reused_glyphs(stream, textbox, runs, changed: list[tuple[Any, int]]) -> None:  # type: ignore[no-untyped-def]
+    """Give each glyph of the line's `runs` that already reads as other text an alias code of its own."""
+    for glyph_item, glyph_texts in runs:
         pango_font = glyph_item.item.analysis.font
         font, font_size = stream.add_font(pango_font)
         if font.bitmap or font.png or font.svg or font.colr or font.type == "otf":
@@ -193,30 +301,13 @@ def _alias_reused_glyphs(stream, textbox, line, changed: list[tuple[Any, int]]) 
         if pango.pango_version() < 14802:
             font_size = textbox.style["font_size"]  # as draw_first_line does
 
-        item = glyph_item.item
-        glyph_string = glyph_item.glyphs
-        count = glyph_string.num_glyphs
-        # The text draw_first_line gives each glyph: the bytes from its cluster's start to the
-        # next glyph's cluster in logical order, so the whole cluster for one glyph of the
-        # cluster (the last drawn left-to-right, the first drawn right-to-left) and nothing
-        # for its other glyphs.
-        starts = ffi.unpack(glyph_string.log_clusters, count)
-        if item.analysis.level % 2:  # right-to-left
-            ends = [item.length, *starts[:-1]]
-        else:
-            ends = [*starts[1:], item.length]
-        offset = item.offset
-        glyphs = glyph_string.glyphs
+        glyphs = glyph_item.glyphs.glyphs
         to_unicode = font.to_unicode
-        for i in range(count):
+        for i, text in enumerate(glyph_texts):
             glyph_info = glyphs[i]
             glyph_id = glyph_info.glyph
-            if glyph_id > 0xFFFF:
+            if glyph_id > 0xFFFF or text is None:
                 continue  # PANGO_GLYPH_EMPTY, or a missing glyph (PANGO_GLYPH_UNKNOWN_FLAG)
-            try:
-                text = utf8_text[offset + starts[i] : offset + ends[i]].decode()
-            except UnicodeDecodeError:
-                continue
             known = to_unicode.get(glyph_id)
             if known is None:
                 to_unicode[glyph_id] = text  # first use keeps the real id, as in 70.0
@@ -254,7 +345,8 @@ class _TextRecorder:
     """Stands in for the page stream while draw_first_line draws one line.
 
     The text operators are recorded, then `replay` writes them to the real stream, with each
-    rightward pen return after a zero-width glyph turned into that glyph's character spacing.
+    rightward pen return after a zero-width glyph turned into that glyph's character spacing,
+    and each left-to-right word in an ActualText span (`words`, set when the line is laid out).
     """
 
     _RECORDED = ("set_text_matrix", "set_font_size", "set_text_rise", "show_text")
@@ -265,6 +357,7 @@ class _TextRecorder:
         self._operations: list[tuple[str, tuple[Any, ...]]] = []
         self._fonts: dict[str, Any] = {}  # font resource name (Font.hash) -> Font
         self._added: dict[Any, tuple[Any, float]] = {}  # Pango font -> stream.add_font()
+        self.words: _Words | None = None
 
     def add_font(self, pango_font):  # type: ignore[no-untyped-def]
         # Asked twice per run (aliasing, then drawing): look the Pango font up once per line.
@@ -282,15 +375,120 @@ class _TextRecorder:
             self.replay()
         return getattr(self._stream, name)
 
-    def replay(self) -> None:
+    def replay(self, *, last: bool = False) -> None:
         operations, self._operations = self._operations, []
-        if operations:
+        if not last:
+            self.words = None  # the line is written in parts: no spans rather than wrong ones
+        if not operations:
+            return
+        words = self.words
+        if words is None or _codes_shown(operations, self._fonts) != len(words.of_code):
             _write_with_pen_returns_as_spacing(self._stream, operations, self._fonts)
+            return
+        spans = _ActualTextSpans(self._stream, words, self._fonts)
+        _write_with_pen_returns_as_spacing(spans, operations, self._fonts)
+        spans.close()
 
 
 # A glyph code directly followed by a rightward adjustment, maybe after "<>" (TJ strings of one
 # font joined: 70.0 shows a raised glyph in a TJ string of its own, the adjustment opens the next).
 _CODE_THEN_RIGHTWARD = re.compile(r"([0-9a-fA-F]{4})>(?:<>)*-")
+
+
+def _code_digits(font) -> int:  # type: ignore[no-untyped-def]
+    """Hex digits per glyph code in draw_first_line's TJ strings for `font`."""
+    return 2 if font is not None and font.bitmap else 4
+
+
+def _codes_shown(operations, fonts) -> int:  # type: ignore[no-untyped-def]
+    digits, count = 4, 0
+    for name, args in operations:
+        if name == "set_font_size":
+            digits = _code_digits(fonts.get(str(args[0])))
+        elif name == "show_text":
+            for hex_codes, _ in _TJ_PART.findall(args[0]):
+                if len(hex_codes) % digits:
+                    return -1  # not codes of this width: never matches a line's glyph count
+                count += len(hex_codes) // digits
+    return count
+
+
+def _text_string(text: str) -> bytes:
+    """`text` as a PDF text string: UTF-16BE with its byte order mark, written in hex."""
+    return b"<" + (codecs.BOM_UTF16_BE + text.encode("utf-16-be")).hex().encode("ascii") + b">"
+
+
+class _ActualTextSpans:
+    """Passes a line's text operators on to the page stream, each word in an ActualText span.
+
+    A TJ string that holds glyphs of more than one word (or of a word and a space) is split
+    where the word changes, so that the span's BDC/EMC can go in between; the adjustments
+    between two glyphs stay in the first string. Split or not, every glyph lands where it did.
+    """
+
+    def __init__(self, stream: Any, words: _Words, fonts: dict[str, Any]) -> None:
+        self._stream = stream
+        self.stream = stream.stream  # the operators, where Tc is written directly
+        self._words = words
+        self._fonts = fonts
+        self._digits = 4
+        self._shown = 0  # glyph codes shown so far
+        self._open: int | None = None  # the word whose span is open
+
+    def set_text_matrix(self, *args: Any) -> None:
+        self._stream.set_text_matrix(*args)
+
+    def set_text_rise(self, *args: Any) -> None:
+        self._stream.set_text_rise(*args)
+
+    def set_font_size(self, font: Any, size: Any) -> None:
+        self._digits = _code_digits(self._fonts.get(str(font)))
+        self._stream.set_font_size(font, size)
+
+    def show_text(self, text: str) -> None:
+        tj_parts = _TJ_PART.findall(text)
+        count = sum(len(hex_codes) for hex_codes, _ in tj_parts) // self._digits
+        words = self._words.of_code[self._shown : self._shown + count]
+        if words.count(words[0] if words else None) == count:  # within one word: no split
+            if words:
+                self._enter(words[0])
+            self._shown += count
+            self._stream.show_text(text)
+            return
+
+        leading: list[str] = []  # adjustments before the string's first glyph
+        chunks: list[tuple[int | None, list[str]]] = []  # (word, TJ parts)
+        for hex_codes, amount in tj_parts:
+            if amount:
+                (chunks[-1][1] if chunks else leading).append(amount)
+                continue
+            for start in range(0, len(hex_codes), self._digits):
+                word = self._words.of_code[self._shown]
+                self._shown += 1
+                if not chunks or chunks[-1][0] != word:
+                    chunks.append((word, []))
+                parts = chunks[-1][1]
+                code = hex_codes[start : start + self._digits]
+                if parts and parts[-1].startswith("<"):
+                    parts[-1] = f"{parts[-1][:-1]}{code}>"
+                else:
+                    parts.append(f"<{code}>")
+        chunks[0][1][:0] = leading
+        for word, parts in chunks:
+            self._enter(word)
+            self._stream.show_text(" ".join(parts))
+
+    def close(self) -> None:
+        self._enter(None)
+
+    def _enter(self, word: int | None) -> None:
+        if word == self._open:
+            return
+        if self._open is not None:
+            self._stream.end_marked_content()
+        if word is not None:
+            self.stream.append(b"/Span <</ActualText " + _text_string(self._words.texts[word]) + b">> BDC")
+        self._open = word
 
 
 def _has_pen_return(operations, fonts) -> bool:  # type: ignore[no-untyped-def]

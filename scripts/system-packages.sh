@@ -6,10 +6,12 @@
 #   - Noto fonts: certificate names in any script (Latin, Arabic, Devanagari, Chinese, Japanese),
 #     and Noto Color Emoji (an emoji in a question or a name shows as itself, not as a box)
 #   - chromium (only with --test): the browser tests drive it through Playwright
+#   - poppler-utils (only with --test): pdftotext, the text of a certificate PDF as poppler-based
+#     viewers (Evince, Okular) copy and search it (tests/certify/test_text_in_viewers.py)
 # Installs what is missing when run as root; otherwise says what to install.
 set -euo pipefail
 packages=(libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 fonts-noto-core fonts-noto-cjk fonts-noto-color-emoji)
-[ "${1:-}" = "--test" ] && packages+=(chromium)
+[ "${1:-}" = "--test" ] && packages+=(chromium poppler-utils)
 missing=()
 for pkg in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")

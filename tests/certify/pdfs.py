@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import io
+import shutil
+import subprocess
 import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pypdf
 import pypdfium2
+import pytest
 import zxingcpp
 from pypdf.generic import DictionaryObject
 
@@ -29,6 +32,50 @@ def plain_text(pdf: bytes) -> str:
 
 def nfkc(text: str) -> str:
     return unicodedata.normalize("NFKC", " ".join(text.split()))
+
+
+def nfc(text: str) -> str:
+    """`text` in NFC with each run of whitespace (line breaks, layout padding) as one space."""
+    return unicodedata.normalize("NFC", " ".join(text.split()))
+
+
+# --- the text other readers get: what people copy, search and hear read aloud in their viewer ---
+
+
+def poppler_text(pdf: bytes, *, layout: bool = False) -> str:
+    """The first page's text as poppler's pdftotext gives it (poppler is the engine of Evince,
+    Okular and most Linux viewers): in reading order, or with `layout` as laid out on the page."""
+    pdftotext = shutil.which("pdftotext")
+    if pdftotext is None:
+        pytest.fail("pdftotext is missing: install poppler-utils (scripts/system-packages.sh --test)")
+    command = [pdftotext, "-q", "-enc", "UTF-8", "-f", "1", "-l", "1", *(["-layout"] * layout), "-", "-"]
+    return subprocess.run(command, input=pdf, capture_output=True, check=True).stdout.decode("utf-8")
+
+
+def pdfium_text(pdf: bytes) -> str:
+    """The first page's text as PDFium gives it: the engine of Chrome's and Edge's PDF viewer."""
+    document = pypdfium2.PdfDocument(pdf)
+    try:
+        page = document[0]
+        text_page = page.get_textpage()
+        try:
+            return text_page.get_text_range()
+        finally:
+            text_page.close()
+            page.close()
+    finally:
+        document.close()
+
+
+def text_by_reader(pdf: bytes) -> dict[str, str]:
+    """The first page's text as each reader gets it: pypdf (our verifier and tests), poppler
+    without and with -layout (a viewer's copy keeps either), and PDFium."""
+    return {
+        "pypdf": pypdf.PdfReader(io.BytesIO(pdf)).pages[0].extract_text(),
+        "pdftotext": poppler_text(pdf),
+        "pdftotext -layout": poppler_text(pdf, layout=True),
+        "pdfium": pdfium_text(pdf),
+    }
 
 
 @dataclass(frozen=True)
