@@ -117,6 +117,7 @@ def _register_features(app: Flask) -> None:
     import assignments
     import certificates
     import courses
+    import demo_lms
     import dispatch
     import lti
     import people
@@ -127,6 +128,7 @@ def _register_features(app: Flask) -> None:
     for package in (people, assignments, lti, dispatch, courses, quizzes, certificates, reports, webhooks):
         package.init_app(app)
     api.init_app(app)  # the REST API (5 SERVE): reads them all, after the packages it serves
+    demo_lms.init_app(app)  # an LMS to try the learner's path with: development only, never production
 
 
 def _install_transaction_boundary(app: Flask) -> None:
