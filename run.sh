@@ -16,5 +16,6 @@ trap 'kill $worker 2>/dev/null || true' EXIT INT TERM
 echo
 url="http://127.0.0.1:${PORT:-5000}"
 echo "  Postwise is running: open $url  (HR console: $url/login)"
+echo "  Try it as a learner: $url/demo/try  (the demo LMS's gradebook: $url/demo/lms/gradebook)"
 echo
 .venv/bin/gunicorn --workers 2 --bind "127.0.0.1:${PORT:-5000}" --log-level warning wsgi:app
