@@ -8,6 +8,8 @@ from __future__ import annotations
 import os
 import resource
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -95,3 +97,40 @@ class CpuMeter:
 def _children_cpu() -> float:
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     return usage.ru_utime + usage.ru_stime
+
+
+@contextmanager
+def metered(meter: CpuMeter, into: dict[str, dict[str, float]], label: str) -> Iterator[None]:
+    """The CPU a run cost, up to the end of its settling (the server finishes what was cut off)."""
+    before = meter.snapshot()
+    yield
+    into[label] = CpuMeter.delta(before, meter.snapshot())
+
+
+def per_op(
+    cpu: dict[str, float], done: int, client_s: float, unit: str, client: str = "client"
+) -> dict[str, Any]:
+    """CPU milliseconds per operation of gunicorn, PostgreSQL and the load generator."""
+
+    def ms(value: float) -> float | None:
+        return round(value * 1000 / done, 3) if done else None
+
+    return {
+        f"gunicorn_cpu_ms_per_{unit}": ms(cpu["gunicorn_s"]),
+        f"postgres_cpu_ms_per_{unit}": ms(cpu["postgres_s"]),
+        f"server_cpu_ms_per_{unit}": ms(cpu["gunicorn_s"] + cpu["postgres_s"]),
+        f"{client}_cpu_ms_per_{unit}": ms(client_s),
+    }
+
+
+def machine_share(cpu: dict[str, float], client_s: float) -> dict[str, float]:
+    """Each part's share of the machine's CPU time during the run."""
+    total = cpu["machine_total_s"] or 1.0
+    server = cpu["gunicorn_s"] + cpu["postgres_s"]
+    return {
+        "gunicorn": round(cpu["gunicorn_s"] / total, 3),
+        "postgres": round(cpu["postgres_s"] / total, 3),
+        "load_generator": round(client_s / total, 3),
+        "everything_else": round(max(0.0, cpu["machine_busy_s"] - server - client_s) / total, 3),
+        "idle": round(1 - cpu["machine_busy_s"] / total, 3),
+    }
