@@ -236,3 +236,19 @@ def test_after_sign_in_the_browser_goes_where_it_was_going(app, people, acme_sso
     start = client.get("/login/sso/acme/start?next=//evil.example/")
     callback = acme_sso.authorize(start.headers["Location"], until="http://localhost/login/sso/")
     assert client.get(callback).headers["Location"] == "/console/"
+
+
+def test_the_password_page_offers_the_provider_this_browser_last_signed_in_with(app, people, acme_sso):
+    client = FormClient(app)
+    assert "Sign in with Test IdP" not in text_of(client.get("/login"))
+    acme_sso.login_as("okta-hr-1", "hr@acme.example")
+    signed_in = sign_in_with_sso(acme_sso, client)
+    assert "sso_organisation=acme" in signed_in.headers["Set-Cookie"]
+    assert "HttpOnly" in signed_in.headers["Set-Cookie"]
+    client.submit("/console/", {}, action="/logout")
+    page = client.get("/login")
+    assert "Sign in with Test IdP" in text_of(page) and "Acme Corporation" in text_of(page)
+    assert 'href="/login/sso/acme/start"' in page.get_data(as_text=True)
+    stranger = FormClient(app)
+    stranger.set_cookie("sso_organisation", "globex")  # an organisation without single sign-on
+    assert "Sign in with" not in text_of(stranger.get("/login"))

@@ -33,6 +33,9 @@ from training_app.urls import external_url
 bp = Blueprint("sso", __name__, cli_group="sso")
 
 NEXT_KEY = "sso_next"
+# After a single sign-on, this browser's password page offers that organisation's provider.
+REMEMBERED = "sso_organisation"
+REMEMBER_FOR = 365 * 24 * 3600
 TOO_MANY = "Too many sign-in attempts from your address. Wait a minute, then try again."
 
 
@@ -81,7 +84,29 @@ def callback(tenant_slug: str):
         keep_writes_of_this_refusal()  # the audit event, and the state used up
         return _refused_page(tenant, connection, refused)
     start_staff_session(account, method="sso", data={"method": "sso", "issuer": connection.issuer})
-    return redirect(same_site_path(next_target or "") or url_for("reports.console"))
+    response = redirect(same_site_path(next_target or "") or url_for("reports.console"))
+    response.set_cookie(
+        REMEMBERED,
+        tenant.slug,
+        max_age=REMEMBER_FOR,
+        httponly=True,
+        samesite="Lax",
+        secure=bool(current_app.config.get("SESSION_COOKIE_SECURE")),
+    )
+    return response
+
+
+@bp.app_template_global("remembered_single_sign_on")
+def remembered_single_sign_on() -> tuple[Tenant, Any] | None:
+    """The organisation this browser last signed in to with single sign-on, if it still has it
+    (the password page's "Sign in with <provider>" button)."""
+    slug = request.cookies.get(REMEMBERED, "")
+    if not slug or len(slug) > 64:
+        return None
+    try:
+        return sso.tenant_with_sso(slug)
+    except DomainError:
+        return None
 
 
 def _provider_claims(connection) -> dict[str, Any]:
