@@ -16,6 +16,8 @@ else
 fi
 [ -x .venv/bin/python ] || "${PYTHON:-python3}" -m venv .venv
 .venv/bin/pip install -q --disable-pip-version-check -r requirements-dev.txt
+# The SCORM runtime the dispatch browser tests host (scorm-again, pinned in its package-lock.json).
+[ -d tests/dispatch/runtime/node_modules ] || npm ci --prefix tests/dispatch/runtime --no-audit --no-fund --silent
 # node's oidc-provider: the real OpenID Connect provider the single sign-on tests start (tests/sso)
 [ -d tests/oidc_provider/node_modules ] || npm ci --prefix tests/oidc_provider --no-audit --no-fund
 [ "${TEST_DB:-all}" = "sqlite" ] || scripts/ensure-postgres.sh
