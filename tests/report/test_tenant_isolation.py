@@ -24,7 +24,7 @@ from tests.helpers import FormClient, sign_in_learner
 from tests.journeys import COURSE, ready_for_quiz
 from training_app import api_tokens
 from training_app.extensions import db
-from training_app.models import AuditEvent
+from training_app.models import AuditEvent, Tenant, User
 from webhooks import services as webhooks
 from webhooks.models import WebhookDelivery
 
@@ -160,3 +160,54 @@ def test_every_console_and_learner_url_naming_another_tenants_object_is_a_404(ap
         tried.append(endpoint)
     assert len(set(tried)) >= 24, sorted(set(tried))  # the console's and the learner's id routes
     assert globex_events(app, other["globex"]) == before  # nothing was written in Globex
+
+
+def test_scim_with_one_tenants_token_never_reaches_another_tenants_people(app, other):
+    """SCIM (/scim/v2) names people by id in its one catch-all route: every method it accepts is
+    tried on Globex's learner with Acme's token, and searches never list them."""
+    with app.app_context():
+        acme = db.session.scalar(select(Tenant).where(Tenant.slug == "acme"))
+        issued = api_tokens.issue_token(
+            acme, name="Okta", scope="scim", expires_in=timedelta(days=1), actor="test"
+        )
+        db.session.commit()
+    client = app.test_client(use_cookies=False)
+    headers = {"Authorization": f"Bearer {issued.secret}", "Content-Type": "application/scim+json"}
+    gus = other["ids"]["user_id"]
+    user = {
+        "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+        "id": str(gus),
+        "userName": "gus@globex.example",
+        "displayName": "Not Yours",
+        "active": False,
+        "emails": [{"value": "gus@globex.example", "type": "work"}],
+    }
+    bodies = {
+        "PUT": user,
+        "PATCH": {
+            "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+            "Operations": [{"op": "replace", "value": {"active": False}}],
+        },
+    }
+    before = globex_events(app, other["globex"])
+    methods = {
+        method
+        for rule in app.url_map.iter_rules()
+        if rule.rule.startswith("/scim/")
+        for method in rule.methods - {"HEAD", "OPTIONS"}
+    }
+    assert {"GET", "PUT", "PATCH", "DELETE", "POST"} <= methods
+    for method in sorted(methods):
+        response = client.open(
+            f"/scim/v2/Users/{gus}", method=method, json=bodies.get(method), headers=headers
+        )
+        expected = 405 if method == "POST" else 404  # no POST on a User: RFC 7644 §3.2
+        assert response.status_code == expected, f"{method} answered {response.status_code}"
+    listed = client.get(
+        "/scim/v2/Users", query_string={"filter": 'emails.value co "globex"'}, headers=headers
+    ).get_json()
+    assert listed["totalResults"] == 0
+    assert client.get("/scim/v2/Users", headers=headers).get_json()["totalResults"] == 1  # Acme's Ada
+    assert globex_events(app, other["globex"]) == before
+    with app.app_context():
+        assert db.session.get(User, gus).end_date is None and db.session.get(User, gus).name == "Gus Globex"
