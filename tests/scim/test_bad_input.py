@@ -218,3 +218,13 @@ def test_missing_unknown_revoked_expired_and_wrong_scope_tokens(app, orgs):
         assert "scim" in scim_error(response, 403)
         assert 'scope="scim"' in response.headers["WWW-Authenticate"]
     assert people_count(app, orgs["acme"].tenant_id) == 0
+
+
+def test_too_many_requests_from_one_token_is_a_scim_429(app, okta, entra):
+    app.config["SCIM_RATE_LIMIT"] = "3 per minute"
+    answers = [okta.get("/Users").status_code for _ in range(4)]
+    assert answers == [200, 200, 200, 429]
+    response = okta.get("/Users")
+    scim_error(response, 429)
+    assert int(response.headers["Retry-After"]) > 0
+    assert entra.get("/Users").status_code == 200  # the limit is the token's
