@@ -29,7 +29,6 @@ from functools import cache
 from pathlib import Path
 
 import pypdfium2
-from babel.dates import format_date
 from flask_babel import gettext
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, Template, select_autoescape
 from weasyprint import CSS, HTML
@@ -38,6 +37,7 @@ from weasyprint.urls import URLFetcher
 
 from certificates.codes import normalise_code
 from certificates.errors import InvalidBranding, InvalidCertificate
+from certificates.labels import LABELS, language_of, long_date
 from certificates.qr import QR_ANCHOR, VerifyQr, qr_matrix
 from certificates.text_layer import exact_text_layer
 
@@ -148,104 +148,6 @@ class CertificateDocument:
         # NFC so that a name typed with combining accents prints and extracts like the composed one.
         object.__setattr__(self, "holder_name", unicodedata.normalize("NFC", name))
         object.__setattr__(self, "code", normalise_code(self.code))
-
-
-# --- labels ------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Labels:
-    title: str
-    certifies: str
-    completed: str
-    policy_version: str
-    completed_on: str
-    valid_until: str
-    no_expiry: str
-    score: str
-    certificate_no: str
-    verify_at: str
-    issued_by: str
-
-
-LABELS = {
-    "en": Labels(
-        title="Certificate of Completion",
-        certifies="This certifies that",
-        completed="has successfully completed",
-        policy_version="Policy version",
-        completed_on="Completed on",
-        valid_until="Valid until",
-        no_expiry="No expiry",
-        score="Score",
-        certificate_no="Certificate no.",
-        verify_at="Verify at",
-        issued_by="Issued by",
-    ),
-    "es": Labels(
-        title="Certificado de finalización",
-        certifies="Se certifica que",
-        completed="ha completado satisfactoriamente",
-        policy_version="Versión de la política",
-        completed_on="Completado el",
-        valid_until="Válido hasta",
-        no_expiry="Sin caducidad",
-        score="Puntuación",
-        certificate_no="Certificado n.º",
-        verify_at="Verifíquelo en",
-        issued_by="Emitido por",
-    ),
-    "fr": Labels(
-        title="Certificat de réussite",
-        certifies="Nous certifions que",
-        completed="a suivi avec succès la formation",
-        policy_version="Version de la politique",
-        completed_on="Terminé le",
-        valid_until="Valable jusqu’au",
-        no_expiry="Sans expiration",
-        score="Score",
-        certificate_no="Certificat n°",
-        verify_at="Vérifier sur",
-        issued_by="Délivré par",
-    ),
-    "de": Labels(
-        title="Teilnahmezertifikat",
-        certifies="Hiermit wird bestätigt, dass",
-        completed="erfolgreich abgeschlossen hat:",
-        policy_version="Richtlinienversion",
-        completed_on="Abgeschlossen am",
-        valid_until="Gültig bis",
-        no_expiry="Unbefristet",
-        score="Ergebnis",
-        certificate_no="Zertifikat-Nr.",
-        verify_at="Prüfen unter",
-        issued_by="Ausgestellt von",
-    ),
-    "pt": Labels(
-        title="Certificado de conclusão",
-        certifies="Certificamos que",
-        completed="concluiu com êxito",
-        policy_version="Versão da política",
-        completed_on="Concluído em",
-        valid_until="Válido até",
-        no_expiry="Sem data de validade",
-        score="Pontuação",
-        certificate_no="Certificado n.º",
-        verify_at="Verifique em",
-        issued_by="Emitido por",
-    ),
-}
-DEFAULT_LOCALE = "en"
-
-
-def language_of(locale: str) -> str:
-    """'es-MX' and 'es_MX' print with Spanish labels; a language without labels prints in English."""
-    language = locale.replace("_", "-").split("-")[0].lower()
-    return language if language in LABELS else DEFAULT_LOCALE
-
-
-def long_date(day: date, locale: str) -> str:
-    return format_date(day, format="long", locale=language_of(locale))
 
 
 # --- rendering ---------------------------------------------------------------------------------

@@ -133,7 +133,7 @@ def test_a_name_in_any_script_prints_with_embedded_fonts_and_no_missing_glyphs(
         pytest.param("نور الهدى عبد الله", id="arabic"),
         pytest.param("王小明", id="chinese"),
         pytest.param("山田太郎", id="japanese"),
-        # Exact only with certificates/text_layer.py (WeasyPrint 70 maps each glyph to one string).
+        # Exact only with certificates/text_layer/ (WeasyPrint 70 maps each glyph to one string).
         pytest.param("प्रिया शर्मा", id="devanagari"),
     ],
 )

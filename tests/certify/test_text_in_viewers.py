@@ -3,7 +3,7 @@
 Three readers, three ways of reading a PDF's text: pypdf (our verifier and tests) maps each glyph
 through the font's /ToUnicode; poppler (pdftotext: Evince, Okular) and PDFium (Chrome, Edge) also
 place the characters by the glyphs' positions, infer spaces from gaps, and honour ActualText.
-certificates/text_layer.py gives each left-to-right word an ActualText span for the latter two;
+certificates/text_layer/ gives each left-to-right word an ActualText span for the latter two;
 right-to-left text reads from its glyphs in all three.
 
 Known limit, not tested here: Arabic written with its optional vowel marks (مُحَمَّد) reads

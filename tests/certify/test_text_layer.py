@@ -1,4 +1,4 @@
-"""The exact text layer (certificates/text_layer.py): names in Indic scripts read back from the PDF
+"""The exact text layer (certificates/text_layer/): names in Indic scripts read back from the PDF
 exactly as typed, the page looks the same as WeasyPrint draws it, and the patch stays pinned to
 the one WeasyPrint version it was checked against. What poppler and PDFium (the viewers) read:
 test_text_in_viewers.py."""
@@ -91,7 +91,7 @@ def test_the_same_glyphs_read_back_right_in_the_name_and_the_title_at_another_si
 
 
 def _unpatched_pdf(cert: CertificateDocument, branding: Branding) -> bytes:
-    """The certificate as WeasyPrint 70 writes it without certificates/text_layer.py."""
+    """The certificate as WeasyPrint 70 writes it without certificates/text_layer/."""
     printer = render._printer()
     document = HTML(string=render.certificate_html(cert, branding), url_fetcher=printer.url_fetcher)
     return document.write_pdf(
@@ -241,7 +241,7 @@ def test_the_patch_only_applies_to_certificates(
 def test_the_patch_is_pinned_to_the_weasyprint_version_it_was_checked_against(
     make_certificate: MakeCertificate, branding: Branding, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # An upgrade fails here first: re-validate certificates/text_layer.py, then move the pin.
+    # An upgrade fails here first: re-validate certificates/text_layer/, then move the pin.
     assert weasyprint.__version__ == text_layer.SUPPORTED_WEASYPRINT == "70.0"
     check_weasyprint_version()
 
