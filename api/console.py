@@ -11,6 +11,7 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from wtforms import SelectField, StringField
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length
 
 from training_app import api_tokens
@@ -22,15 +23,15 @@ from training_app.models import Tenant
 bp = Blueprint("api_console", __name__, url_prefix="/console/api-tokens", template_folder="templates")
 
 SCOPE_CHOICES = [
-    ("read", _l("Read: completions, employees, assignments, certificates, courses, audit log")),
-    ("write", _l("Write: read, and create or change employees, assignments and certificates")),
-    ("scim", _l("SCIM: an identity provider provisions employees")),
+    SelectChoice("read", _l("Read: completions, employees, assignments, certificates, courses, audit log")),
+    SelectChoice("write", _l("Write: read, and create or change employees, assignments and certificates")),
+    SelectChoice("scim", _l("SCIM: an identity provider provisions employees")),
 ]
 LIFETIME_CHOICES = [
-    ("30", _l("30 days")),
-    ("90", _l("90 days")),
-    ("180", _l("180 days")),
-    ("365", _l("1 year")),
+    SelectChoice("30", _l("30 days")),
+    SelectChoice("90", _l("90 days")),
+    SelectChoice("180", _l("180 days")),
+    SelectChoice("365", _l("1 year")),
 ]
 
 

@@ -18,6 +18,7 @@ from webargs.flaskparser import FlaskParser
 
 from training_app import api_tokens
 from training_app.api_tokens import AuthenticatedToken
+from training_app.edge import UnsafeText, check_text
 from training_app.errors import DomainError, ValidationFailed
 from training_app.extensions import csrf, limiter
 
@@ -42,6 +43,7 @@ class ErrorSchema(ma.Schema):
 
 class TrainingApi(Api):
     ERROR_SCHEMA = ErrorSchema
+    DEFAULT_ERROR_RESPONSE_NAME = None  # each view documents the errors it gives (documented_errors)
 
     def _register_error_handlers(self) -> None:
         """None: training_app.errors renders every error (JSON under /api/)."""
@@ -57,6 +59,11 @@ class ApiParser(FlaskParser):
         "querystring": ma.RAISE,
     }
 
+    def parse(self, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
+        data = super().parse(*args, **kwargs)
+        refuse_unstorable_text(data)
+        return data
+
     def handle_error(self, error, req, schema, *, error_status_code, error_headers):  # type: ignore[override]
         raise invalid_input(error.messages, schema)
 
@@ -67,6 +74,27 @@ class ApiParser(FlaskParser):
             code="invalid_json",
             errors={"body": "not valid JSON"},
         )
+
+
+def refuse_unstorable_text(value: Any, where: str = "body") -> None:
+    """Text no database column may hold, anywhere in the parsed input: control characters (NUL),
+    bidirectional overrides (training_app.edge: 400 naming the field), and lone surrogates, which
+    JSON's \\u escapes can spell but UTF-8 cannot."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            refuse_unstorable_text(item, str(key))
+    elif isinstance(value, list | tuple):
+        for item in value:
+            refuse_unstorable_text(item, where)
+    elif isinstance(value, str):
+        check_text({where: value})
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise UnsafeText(
+                f"{where} contains a lone surrogate (an invalid \\u escape); send UTF-8 text.",
+                errors={where: "not UTF-8 text"},
+            ) from None
 
 
 def invalid_input(messages: Any, schema: ma.Schema | None) -> ValidationFailed:
@@ -81,7 +109,9 @@ def invalid_input(messages: Any, schema: ma.Schema | None) -> ValidationFailed:
             errors["body" if field == "_schema" else field] = _described(problems, known)
     unknown = [field for field, problem in errors.items() if problem == "unknown field"]
     others = "; ".join(f"{field}: {problem}" for field, problem in errors.items() if field not in unknown)
-    parts = [f"Unknown field(s): {', '.join(unknown)}. The fields are: {', '.join(known)}."] if unknown else []
+    parts = (
+        [f"Unknown field(s): {', '.join(unknown)}. The fields are: {', '.join(known)}."] if unknown else []
+    )
     if others:
         parts.append(f"Some fields are not right: {others}.")
     return ValidationFailed(" ".join(parts), errors=errors)

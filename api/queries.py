@@ -9,6 +9,7 @@ reports.completions, with the console's filters): the API adds only its order, i
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Any
 
@@ -251,8 +252,13 @@ def courses() -> list[dict[str, Any]]:
     return [course_json(course) for course in db.session.scalars(select(Course).order_by(Course.slug))]
 
 
+COURSE_SLUG = re.compile(r"[a-z0-9][a-z0-9_-]{0,99}")
+
+
 def course(slug: str) -> Course:
-    found = db.session.scalar(select(Course).where(Course.slug == slug))
+    found = (
+        db.session.scalar(select(Course).where(Course.slug == slug)) if COURSE_SLUG.fullmatch(slug) else None
+    )
     if found is None:
         raise NotFound(f"There is no course {slug!r}.")
     return found

@@ -7,6 +7,7 @@ is not in the past, a filter range that ends before it starts) are the services'
 
 from __future__ import annotations
 
+from datetime import UTC, date
 from typing import Any
 
 import marshmallow as ma
@@ -18,6 +19,25 @@ from reports import filters
 from reports.completions import EXPORT_COLUMNS, NUMBER_COLUMNS, TIMESTAMP_COLUMNS
 
 DATE_TIME = {"format": "date-time"}
+LAST_DAY = date(9999, 12, 30)  # the day after must exist: ranges end at the next midnight
+
+
+class Day(fields.Date):
+    """A calendar day, YYYY-MM-DD, up to LAST_DAY."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(validate=validate.Range(max=LAST_DAY, error="a day up to 9999-12-30"), **kwargs)
+
+
+class Moment(fields.AwareDateTime):
+    """A moment with its UTC offset (ISO 8601), read as UTC."""
+
+    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> Any:
+        moment = super()._deserialize(value, attr, data, **kwargs)
+        try:
+            return moment.astimezone(UTC)
+        except OverflowError:
+            raise ma.ValidationError("a moment between the years 1 and 9999 in UTC") from None
 
 
 def _nullable_text(description: str, **metadata: Any) -> fields.String:
@@ -44,9 +64,7 @@ def _filter_field(name: str) -> fields.Field:
     if name.endswith(("_from", "_to")):
         edge = "from" if name.endswith("_from") else "to"
         what = name.rsplit("_", 1)[0]
-        return fields.String(
-            metadata={"format": "date", "description": f"{what.title()} date {edge} (a UTC day, included)"}
-        )
+        return Day(metadata={"description": f"{what.title()} date {edge} (a UTC day, included)"})
     if name == "version":
         return fields.String(metadata={"pattern": "^[0-9]+$", "description": FILTER_HELP[name]})
     length = filters.MAX_LENGTHS.get(name, 100)
@@ -59,7 +77,7 @@ def _filter_field(name: str) -> fields.Field:
 CompletionQuery = PageArgs.from_dict(
     {
         **{name: _filter_field(name) for name in filters.FILTER_NAMES if name != "sort"},
-        "updated_since": fields.AwareDateTime(
+        "updated_since": Moment(
             metadata={
                 "description": "Only rows whose record changed at or after this moment (assigned, "
                 "started, attested, completed, waived, the person's HR record, a certificate revoked); "
@@ -99,7 +117,7 @@ class EmployeeQuery(PageArgs):
     email = fields.String(validate=validate.Length(max=320))
     department = fields.String(validate=validate.Length(max=120))
     status = fields.String(validate=validate.OneOf(("active", "left")))
-    updated_since = fields.AwareDateTime(metadata={"description": "Changed at or after this moment"})
+    updated_since = Moment(metadata={"description": "Changed at or after this moment"})
 
 
 class Employee(ma.Schema):
@@ -130,9 +148,9 @@ class EmployeeCreate(ma.Schema):
     name = fields.String(required=True, validate=validate.Length(min=1, max=200))
     department = fields.String(validate=validate.Length(max=120))
     manager_email = fields.String(validate=validate.Length(max=320), metadata=_EMAIL)
-    hire_date = fields.Date()
+    hire_date = Day()
     locale = fields.String(validate=validate.Length(max=16), metadata={"example": "es-MX"})
-    end_date = fields.Date(allow_none=True)
+    end_date = Day(allow_none=True)
 
 
 class EmployeeChange(ma.Schema):
@@ -144,13 +162,13 @@ class EmployeeChange(ma.Schema):
     name = fields.String(validate=validate.Length(min=1, max=200))
     department = fields.String(validate=validate.Length(min=1, max=120))
     manager_email = fields.String(validate=validate.Length(min=3, max=320), metadata=_EMAIL)
-    hire_date = fields.Date()
+    hire_date = Day()
     locale = fields.String(validate=validate.Length(min=2, max=16))
-    end_date = fields.Date(allow_none=True)
+    end_date = Day(allow_none=True)
 
 
 class EmployeeEnd(ma.Schema):
-    end_date = fields.Date(metadata={"description": "The last day (default: today, UTC)"})
+    end_date = Day(metadata={"description": "The last day (default: today, UTC)"})
 
 
 # --- assignments ----------------------------------------------------------------------------------
@@ -186,7 +204,7 @@ class AssignmentCreate(ma.Schema):
     """Assign a course by a date to some employees, a department, or everyone (one of them)."""
 
     course = fields.String(required=True, validate=validate.Length(min=1, max=100))
-    due_on = fields.Date(required=True, metadata={"description": "The last day to complete it"})
+    due_on = Day(required=True, metadata={"description": "The last day to complete it"})
     employee_ids = fields.List(
         fields.String(validate=validate.Length(min=1, max=64)), validate=validate.Length(min=1, max=1000)
     )
@@ -217,8 +235,8 @@ class CertificateQuery(PageArgs):
     course = fields.String(validate=validate.Length(max=100))
     department = fields.String(validate=validate.Length(max=120))
     status = fields.String(validate=validate.OneOf(CERTIFICATE_STATUSES))
-    issued_from = fields.Date()
-    issued_to = fields.Date()
+    issued_from = Day()
+    issued_to = Day()
 
 
 class Certificate(ma.Schema):
@@ -295,8 +313,8 @@ class AuditQuery(PageArgs):
         validate=validate.Length(max=100), metadata={"description": "e.g. staff:3, token:2, cli"}
     )
     action = fields.String(validate=validate.Length(max=100), metadata={"example": "employee.changed"})
-    since = fields.Date(metadata={"description": "From this UTC day"})
-    until = fields.Date(metadata={"description": "To this UTC day, included"})
+    since = Day(metadata={"description": "From this UTC day"})
+    until = Day(metadata={"description": "To this UTC day, included"})
     subject_type = fields.String(validate=validate.Length(max=100))
     subject_id = fields.String(validate=validate.Length(max=100))
 

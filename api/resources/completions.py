@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
 from api import paging, queries, schemas
@@ -30,7 +31,7 @@ def list_completions(args: dict[str, Any]):
     the order of `assignment_id`. `updated_since` picks the rows whose record changed since a
     moment: pass the time of your last sync (then page with `cursor`).
     """
-    chosen = parse_filter({name: args.get(name) for name in FILTER_NAMES if name != "sort"})
+    chosen = parse_filter({name: _text(args.get(name)) for name in FILTER_NAMES if name != "sort"})
     after = paging.position(args.get("cursor"), "completions")
     rows = queries.completion_rows(
         current_token().tenant_id,
@@ -40,3 +41,8 @@ def list_completions(args: dict[str, Any]):
         limit=args["limit"],
     )
     return paging.page(rows, args["limit"], "completions", key=lambda row: row["assignment_id"])
+
+
+def _text(value: Any) -> str | None:
+    """As the console's query string holds it (its parser reads text)."""
+    return value.isoformat() if isinstance(value, date) else value

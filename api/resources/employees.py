@@ -6,6 +6,8 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
+from flask.views import MethodView
+
 from api import paging, queries, schemas
 from api.core import PREFIX, READ_ERRORS, WRITE_ERRORS, ApiBlueprint, current_token, documented_errors, secure
 from people.employees import save_employee
@@ -69,36 +71,36 @@ def create_employee(body: dict[str, Any]):
 
 
 @blp.route("/<int:person_id>")
-@blp.response(200, schemas.Employee)
-@documented_errors(blp, 401, 403, 404, 429)
-def get_employee(person_id: int):
-    """Get a person"""
-    return employee_json(queries.employee(current_token().tenant_id, person_id))
+class Person(MethodView):
+    """One rule for both methods: with a rule per method, Werkzeug answers 405 instead of 404 to
+    a PATCH whose id is out of range."""
 
+    @blp.response(200, schemas.Employee)
+    @documented_errors(blp, 401, 403, 404, 429)
+    def get(self, person_id: int):
+        """Get a person"""
+        return employee_json(queries.employee(current_token().tenant_id, person_id))
 
-@blp.route("/<int:person_id>", methods=["PATCH"])
-@blp.arguments(schemas.EmployeeChange)
-@blp.response(200, schemas.Employee)
-@documented_errors(blp, *WRITE_ERRORS)
-def change_employee(body: dict[str, Any], person_id: int):
-    """Change a person's HR record
+    @blp.arguments(schemas.EmployeeChange)
+    @blp.response(200, schemas.Employee)
+    @documented_errors(blp, *WRITE_ERRORS)
+    def patch(self, body: dict[str, Any], person_id: int):
+        """Change a person's HR record
 
-    Only the fields sent change. `end_date: null` brings back a leaver (their assignments open
-    again). A learner known only through an LMS gets no employee id here: create the employee
-    with POST and their email instead.
-    """
-    token = current_token()
-    user = queries.employee(token.tenant_id, person_id)
-    if not user.employee_id:
-        raise ValidationFailed(
-            "This person has no employee id (an LMS learner): create the employee with POST "
-            "/api/v1/employees and their email, which links them.",
-            errors={"employee_id": "missing"},
-        )
-    saved = save_employee(
-        token.tenant_id, _record({**employee_json(user), **body}), actor=token.actor, person=user
-    )
-    return employee_json(saved.user)
+        Only the fields sent change. `end_date: null` brings back a leaver (their assignments
+        open again). A learner known only through an LMS gets no employee id here: create the
+        employee with POST and their email instead.
+        """
+        token = current_token()
+        user = queries.employee(token.tenant_id, person_id)
+        if not user.employee_id:
+            raise ValidationFailed(
+                "This person has no employee id (an LMS learner): create the employee with POST "
+                "/api/v1/employees and their email, which links them.",
+                errors={"employee_id": "missing"},
+            )
+        values = _record({**employee_json(user), **body})
+        return employee_json(save_employee(token.tenant_id, values, actor=token.actor, person=user).user)
 
 
 @blp.route("/<int:person_id>/end", methods=["POST"])

@@ -110,7 +110,6 @@ def test_bad_values_are_a_422_naming_each_field_and_nothing_is_written(app, hr_s
         ({**NEW, "hire_date": 20260105}, {"hire_date"}),
         ({**NEW, "locale": "français"}, {"locale"}),
         ({**NEW, "end_date": "2025-01-01"}, {"end_date"}),  # before the hire date
-        ({**NEW, "name": "Eve\u202eevil"}, {"name"}),
         ({key: value for key, value in NEW.items() if key != "name"}, {"name"}),
         ({**NEW, "salary": 100, "ssn": "x"}, {"salary", "ssn"}),
         ({**NEW, "employee_id": ["E1"]}, {"employee_id"}),
@@ -121,6 +120,8 @@ def test_bad_values_are_a_422_naming_each_field_and_nothing_is_written(app, hr_s
         assert set(answer.json["errors"]) == fields, answer.json
         assert answer.json["message"]
     assert hr_system.post(PATH, [NEW]).status_code == 422
+    spoofed = hr_system.post(PATH, {**NEW, "name": "Eve\u202eevil"})  # a right-to-left override
+    assert spoofed.status_code == 400 and spoofed.json["errors"] == {"name": "contains U+202E"}
     assert counts(app, world.acme) == before
 
 
