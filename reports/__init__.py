@@ -7,6 +7,7 @@ def init_app(app: Flask) -> None:
     from reports import (
         certificates_views,  # noqa: F401  (adds its routes to the console blueprint)
         cli,
+        dispatch_views,  # noqa: F401  (adds its routes to the console blueprint)
         evidence,
         evidence_cli,  # noqa: F401  (adds verify-evidence to the reports commands)
         evidence_views,  # noqa: F401  (adds its routes to the console blueprint)

@@ -1,9 +1,18 @@
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
-from wtforms import BooleanField, EmailField, SelectField, StringField, TextAreaField
+from wtforms import BooleanField, EmailField, IntegerField, SelectField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import AnyOf, DataRequired, Email, Length, Optional, Regexp
+from wtforms.validators import (
+    AnyOf,
+    DataRequired,
+    Email,
+    InputRequired,
+    Length,
+    NumberRange,
+    Optional,
+    Regexp,
+)
 
 from training_app.models import ROLE_LABELS, STAFF_ROLES
 
@@ -98,3 +107,48 @@ class PlatformForm(FlaskForm):
 
 class DeploymentForm(FlaskForm):
     deployment_id = StringField(_l("Deployment id"), validators=[DataRequired(), Length(max=255)])
+
+
+class DispatchPackageForm(FlaskForm):
+    """A SCORM / cmi5 package for an LMS (the course choices are the published courses)."""
+
+    lms_name = StringField(
+        _l("Which LMS it is for"),
+        validators=[DataRequired(), Length(max=100)],
+        description=_l("For example Cornerstone or SuccessFactors. Its learners share one identity space."),
+    )
+    course = SelectField(_l("Course"), choices=[], validators=[DataRequired()])
+    format = SelectField(
+        _l("Package format"),
+        choices=[
+            SelectChoice("scorm12", _l("SCORM 1.2 (most LMSs)")),
+            SelectChoice("scorm2004", _l("SCORM 2004 4th edition")),
+            SelectChoice("cmi5", _l("cmi5")),
+        ],
+        default="scorm12",
+    )
+    learner_id_is = SelectField(
+        _l("The LMS's learner id is"),
+        choices=[
+            SelectChoice("employee_id", _l("the employee id (as in your HR file)")),
+            SelectChoice("email", _l("the work email")),
+            SelectChoice("lms_user", _l("an LMS user name (matched to no HR record)")),
+        ],
+        default="employee_id",
+    )
+    opens_in = SelectField(
+        _l("The training opens"),
+        choices=[
+            SelectChoice("frame", _l("inside the LMS page")),
+            SelectChoice("window", _l("in a new window")),
+        ],
+        default="frame",
+    )
+
+
+class RotateSecretForm(FlaskForm):
+    grace_days = IntegerField(
+        _l("Days the current package keeps working"),
+        default=14,
+        validators=[InputRequired(message=_l("Say how many days (0 to 90).")), NumberRange(min=0, max=90)],
+    )

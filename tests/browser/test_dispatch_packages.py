@@ -342,3 +342,41 @@ def test_a_result_the_lms_missed_is_sent_on_the_next_launch(app, lms, upload, co
     assert core["lesson_status"] == "passed" and core["score"]["raw"] == "100"
     statuses = [c["cmi"]["core"]["lesson_status"] for c in lms.commits]
     assert "incomplete" not in statuses[statuses.index("passed") :], f"never set back: {statuses}"
+
+
+@pytest.mark.browser
+def test_the_console_page_and_the_package_page_pass_axe(app, lms, upload, context, https_server, backend):
+    """HR's packages page (created, rotated, revoked rows and the form with an error), and the
+    package's own page as the learner sees it in the LMS, refused or working."""
+    from tests.browser.support import accessibility_problems
+
+    active = upload("orientation-12", "scorm12")
+    revoked = upload("leaders-cmi5", "cmi5", course=LEADERS)
+    with app.app_context():
+        packages.rotate_secret(db.session.get(DispatchPackage, active.id), actor="test")
+        packages.revoke(db.session.get(DispatchPackage, revoked.id), actor="test")
+        db.session.commit()
+    page = context.new_page()
+    page.goto(f"{https_server.url}/login")
+    page.get_by_label("Email").fill("hr@acme.example")
+    page.get_by_label("Password").fill(factories.PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url(re.compile(r"/console/$"))
+    page.goto(f"{https_server.url}/console/lms")
+    page.get_by_role("link", name="SCORM and cmi5 packages").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("SCORM and cmi5 packages")
+    problems = [accessibility_problems(page, "packages")]
+    screenshot(page, f"dispatch-console-{backend}")
+    page.get_by_label("Which LMS it is for").fill("")
+    page.get_by_role("button", name="Create the package").click()
+    expect(page.locator(".field-error").first).to_be_visible()
+    problems.append(accessibility_problems(page, "packages, form with an error"))
+
+    learner = context.new_page()
+    learner.goto(lms.url("/package/orientation-12/index.html"))
+    expect(learner.locator("#pw-problem")).to_be_visible()
+    problems.append(accessibility_problems(learner, "package page without an LMS"))
+    learner.goto(lms.scorm_course("orientation-12", "scorm12", "u-ada", "Lovelace, Ada"))
+    expect(package_page(learner).locator("#pw-status")).to_contain_text("Your training is open below")
+    problems.append(accessibility_problems(learner, "package page in the LMS, training open"))
+    assert [p for p in problems if p] == []

@@ -16,6 +16,7 @@ from certificates.models import Certificate
 from certificates.services import revoke
 from courses import publishing
 from courses import services as learning
+from dispatch import packages as dispatch_packages
 from lti.services.platforms import PlatformFields, add_platform
 from quizzes import services as quizzes
 from reports.models import EvidencePack
@@ -40,6 +41,7 @@ OBJECT_ARGUMENTS = {
     "endpoint_id",
     "delivery_id",
     "token_id",
+    "package_id",
 }
 PREFIXES = ("/console/", "/certificates/", "/quiz/attempts/")
 
@@ -80,6 +82,9 @@ def other(app, published):
         token = api_tokens.issue_token(
             globex, name="Globex HR", scope="write", expires_in=timedelta(days=30), actor="test"
         ).token
+        package = dispatch_packages.create_package(
+            globex, dispatch_packages.PackageChoice(COURSE, "scorm12"), actor="test"
+        )
         pack = EvidencePack(tenant_id=globex.id, filters={}, status="done")
         db.session.add(pack)
         endpoint, _secret = webhooks.create_endpoint(
@@ -102,6 +107,7 @@ def other(app, published):
             "endpoint_id": endpoint.id,
             "delivery_id": db.session.scalar(select(WebhookDelivery.id)),
             "token_id": token.id,
+            "package_id": package.id,
         }
         db.session.commit()
         return {"ids": ids, "acme_learner": acme_learner.id, "globex": globex.id}
