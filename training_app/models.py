@@ -6,7 +6,18 @@ from datetime import date, datetime
 from typing import Any
 
 from flask_login import UserMixin
-from sqlalchemy import CheckConstraint, Float, ForeignKey, Index, String, Text, UniqueConstraint, text
+from sqlalchemy import (
+    CheckConstraint,
+    Column,
+    Float,
+    ForeignKey,
+    Index,
+    String,
+    Text,
+    UniqueConstraint,
+    func,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from training_app.db import utcnow
@@ -51,6 +62,7 @@ class User(UserMixin, db.Model):
             sqlite_where=text("employee_id IS NOT NULL"),
         ),
         Index("ix_users_tenant_email", "tenant_id", "email"),
+        Index("ix_users_tenant_lower_email", "tenant_id", func.lower(Column("email"))),
         Index("ix_users_tenant_manager_email", "tenant_id", "manager_email"),
     )
 
