@@ -28,8 +28,8 @@ def is_active(user: User, today: date) -> bool:
     return user.end_date is None or user.end_date > today
 
 
-def user_name_of(user: User, account: ScimAccount | None) -> str:
-    return (account and account.user_name) or user.email or user.employee_id or user.subject
+def user_name_of(user: User, account: ScimAccount | None) -> str | None:
+    return (account and account.user_name) or user.email
 
 
 def version_of(user: User) -> str:

@@ -122,7 +122,9 @@ class Manager(ComplexAttribute):
 class EnterpriseUser(Extension):
     __schema__ = URN(ENTERPRISE_SCHEMA)
 
-    employee_number: Annotated[str | None, Required.true, Mutability.immutable, Uniqueness.server] = None
+    employee_number: Annotated[
+        str | None, Required.true, Mutability.immutable, Uniqueness.server, CaseExact.true
+    ] = None
     """The employee id HR uses, the one the CSV import and the REST API key a person by. It
     cannot change once set (people.employees)."""
 

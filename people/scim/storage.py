@@ -77,7 +77,8 @@ class EmployeeStorage(ScimStorage):
     ) -> SearchPage:
         condition = self._visible_condition()
         if search_request.filter is not None:
-            condition = and_(condition, filters.condition(self._bound(search_request.filter), self.today))
+            scim_filter = self._bound(search_request.filter)
+            condition = and_(condition, filters.condition(scim_filter, self.tenant_id, self.today))
         total = db.session.scalar(self._people(select(func.count())).where(condition))
         rows: list[tuple[User, ScimAccount | None]] = []
         if search_request.count != 0:
@@ -147,7 +148,10 @@ class EmployeeStorage(ScimStorage):
         return query.select_from(User).outerjoin(ScimAccount, ScimAccount.user_id == User.id)
 
     def _visible_condition(self):
-        return and_(User.tenant_id == self.tenant_id, ScimAccount.deleted_at.is_(None))
+        """The tenant's people with an email (every SCIM User has one), but those SCIM deleted."""
+        return and_(
+            User.tenant_id == self.tenant_id, User.email.is_not(None), ScimAccount.deleted_at.is_(None)
+        )
 
     def _visible(self, resource_id: str) -> tuple[User, ScimAccount | None]:
         if not resource_id.isdigit() or int(resource_id) > 2**31 - 1:
@@ -230,7 +234,7 @@ class EmployeeStorage(ScimStorage):
         taken_by = db.session.scalar(
             self._people(select(User.id))
             .where(self._visible_condition(), User.id != user.id)
-            .where(func.lower(filters.user_name_column()) == user_name.lower())
+            .where(filters.user_name_equals(self.tenant_id, user_name))
             .limit(1)
         )
         if taken_by is not None:
