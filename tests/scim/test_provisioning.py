@@ -297,3 +297,44 @@ def test_discovery_endpoints(okta):
     ]
     assert okta.get("/Schemas").status_code == 200
     assert okta.get("/Schemas", headers={"Authorization": ""}).status_code == 401
+
+
+def test_entra_creates_with_its_default_mappings_and_replaces_several_attributes_at_once(app, orgs, entra):
+    body = {
+        "schemas": [USER, ENTERPRISE],
+        "externalId": "ida.ng",
+        "userName": "Ida.Ng@globex.example",
+        "active": True,
+        "displayName": "Ida Ng",
+        "title": "Engineer",
+        "preferredLanguage": "es-MX",
+        "meta": {"resourceType": "User"},
+        "name": {"formatted": "Ida Ng", "familyName": "Ng", "givenName": "Ida"},
+        "emails": [{"primary": True, "type": "work", "value": "ida.ng@globex.example"}],
+        "addresses": [{"type": "work", "formatted": "1 Main St", "primary": False}],
+        "phoneNumbers": [{"type": "work", "value": "+1 555 0100"}],
+        ENTERPRISE: {"employeeNumber": "G2", "department": "Ops"},
+    }
+    created = entra.post("/Users", body)
+    assert created.status_code == 201, created.get_json()
+    user_id = created.get_json()["id"]
+    assert created.get_json()["preferredLanguage"] == "es-MX"
+    # the aadOptscim062020 shape: one replace whose value names several attributes by path
+    several = patch(
+        {
+            "op": "Replace",
+            "value": {
+                "displayName": "Ida Ng-Wu",
+                "name.familyName": "Ng-Wu",
+                f"{ENTERPRISE}:department": "Research",
+                "title": "Lead",
+            },
+        }
+    )
+    assert entra.patch(f"/Users/{user_id}", several).status_code == 204
+    ida = person(app, user_id)
+    assert (ida.name, ida.department, ida.locale) == ("Ida Ng-Wu", "Research", "es-MX")
+    found = entra.get(
+        "/Users", query_string={"filter": 'userName eq "ida.ng@globex.example" and active eq true'}
+    )
+    assert [user["id"] for user in found.get_json()["Resources"]] == [user_id]
