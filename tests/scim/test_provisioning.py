@@ -12,11 +12,13 @@ from sqlalchemy import select
 from courses import services as learning
 from courses.models import Enrolment
 from people.models import ScimAccount
+from tests import factories
+from tests.helpers import FormClient, text_of
 from tests.journeys import COURSE
 from tests.scim.conftest import ENTERPRISE, USER, events, patch, people_count, person, user_body
 from training_app.db import utcnow
 from training_app.extensions import db
-from training_app.models import User
+from training_app.models import Tenant, User
 
 
 def test_okta_creates_an_employee_and_reads_it_back(app, orgs, okta):
@@ -338,3 +340,17 @@ def test_entra_creates_with_its_default_mappings_and_replaces_several_attributes
         "/Users", query_string={"filter": 'userName eq "ida.ng@globex.example" and active eq true'}
     )
     assert [user["id"] for user in found.get_json()["Resources"]] == [user_id]
+
+
+def test_hr_sees_what_the_identity_provider_did_in_the_audit_log(app, orgs, okta):
+    user_id = okta.create(user_body("E100", "ann@acme.example"))
+    okta.patch(f"/Users/{user_id}", patch({"op": "replace", "value": {"active": False}}))
+    with app.app_context():
+        factories.staff(db.session.get(Tenant, orgs["acme"].tenant_id), "hr@acme.example")
+        db.session.commit()
+    hr = FormClient(app)
+    assert hr.login("hr@acme.example", factories.PASSWORD).status_code == 302
+    page = text_of(hr.get(f"/console/audit?actor=token:{orgs['acme'].token_id}"))
+    assert "Okta (API token)" in page
+    for action in ("employee.created", "scim_account.linked", "employee.changed"):
+        assert action in page
