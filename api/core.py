@@ -139,7 +139,9 @@ def current_token() -> AuthenticatedToken:
 
 
 def _authorise() -> None:
-    """Before every view: the body size limit, then the bearer token for the method's scope."""
+    """Before every view: English (machine clients read codes; the README says so), the body size
+    limit, then the bearer token for the method's scope."""
+    g.ui_locale = "en"
     limit = int(current_app.config["API_MAX_BODY_BYTES"])
     request.max_content_length = limit
     if request.content_length is not None and request.content_length > limit:

@@ -102,3 +102,11 @@ def test_ids_that_cannot_exist_are_a_404_for_every_method(hr_system, world):
         answer = client.open(path, method=method, headers=hr_system.headers, json={})
         assert answer.status_code == 404, (method, path, answer.status_code)
         assert answer.json["code"] == "not_found"
+
+
+def test_messages_are_in_english_whatever_the_client_asks(hr_system, world):
+    answer = hr_system.post(
+        "/api/v1/employees", {**NEW, "email": "grace@acme.example"}, headers={"Accept-Language": "es"}
+    )
+    assert answer.status_code == 409
+    assert answer.json["message"] == "grace@acme.example belongs to another employee (E002)."
