@@ -84,7 +84,11 @@ def enter(token: str):
     login_user(entry.learner)
     session.pop("lti", None)  # a launch by another door in this browser is not this one's context
     session[framing.FRAME_ORIGINS_KEY] = entry.frame_origins
-    session["embedded"] = entry.opens_in == "frame"
+    # In the package page's frame, or a window of its own ("Open in a new window"), as Fetch Metadata says.
+    destination = request.headers.get("Sec-Fetch-Dest") or (
+        "iframe" if entry.opens_in == "frame" else "document"
+    )
+    session["embedded"] = destination in ("iframe", "frame")
     return redirect(url_for("courses.overview", course_slug=entry.course_slug), 303)
 
 

@@ -113,11 +113,18 @@ def wrong_answers(app: Flask, attempt_id: int) -> dict[str, list[str]]:
 
 
 def walk_course(
-    app: Flask, page: Page, https_server: HttpsServer, course: str, *, name: str, passing: bool = True
+    app: Flask,
+    page: Page,
+    https_server: HttpsServer,
+    course: str,
+    *,
+    name: str,
+    passing: bool = True,
+    window: Page | None = None,
 ) -> None:
-    """In the package's frame: every lesson, the attestation, the quiz (passed, or failed on every
-    allowed attempt)."""
-    training = training_frame(page)
+    """In the package's frame (or the training's own window): every lesson, the attestation, the
+    quiz (passed, or failed on every allowed attempt)."""
+    training = window or training_frame(page)
     with app.app_context():
         lessons = len(publishing.course_by_slug(course)[1].lessons)
     training.get_by_role("link", name="Start the course").click()
@@ -130,7 +137,9 @@ def walk_course(
     training.get_by_role("button", name="Sign the attestation").click()
     for number in range(1, 2 if passing else 4):
         training.get_by_role("button", name=f"Start attempt {number}").click()
-        frame = tool_frame(page, https_server, "/quiz/attempts/")
+        if window:
+            window.wait_for_url(re.compile(r"/quiz/attempts/\d+$"))
+        frame = window or tool_frame(page, https_server, "/quiz/attempts/")
         attempt_id = int(frame.url.rsplit("/", 1)[1])
         choose_answers(frame, correct_answers(app, attempt_id) if passing else wrong_answers(app, attempt_id))
         training.get_by_role("button", name="Submit my answers").click()
@@ -380,3 +389,35 @@ def test_the_console_page_and_the_package_page_pass_axe(app, lms, upload, contex
     expect(package_page(learner).locator("#pw-status")).to_contain_text("Your training is open below")
     problems.append(accessibility_problems(learner, "package page in the LMS, training open"))
     assert [p for p in problems if p] == []
+
+
+@pytest.mark.browser
+def test_a_package_that_opens_a_new_window_reports_from_the_lms_page(
+    app, lms, context, https_server, backend
+):
+    """HR chose "in a new window": the LMS page offers a button; the training opens in a window of
+    its own (first-party cookies), and the package's page, kept open, reports the result."""
+    with app.app_context(), app.test_request_context():
+        choice = packages.PackageChoice(LEADERS, "scorm2004", lms_name="Test LMS", opens_in="window")
+        package = packages.create_package(find_tenant("acme"), choice, actor="test")
+        lms.upload("leaders-window", archive.build_package(package))
+        db.session.commit()
+    page = context.new_page()
+    page.goto(lms.scorm_course("leaders-window", "scorm2004", "u-bea", "Boss, Bea"))
+    sco = package_page(page)
+    expect(sco.locator("#pw-status")).to_contain_text("The training opens in a new window")
+    expect(sco.locator("iframe")).to_have_count(0)
+    with context.expect_page() as opened:
+        sco.get_by_role("button", name="Open the training").click()
+    window = opened.value
+    expect(window.get_by_role("heading", level=1)).to_have_text("Leaders and managers on social media")
+    assert window.evaluate("window.top === window"), "a window of its own"
+    walk_course(app, page, https_server, LEADERS, name="Bea Boss", window=window)
+    window.close()
+    expect(sco.locator("#pw-status")).to_contain_text("Done: you passed with 100/100")
+    cmi = lms.last_commit()["cmi"]
+    assert (cmi["completion_status"], cmi["success_status"], cmi["score"]["raw"]) == (
+        "completed",
+        "passed",
+        "100",
+    )
