@@ -31,13 +31,21 @@ PROGRESS_STEP = 1_000
 @click.option("--tenant", "tenant_slug", required=True, help="The organisation, e.g. acme.")
 @click.option("--course", help="Course slug.")
 @click.option("--version", help="Policy version number (of the passed result).")
-@click.option("--department")
+@click.option("--department", help="The department's name, exactly as stored.")
+@click.option("--no-department", help="yes: people without a department.")
 @click.option("--manager", help="The manager's email.")
-@click.option("--status", help="not_started, in_progress, overdue, completed, expiring_soon, ...")
+@click.option(
+    "--status",
+    help="not_started, in_progress, overdue, completed, expiring_soon, ...; "
+    "counted: all but waived and ended.",
+)
+@click.option("--attempts", help="used_up: people out of quiz attempts.")
 @click.option("--due-from", help="YYYY-MM-DD (included).")
 @click.option("--due-to", help="YYYY-MM-DD (included).")
 @click.option("--completed-from", help="YYYY-MM-DD (included).")
 @click.option("--completed-to", help="YYYY-MM-DD (included).")
+@click.option("--expires-from", help="YYYY-MM-DD (included): when the certificate expires.")
+@click.option("--expires-to", help="YYYY-MM-DD (included).")
 @click.option("--q", help="Text in the name, email or employee id.")
 @click.option("--sort", help=f"One of {', '.join(SORT_FIELDS)}; a - before it for descending.")
 def export(fmt: str, out_path: Path, tenant_slug: str, **filters: str | None) -> None:

@@ -30,6 +30,7 @@ from sqlalchemy import (
     case,
     func,
     literal,
+    null,
     nulls_last,
     or_,
     select,
@@ -43,6 +44,7 @@ from certificates.services import verify_url
 from courses.models import Attestation, Completion, Course, CourseVersion, Enrolment
 from courses.services import PREVIEW_ISSUER
 from lti.models import GradeTarget, Platform, ResourceLink
+from reports import attempts
 from reports.filters import CompletionFilter
 from training_app.db import utcnow
 from training_app.extensions import db
@@ -168,6 +170,24 @@ def _lms() -> ColumnElement[str]:
     )
 
 
+def with_latest_passed(query: Select) -> Select:
+    """The query's enrolments joined to `result`, the latest passed result of their current cycle."""
+    return query.outerjoin(result, result.id == _latest_passed_id())
+
+
+def expires_at_column() -> ColumnElement[datetime]:
+    """When the assignment's certificate expires: the current cycle's passed result's, else (a
+    refresher open) the previous cycle's. Reads `result` (with_latest_passed). The list's column,
+    its expiry filter and the dashboard's expiry windows, so they count the same certificates."""
+    return func.coalesce(result.expires_at, _previous_expiry())
+
+
+def department_or_none() -> ColumnElement[str | None]:
+    """The person's department; None when it is empty or only spaces (an LMS may send one so), as
+    when it is missing: the dashboard's "No department" row and the no_department filter."""
+    return case((func.trim(User.department) == "", null()), else_=User.department)
+
+
 def rows_from(query: Select, *, everything: bool = True) -> Select:
     """Enrolments with their person and course and, unless `everything` is False, the latest
     passed result of the current cycle, its version, its certificate (unless revoked) and the
@@ -181,7 +201,7 @@ def rows_from(query: Select, *, everything: bool = True) -> Select:
     if not everything:
         return query
     return (
-        query.outerjoin(result, result.id == _latest_passed_id())
+        with_latest_passed(query)
         .outerjoin(result_version, result_version.id == result.course_version_id)
         .outerjoin(
             certificate, and_(certificate.completion_id == result.id, certificate.revoked_at.is_(None))
@@ -195,7 +215,12 @@ def rows_from(query: Select, *, everything: bool = True) -> Select:
 
 def needs_results(chosen: CompletionFilter) -> bool:
     """Whether choosing and ordering the rows reads the result's columns."""
-    return chosen.version is not None or chosen.sort_field in ("version", "score", "expires")
+    return (
+        chosen.version is not None
+        or chosen.expires_from is not None
+        or chosen.expires_to is not None
+        or chosen.sort_field in ("version", "score", "expires")
+    )
 
 
 def columns_of(scope: Scope) -> dict[str, ColumnElement[Any]]:
@@ -214,7 +239,7 @@ def columns_of(scope: Scope) -> dict[str, ColumnElement[Any]]:
         "attested_at": used_attestation.attested_at,
         "completed_at": result.completed_at,
         "due_at": Enrolment.due_at,
-        "expires_at": func.coalesce(result.expires_at, _previous_expiry()),
+        "expires_at": expires_at_column(),
         "certificate_code": certificate.code,
         "verification_url": literal(scope.verify_prefix, String) + certificate.code,
         "lms": _lms(),
@@ -242,15 +267,21 @@ def conditions_of(scope: Scope, chosen: CompletionFilter, status: ColumnElement[
         conditions.append(result_version.number == chosen.version)
     if chosen.department:
         conditions.append(User.department == chosen.department)
+    if chosen.no_department:
+        conditions.append(department_or_none().is_(None))
     if chosen.manager:
         conditions.append(func.lower(User.manager_email) == chosen.manager)
-    if chosen.status:
-        conditions.append(status == chosen.status)
+    if chosen.statuses:
+        # One bound value each, not an expanding IN: the exports compile the statement themselves.
+        conditions.append(status.in_([literal(one) for one in chosen.statuses]))
+    if chosen.attempts:
+        conditions.append(Enrolment.id.in_(attempts.used_up_enrolment_ids(scope.tenant_id, scope.now)))
     # Dates are whole UTC days, both ends included. `enrolments.completed_at` is the current
     # cycle's pass, the same moment as the result's (courses.services.results writes both).
     for column, start, end in (
         (Enrolment.due_at, chosen.due_from, chosen.due_to),
         (Enrolment.completed_at, chosen.completed_from, chosen.completed_to),
+        (expires_at_column(), chosen.expires_from, chosen.expires_to),
     ):
         if start:
             conditions.append(column >= _start_of(start))

@@ -27,6 +27,7 @@ from tests.report.test_people_table import (
     ORIENTATION,
     TRICKY_NAME,
     build_world,
+    day,
     employee_ids,
 )
 from training_app.extensions import db
@@ -183,6 +184,9 @@ def test_jsonl_is_one_object_a_line_with_the_schema_keys(hr, world):
         f"due_from={(NOW - timedelta(days=4)):%Y-%m-%d}&due_to={(NOW + timedelta(days=5)):%Y-%m-%d}",
         "course=leaders-on-social-media",
         "status=ended",
+        "status=counted&sort=-expires",
+        "attempts=used_up",
+        f"expires_from={day(-40)}&expires_to={day(400)}",
     ],
 )
 def test_an_export_holds_the_tables_rows_in_its_order(hr, world, query):
@@ -299,6 +303,68 @@ def test_the_cli_refuses_impossible_filters_naming_the_option(app, world, tmp_pa
         args=["reports", "export", "--format", "csv", "--out", str(out), "--tenant", "nobody"]
     )
     assert unknown.exit_code != 0 and not out.exists()
+    for option, value in (("--expires-to", "2027-02-30"), ("--attempts", "all"), ("--no-department", "no")):
+        done = app.test_cli_runner().invoke(
+            args=[
+                "reports",
+                "export",
+                "--format",
+                "csv",
+                "--out",
+                str(out),
+                "--tenant",
+                "acme",
+                option,
+                value,
+            ]
+        )
+        assert done.exit_code == 2 and option in done.output, done.output
+        assert not out.exists()
+
+
+def test_the_cli_takes_the_expiry_attempts_department_and_counted_filters(app, world, tmp_path):
+    out = tmp_path / "chosen.csv"
+    chosen = {
+        "--expires-from": day(-400),
+        "--expires-to": day(400),
+        "--status": "counted",
+    }
+    done = app.test_cli_runner().invoke(
+        args=["reports", "export", "--format", "csv", "--out", str(out), "--tenant", "acme"]
+        + [word for pair in chosen.items() for word in pair]
+    )
+    assert done.exit_code == 0 and "Wrote 2 row(s)" in done.output, done.output  # Ada's and Tom's
+    assert [line.split(",")[0] for line in out.read_text(encoding="utf-8").splitlines()[1:]] == [
+        "E001",
+        "E005",
+    ]
+    for option, value, rows in (("--attempts", "used_up", 1), ("--no-department", "yes", 0)):
+        done = app.test_cli_runner().invoke(
+            args=[
+                "reports",
+                "export",
+                "--format",
+                "jsonl",
+                "--out",
+                str(out),
+                "--tenant",
+                "acme",
+                option,
+                value,
+            ]
+        )
+        assert done.exit_code == 0 and f"Wrote {rows} row(s)" in done.output, done.output
+    with app.app_context():
+        events = db.session.scalars(select(AuditEvent).where(AuditEvent.action == "report.exported")).all()
+    assert events[0].data["filters"] == {
+        "status": "counted",
+        "expires_from": chosen["--expires-from"],
+        "expires_to": chosen["--expires-to"],
+    }
+    assert [event.data["filters"] for event in events[1:]] == [
+        {"attempts": "used_up"},
+        {"no_department": "yes"},
+    ]
 
 
 @pytest.mark.postgresql_only

@@ -30,6 +30,11 @@ ROW_EMPLOYEE_IDS = re.compile(r"data-employee-id>([^<]*)<")
 ROW_LINKS = re.compile(r'<td><a href="/console/learners/(\d+)">')
 
 
+def day(offset: int) -> str:
+    """The UTC day `offset` days from NOW, as the date filters take it."""
+    return f"{NOW + timedelta(days=offset):%Y-%m-%d}"
+
+
 @dataclass
 class World:
     acme: int
@@ -327,6 +332,17 @@ def test_an_auditor_sees_the_table_and_staff_of_another_tenant_see_only_theirs(c
             ["E002", "E004", "E006"],
         ),
         (f"completed_from={(NOW - timedelta(days=10)):%Y-%m-%d}&completed_to={NOW:%Y-%m-%d}", ["E001"]),
+        # Whole UTC days, both ends included: Ada's certificate expires on day +355, Tom's on -35.
+        (f"expires_from={day(355)}", ["E001"]),
+        (f"expires_to={day(355)}", ["E001", "E005"]),
+        (f"expires_to={day(354)}", ["E005"]),
+        (f"expires_from={day(-35)}&expires_to={day(-35)}", ["E005"]),
+        (f"expires_from={day(-34)}&expires_to={day(354)}", []),
+        ("attempts=used_up", ["E004"]),  # Lucía failed her last attempt; none granted
+        ("attempts=used_up&department=Engineering", []),
+        ("status=counted", ["E003", "E001", "E001", "E002", "E004", "E005"]),  # all but the waived
+        ("status=counted&department=Sales", ["E004", "E005"]),
+        ("no_department=yes", []),  # everyone has one (the preview person is never listed)
         ("sort=-due", ["E001", "E003", "E004", "E006", "E002", "E001", "E005"]),
         ("sort=due", ["E005", "E001", "E002", "E006", "E004", "E003", "E001"]),
         ("sort=-score", ["E001", "E005", "E003", "E001", "E002", "E004", "E006"]),
@@ -338,6 +354,24 @@ def test_filters_and_sorts(hr, world, query, expected):
     page = hr.get(f"/console/learners?{query}")
     assert page.status_code == 200, text_of(page)[:300]
     assert employee_ids(page) == expected
+
+
+def test_people_without_a_department_or_with_a_blank_one(app, hr, world):
+    with app.app_context():
+        db.session.get(User, world.grace).department = None
+        db.session.get(User, world.lucia).department = "  "  # as an LMS may send it
+        db.session.get(User, world.tom).department = " Sales"
+        db.session.commit()
+    assert employee_ids(hr.get("/console/learners?no_department=yes")) == ["E002", "E004"]
+    # A department is matched as it is stored, spaces and all; only a blank one chooses none.
+    assert employee_ids(hr.get("/console/learners", query_string={"department": " Sales"})) == ["E005"]
+    assert employee_ids(hr.get("/console/learners?department=Sales")) == ["E006"]
+    assert len(employee_ids(hr.get("/console/learners", query_string={"department": "  "}))) == 7
+    page = hr.get("/console/learners?no_department=yes&attempts=used_up&expires_to=2027-01-01")
+    html = page.get_data(as_text=True)  # the form keeps the filters it was opened with
+    assert 'name="no_department" value="yes" checked' in html
+    assert 'name="attempts" value="used_up" checked' in html and 'value="2027-01-01"' in html
+    assert "export.csv?no_department=yes&amp;attempts=used_up&amp;expires_to=2027-01-01" in html
 
 
 def test_the_view_is_in_the_url_and_its_sort_links_keep_the_filters(hr, world):
@@ -364,6 +398,13 @@ def test_the_view_is_in_the_url_and_its_sort_links_keep_the_filters(hr, world):
         ("due_from=2027-03-02&due_to=2027-03-01", "due_from", "starts on or before its end"),
         ("sort=password", "sort", "-due"),
         ("q=" + "x" * 201, "q", "at most 200 characters"),
+        ("expires_from=2027-02-30", "expires_from", "YYYY-MM-DD"),
+        ("expires_to=soon", "expires_to", "YYYY-MM-DD"),
+        ("expires_from=2027-03-02&expires_to=2027-03-01", "expires_from", "starts on or before its end"),
+        ("status=everyone", "status", "counted"),
+        ("attempts=all", "attempts", "used_up"),
+        ("no_department=no", "no_department", "yes"),
+        ("department=Sales&no_department=yes", "no_department", "not both"),
     ],
 )
 def test_impossible_filters_answer_400_saying_which_and_what_to_write(hr, world, query, named, advice):
@@ -435,7 +476,13 @@ def test_statements_per_page_do_not_grow_with_its_rows(app, client, published, e
         assert page.status_code == 200
         return [executed.sql for executed in of_request(executed_sql, "GET /console/learners")]
 
-    views = ("/console/learners", "/console/learners?sort=-score", "/console/learners?status=completed")
+    views = (
+        "/console/learners",
+        "/console/learners?sort=-score",
+        "/console/learners?status=completed",
+        "/console/learners?status=counted&attempts=used_up&no_department=yes",
+        f"/console/learners?expires_from={day(0)}&expires_to={day(400)}",
+    )
     few = {url: statements(url) for url in views}
     assert len(employee_ids(client.get("/console/learners"))) == 5
     with app.app_context():
