@@ -23,6 +23,7 @@ from training_app import outbound
 from training_app.auth import oidc, sso
 from training_app.auth.access import staff_required
 from training_app.auth.forms import SsoConnectionForm, SsoRemoveForm
+from training_app.auth.models import SsoConnection
 from training_app.auth.services import find_tenant
 from training_app.auth.signing_in import same_site_path, signed_in_with_sso, start_staff_session
 from training_app.errors import DomainError
@@ -39,7 +40,7 @@ REMEMBER_FOR = 365 * 24 * 3600
 TOO_MANY = "Too many sign-in attempts from your address. Wait a minute, then try again."
 
 
-def _callback_limit() -> str:
+def _sso_limit() -> str:
     return current_app.config["SSO_RATE_LIMIT"]
 
 
@@ -53,7 +54,7 @@ def login(tenant_slug: str):
 
 
 @bp.get("/login/sso/<tenant_slug>/start")
-@limiter.limit(_callback_limit, error_message=TOO_MANY)
+@limiter.limit(_sso_limit, error_message=TOO_MANY)
 def start(tenant_slug: str):
     tenant, connection = sso.tenant_with_sso(tenant_slug)
     try:
@@ -71,7 +72,7 @@ def start(tenant_slug: str):
 
 
 @bp.get("/login/sso/<tenant_slug>/callback")
-@limiter.limit(_callback_limit, error_message=TOO_MANY)
+@limiter.limit(_sso_limit, error_message=TOO_MANY)
 def callback(tenant_slug: str):
     tenant, connection = sso.tenant_with_sso(tenant_slug)
     next_target = session.get(NEXT_KEY)
@@ -97,7 +98,7 @@ def callback(tenant_slug: str):
 
 
 @bp.app_template_global("remembered_single_sign_on")
-def remembered_single_sign_on() -> tuple[Tenant, Any] | None:
+def remembered_single_sign_on() -> tuple[Tenant, SsoConnection] | None:
     """The organisation this browser last signed in to with single sign-on, if it still has it
     (the password page's "Sign in with <provider>" button)."""
     slug = request.cookies.get(REMEMBERED, "")
@@ -109,7 +110,7 @@ def remembered_single_sign_on() -> tuple[Tenant, Any] | None:
         return None
 
 
-def _provider_claims(connection) -> dict[str, Any]:
+def _provider_claims(connection: SsoConnection) -> dict[str, Any]:
     """The verified ID token's claims, completed from the userinfo endpoint when the token names
     no email (a provider may put only `sub` in it). SsoRefused says what went wrong."""
     provider = connection.provider_name
@@ -166,7 +167,7 @@ def _with_userinfo(client, token, claims: dict[str, Any]) -> dict[str, Any]:
     return {**claims, **userinfo}
 
 
-def _unreachable(connection) -> sso.SsoRefused:
+def _unreachable(connection: SsoConnection) -> sso.SsoRefused:
     return sso.SsoRefused(
         "provider unreachable",
         _(
@@ -177,7 +178,7 @@ def _unreachable(connection) -> sso.SsoRefused:
     )
 
 
-def _refused_page(tenant: Tenant, connection, error: DomainError):
+def _refused_page(tenant: Tenant, connection: SsoConnection, error: DomainError):
     return render_template(
         "auth/sso_refused.html",
         tenant=tenant,
