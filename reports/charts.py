@@ -30,6 +30,7 @@ class Bar:
     note: str  # after the label, e.g. the counts behind the percentage
     width_percent: float  # of the chart's width
     href: str | None
+    count: int | None  # how many rows the link's list holds
     label_y: int
     bar_y: int
 
@@ -54,8 +55,9 @@ def shorten(label: str, limit: int = LABEL_CHARS) -> str:
     return label if len(label) <= limit else label[: limit - 1].rstrip() + "…"
 
 
-def horizontal_bars(items: list[tuple[str, int | None, str, str, str | None]]) -> BarChart:
-    """Rows of (label, percent or None, percent text, note, link), top to bottom."""
+def horizontal_bars(items: list[tuple[str, int | None, str, str, str | None, int | None]]) -> BarChart:
+    """Rows of (label, percent or None, percent text, note, link, how many rows the link lists),
+    top to bottom."""
     bars = [
         Bar(
             label=shorten(label),
@@ -64,10 +66,11 @@ def horizontal_bars(items: list[tuple[str, int | None, str, str, str | None]]) -
             note=note,
             width_percent=round(max(0, min(percent or 0, 100)) * TRACK_PERCENT / 100, 3),
             href=href,
+            count=count,
             label_y=index * ROW_HEIGHT + 16,
             bar_y=index * ROW_HEIGHT + BAR_TOP,
         )
-        for index, (label, percent, percent_text, note, href) in enumerate(items)
+        for index, (label, percent, percent_text, note, href, count) in enumerate(items)
     ]
     return BarChart(bars)
 

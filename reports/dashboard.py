@@ -5,6 +5,11 @@ Every number is aggregated in the database (GROUP BY), in a fixed number of stat
 the size of the organisation; statuses come from the one rule (assignments.status). Preview
 learners and their enrolments are never counted.
 
+Every count links to the learners list (reports.filters' URL contract) filtered to the rows it
+counts: `filters` below says which filters, and the dashboard counts with the list's own columns
+and rules, so the list's total is the number (tests/report/test_dashboard_links.py follows every
+link of the demo company's dashboard).
+
 The completion rate of a group is its complete assignments (completed, or expiring soon: the
 certificate is still valid) over its counted ones: every assignment but waived ones and those of
 people who left (ended).
@@ -15,23 +20,25 @@ from __future__ import annotations
 import calendar
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 
-from sqlalchemy import ColumnElement, Select, and_, case, func, select
+from sqlalchemy import ColumnElement, and_, case, func, select
 
 from assignments.rules import rules_of
-from assignments.status import LABELS, STATUSES, is_open, status_column
-from courses.models import Completion, Course, Enrolment
+from assignments.status import LABELS, STATUSES, status_column
+from courses.models import Course, Enrolment
 from courses.services import PREVIEW_ISSUER
-from quizzes.models import AttemptGrant
+from reports import attempts, completions
+from reports.filters import ATTEMPTS_USED_UP, NOT_COUNTED, YES
 from training_app import audit_verification
 from training_app.db import utcnow
 from training_app.extensions import db
 from training_app.models import OutboxMessage, Tenant, User
 
 COMPLETE = ("completed", "expiring_soon")
-NOT_COUNTED = ("waived", "ended")  # left out of a completion rate's denominator
-EXPIRY_WINDOWS = (30, 60, 90)  # days ahead
+# Days ahead: certificates expiring from today to that many days from today, whole UTC days (the
+# list's expires_from/expires_to filter takes days).
+EXPIRY_WINDOWS = (30, 60, 90)
 TREND_MONTHS = 12
 NEEDS_ATTEMPT_LISTED = 10
 DEPARTMENTS_CHARTED = 15  # the lowest rates; the table under the chart lists every department
@@ -89,11 +96,19 @@ class CourseTally:
     title: str
     tally: Tally
 
+    @property
+    def filters(self) -> dict[str, str]:
+        return {"course": self.slug}
+
 
 @dataclass(frozen=True)
 class DepartmentTally:
-    name: str | None  # None: people without a department
+    name: str | None  # None: people without a department (or with a blank one)
     tally: Tally
+
+    @property
+    def filters(self) -> dict[str, str]:
+        return {"department": self.name} if self.name is not None else {"no_department": YES}
 
 
 @dataclass(frozen=True)
@@ -101,6 +116,10 @@ class Month:
     first: date
     last: date
     completions: int
+
+    @property
+    def filters(self) -> dict[str, str]:
+        return {"completed_from": self.first.isoformat(), "completed_to": self.last.isoformat()}
 
 
 @dataclass(frozen=True)
@@ -135,10 +154,28 @@ class Dashboard:
     status_order = STATUS_ORDER
     status_labels = LABELS
     departments_charted = DEPARTMENTS_CHARTED
+    counted_filters = {"status": "counted"}  # a completion rate's denominator
+    needs_attempt_filters = {"attempts": ATTEMPTS_USED_UP}
 
     @property
     def is_empty(self) -> bool:
         return self.people == 0
+
+    @property
+    def today(self) -> date:
+        return _today(self.now)
+
+    def window_last_day(self, days: int) -> date:
+        return self.today + timedelta(days=days)
+
+    def expiring_filters(self, days: int) -> dict[str, str]:
+        """The list behind an expiry window's count: certificates expiring from today to the
+        window's last day, of counted assignments (a leaver's or a waived one is nobody's to chase)."""
+        return {
+            "expires_from": self.today.isoformat(),
+            "expires_to": self.window_last_day(days).isoformat(),
+            **self.counted_filters,
+        }
 
 
 def dashboard(tenant_id: int, now: datetime | None = None) -> Dashboard:
@@ -182,57 +219,29 @@ def _people(tenant_id: int) -> int:
     )
 
 
-def _with_certificate_expiry(query: Select, tenant_id: int) -> tuple[Select, ColumnElement[datetime]]:
-    """The query's enrolments joined to when their newest certificate expires (a passed result of
-    any cycle; NULL without one). A join to one aggregate, not a subquery run per enrolment."""
-    certificates = (
-        select(Completion.enrolment_id, func.max(Completion.expires_at).label("expires_at"))
-        .where(Completion.tenant_id == tenant_id, Completion.status == "completed")
-        .group_by(Completion.enrolment_id)
-        .subquery()
-    )
-    joined = query.outerjoin(certificates, certificates.c.enrolment_id == Enrolment.id)
-    return joined, certificates.c.expires_at
+def _start_of(day: date) -> datetime:
+    return datetime.combine(day, time(), tzinfo=UTC)
 
 
-def _per_cycle(model, tenant_id: int, *conditions: ColumnElement[bool]):
-    return (
-        select(model.enrolment_id, model.cycle, func.count().label("count"))
-        .where(model.tenant_id == tenant_id, *conditions)
-        .group_by(model.enrolment_id, model.cycle)
-        .subquery()
-    )
-
-
-def _with_attempts_used_up(
-    query: Select, tenant_id: int, now: datetime
-) -> tuple[Select, ColumnElement[bool]]:
-    """The query's enrolments joined to whether their learner is out of quiz attempts: the current
-    cycle is open (assignments.status.is_open) and failed more often than HR granted another
-    attempt. A failed result is recorded only when no attempt is left, each grant allows one more
-    attempt, and using that one up without passing fails the cycle again."""
-    failures = _per_cycle(Completion, tenant_id, Completion.status == "failed")
-    grants = _per_cycle(AttemptGrant, tenant_id)
-    joined = query.outerjoin(
-        failures, and_(failures.c.enrolment_id == Enrolment.id, failures.c.cycle == Enrolment.cycle)
-    ).outerjoin(grants, and_(grants.c.enrolment_id == Enrolment.id, grants.c.cycle == Enrolment.cycle))
-    used_up = func.coalesce(failures.c.count, 0) > func.coalesce(grants.c.count, 0)
-    return joined, and_(is_open(now), used_up)
+def _today(now: datetime) -> date:
+    return now.astimezone(UTC).date()
 
 
 def _tallies(
     tenant_id: int, now: datetime, window: int
 ) -> tuple[Tally, list[CourseTally], list[DepartmentTally]]:
     """One statement: assignments by course, department and status, with the certificates
-    expiring in each window and the people out of attempts."""
-    query, expires_at = _with_certificate_expiry(_real_enrolments(tenant_id), tenant_id)
-    query, needs_attempt = _with_attempts_used_up(query, tenant_id, now)
+    expiring in each window and the people out of attempts. The department, the certificate's
+    expiry and "out of attempts" are the learners list's own columns and rules (reports.completions,
+    reports.attempts), so each count is the total of the list it links to."""
+    query = completions.with_latest_passed(_real_enrolments(tenant_id))
+    query, needs_attempt = attempts.with_attempts_used_up(query, tenant_id, now)
     per_enrolment = (
         query.add_columns(
             Enrolment.course_id,
-            User.department,
+            completions.department_or_none().label("department"),
             status_column(now, window).label("status"),
-            expires_at.label("expires_at"),
+            completions.expires_at_column().label("expires_at"),
             needs_attempt.label("needs_attempt"),
         )
         # A fence: PostgreSQL would otherwise inline this subquery and compute the status once
@@ -240,7 +249,11 @@ def _tallies(
         .offset(0)
         .subquery()
     )
-    expires_at = per_enrolment.c.expires_at
+    expires_at, today = per_enrolment.c.expires_at, _today(now)
+
+    def expiring_within(days: int) -> ColumnElement[bool]:  # whole days, as the list's filter
+        return and_(expires_at >= _start_of(today), expires_at < _start_of(today + timedelta(days=days + 1)))
+
     rows = db.session.execute(
         select(
             Course.slug,
@@ -248,10 +261,7 @@ def _tallies(
             per_enrolment.c.department,
             per_enrolment.c.status,
             func.count(),
-            *[
-                func.count(case((and_(expires_at > now, expires_at <= now + timedelta(days=days)), 1)))
-                for days in EXPIRY_WINDOWS
-            ],
+            *[func.count(case((expiring_within(days), 1))) for days in EXPIRY_WINDOWS],
             func.count(case((per_enrolment.c.needs_attempt, 1))),
         )
         .join(Course, Course.id == per_enrolment.c.course_id)
@@ -287,22 +297,23 @@ def month_starts(now: datetime, months: int = TREND_MONTHS) -> list[date]:
 
 
 def _trend(tenant_id: int, now: datetime) -> list[Month]:
-    """Passed results by month (UTC), previews left out; people who left since still count."""
+    """Assignments by the month (UTC) their current cycle was passed, previews left out; people who
+    left since still count."""
+    # By `enrolments.completed_at`, as the learners list's completed_from/completed_to filter
+    # selects, not by every passed result: a refresher or a policy change starts a new cycle on
+    # the same assignment, and the list (one row per assignment, its current cycle) then no longer
+    # shows the earlier pass. Counting results would give that month a number its list cannot
+    # show; so an earlier cycle's pass leaves the trend when the next cycle starts (it stays in the
+    # employee's page and the audit log), and the new pass counts in its own month.
     starts = month_starts(now.astimezone(UTC))
-    bounds = [datetime(day.year, day.month, 1, tzinfo=UTC) for day in starts]
+    bounds = [_start_of(day) for day in starts]
     month_index = case(
-        *[(Completion.completed_at < bound, index) for index, bound in enumerate(bounds[1:])]
+        *[(Enrolment.completed_at < bound, index) for index, bound in enumerate(bounds[1:])]
     ).label("month")
     passed = (
         _real_enrolments(tenant_id)
         .add_columns(month_index)
-        .join(Completion, Completion.enrolment_id == Enrolment.id)
-        .where(
-            Completion.tenant_id == tenant_id,
-            Completion.status == "completed",
-            Completion.completed_at >= bounds[0],
-            Completion.completed_at < bounds[-1],
-        )
+        .where(Enrolment.completed_at >= bounds[0], Enrolment.completed_at < bounds[-1])
         .subquery()
     )
     counts = dict(db.session.execute(select(passed.c.month, func.count()).group_by(passed.c.month)).all())
@@ -315,7 +326,7 @@ def _last_day(first: date) -> date:
 
 def _needing_attempt(tenant_id: int, now: datetime) -> list[PersonNeedingAttempt]:
     """The first few people out of quiz attempts (by name): whom to grant one."""
-    query, needs_attempt = _with_attempts_used_up(_real_enrolments(tenant_id), tenant_id, now)
+    query, needs_attempt = attempts.with_attempts_used_up(_real_enrolments(tenant_id), tenant_id, now)
     rows = db.session.execute(
         query.add_columns(User.id, User.name, Course.title)
         .join(Course, Course.id == Enrolment.course_id)

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime, timedelta
-from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from sqlalchemy import func, select, update
@@ -201,7 +200,6 @@ def test_the_dashboard_counts_the_known_world(app, world):
 
 SVG_NS = 'xmlns="http://www.w3.org/2000/svg"'
 LIST_LINK = re.compile(r'<a href="(/console/learners\?[^"]+)"[^>]*>\s*(\d+)\s*</a>')
-FILTERS_OF_TODAY = {"status", "course", "department"}
 
 
 def listed(response) -> int:
@@ -219,28 +217,30 @@ def test_each_number_opens_a_list_of_as_many(client, world):
     page = client.get("/console/")
     assert page.status_code == 200
     html = page.get_data(as_text=True).replace("&amp;", "&")
-    # The expiry windows: 30 days opens "expiring soon" (the tenant's window); 60 and 90 days open
-    # every completed assignment, as the list cannot filter by expiry date.
+    # The expiry windows: certificates expiring from today to the window's last day (whole UTC
+    # days), of counted assignments: s5 left, so theirs (within 30 days) is not.
     windows = re.search(r'<ul class="windows">(.*?)</ul>', html, re.S).group(1)
-    assert [href for href, _ in LIST_LINK.findall(windows)] == [
-        f"/console/learners?status={s}" for s in ("expiring_soon", "completed", "completed")
+    today = utcnow().date()
+    assert LIST_LINK.findall(windows) == [
+        (
+            f"/console/learners?expires_from={today}&expires_to={today + days * DAY}&status=counted",
+            shown,
+        )
+        for days, shown in ((30, "1"), (60, "2"), (90, "3"))
     ]
-    links = LIST_LINK.findall(html.replace(windows, ""))
-    followed = 0
+    links = LIST_LINK.findall(html)
     for href, shown in links:
-        if not set(parse_qs(urlsplit(href).query)) <= FILTERS_OF_TODAY:
-            continue  # a month's completions: that filter is the learners list's own business
         listing = client.get(href)
         assert listing.status_code == 200, href
         assert listed(listing) == int(shown), (href, shown)
-        followed += 1
-    # Per course and per department, by status and in all; the overall cards and totals.
-    assert followed >= 30, links
+    # Per course and per department, by status and in all; the overall cards and totals, the
+    # expiry windows, the people out of attempts and the months.
+    assert len(links) >= 40, links
     hrefs = {href for href, _ in links}
     assert "/console/learners?status=overdue" in hrefs
     assert "/console/learners?course=social-media-orientation&status=waived" in hrefs
     assert "/console/learners?department=Sales" in hrefs
-    assert listed(client.get("/console/learners?status=expiring_soon")) == 1  # the 30-day count
+    assert ("/console/learners?attempts=used_up", "1") in links
 
 
 def test_the_page_shows_charts_tables_and_the_rule(client, world):
@@ -260,7 +260,7 @@ def test_the_page_shows_charts_tables_and_the_rule(client, world):
     month = dashboard.month_starts(utcnow())[10]
     last = (dashboard.month_starts(utcnow())[11] - DAY).isoformat()
     assert f'href="/console/learners?completed_from={month.isoformat()}&amp;completed_to={last}"' in html
-    assert "Sam1 Sales" in body and 'href="#needs-attempt"' in html
+    assert "Sam1 Sales" in body and 'href="/console/learners?attempts=used_up"' in html
     assert f"{LAST_GRADE:%Y-%m-%d %H:%M} UTC" in body
     assert "Intact" in body and 'href="/console/audit"' in html
 
