@@ -18,6 +18,10 @@ fi
 .venv/bin/pip install -q --disable-pip-version-check -r requirements-dev.txt
 # The SCORM runtime the dispatch browser tests host (scorm-again, pinned in its package-lock.json).
 [ -d tests/dispatch/runtime/node_modules ] || npm ci --prefix tests/dispatch/runtime --no-audit --no-fund --silent
+# Ralph, the learning record store the xAPI tests start (tests/feeds/lrs.py), in a virtualenv of its
+# own: ralph-malph's pins would downgrade the project's click, starlette and httpx.
+[ -x tests/feeds/ralph/.venv/bin/ralph ] || { "${PYTHON:-python3}" -m venv tests/feeds/ralph/.venv \
+  && tests/feeds/ralph/.venv/bin/pip install -q --disable-pip-version-check -r tests/feeds/ralph/requirements.txt; }
 # node's oidc-provider: the real OpenID Connect provider the single sign-on tests start (tests/sso)
 [ -d tests/oidc_provider/node_modules ] || npm ci --prefix tests/oidc_provider --no-audit --no-fund
 [ "${TEST_DB:-all}" = "sqlite" ] || scripts/ensure-postgres.sh

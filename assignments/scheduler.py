@@ -17,7 +17,7 @@ from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy import and_, func, select, text
 
-from assignments import moments, reminders
+from assignments import hooks, moments, reminders
 from assignments.rules import Rules, rules_of
 from assignments.services import (
     assign_by_hire_date,
@@ -44,6 +44,7 @@ class TickReport:
     assigned: dict[str, int] = field(default_factory=dict)
     reminders: int = 0
     moments: int = 0
+    others: dict[str, int] = field(default_factory=dict)  # what the tick callbacks did (hooks.on_tick)
 
     def add(self, what: str, count: int) -> None:
         self.assigned[what] = self.assigned.get(what, 0) + count
@@ -53,7 +54,10 @@ class TickReport:
             return "Another tick is running; this one did nothing."
         assigned = ", ".join(f"{what} {count}" for what, count in sorted(self.assigned.items())) or "nothing"
         announced = f"; {self.moments} overdue or expired announced" if self.moments else ""
-        return f"Tick done: assigned {assigned}; {self.reminders} reminder email(s) queued{announced}."
+        others = "".join(f"; {what} {count}" for what, count in sorted(self.others.items()) if count)
+        return (
+            f"Tick done: assigned {assigned}; {self.reminders} reminder email(s) queued{announced}{others}."
+        )
 
 
 def run_tick(now: datetime | None = None) -> TickReport:
@@ -73,6 +77,7 @@ def run_tick(now: datetime | None = None) -> TickReport:
             report.reminders += reminders.send_due(tenant, rules, now)
         if since is not None:
             report.moments += moments.announce(tenant, rules, since, now)
+    report.others = hooks.ticked(now)
     return report
 
 

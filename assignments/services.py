@@ -16,6 +16,7 @@ from typing import Any
 from flask_babel import gettext
 from sqlalchemy import Select, func, select
 
+from assignments import hooks
 from assignments.rules import Rules, rules_of
 from courses import services as learning
 from courses.models import Course, Enrolment
@@ -216,6 +217,7 @@ def waive(tenant_id: int, enrolment_id: int, *, reason: str, actor: str) -> Enro
             "reason": enrolment.waiver_reason,
         },
     )
+    hooks.waived(enrolment)
     return enrolment
 
 

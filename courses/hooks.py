@@ -3,7 +3,8 @@
 Packages later in the flow register here at start-up: when a cycle ends (passed or failed),
 `courses` records the result and calls every result hook in the same transaction
 (certificates issues the certificate, lti queues the LMS score, webhooks queues its deliveries);
-when a learner signs the policy attestation, every attestation hook.
+when a learner signs the policy attestation, every attestation hook; when a learner opens the
+first lesson of a cycle, every cycle-start hook (feeds: the xAPI `initialized` statement).
 Hooks only write rows and outbox messages; they never call out of the process. Each hook
 runs its own prebuilt statements, the same on every database.
 """
@@ -44,6 +45,20 @@ def on_attestation(hook: AttestationHook) -> None:
 def run_attestation_hooks(attestation: Attestation) -> None:
     for hook in _attestation_hooks:
         hook(attestation)
+
+
+CycleStartHook = Callable[["Enrolment"], None]
+_cycle_start_hooks: list[CycleStartHook] = []
+
+
+def on_cycle_started(hook: CycleStartHook) -> None:
+    if hook not in _cycle_start_hooks:
+        _cycle_start_hooks.append(hook)
+
+
+def run_cycle_start_hooks(enrolment: Enrolment) -> None:
+    for hook in _cycle_start_hooks:
+        hook(enrolment)
 
 
 @dataclass(frozen=True)

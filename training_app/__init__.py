@@ -119,6 +119,7 @@ def _register_features(app: Flask) -> None:
     import courses
     import demo_lms
     import dispatch
+    import feeds
     import lti
     import people
     import quizzes
@@ -127,6 +128,7 @@ def _register_features(app: Flask) -> None:
 
     for package in (people, assignments, lti, dispatch, courses, quizzes, certificates, reports, webhooks):
         package.init_app(app)
+    feeds.init_app(app)  # 5 SEND: xAPI statements and SFTP files; reads the completions export of reports
     api.init_app(app)  # the REST API (5 SERVE): reads them all, after the packages it serves
     demo_lms.init_app(app)  # an LMS to try the learner's path with: development only, never production
 

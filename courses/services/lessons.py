@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from flask_babel import gettext
 
+from courses import hooks
 from courses.errors import LessonLocked
 from courses.models import Enrolment, Lesson, LessonProgress
 from courses.publishing import (
@@ -63,7 +64,10 @@ def open_lesson(enrolment: Enrolment, lesson_slug: str, locale_preference: str |
         )
     lesson = lessons[index]
     enrolment.last_lesson_slug = lesson.slug
-    enrolment.started_at = enrolment.started_at or utcnow()
+    if enrolment.started_at is None:
+        enrolment.started_at = utcnow()
+        if enrolment.source != "preview":  # a staff preview is sent nowhere (see record_result)
+            hooks.run_cycle_start_hooks(enrolment)
     text = lesson.texts.get(locale) or lesson.texts[version.manifest["default_locale"]]
     return LessonPage(
         lesson=lesson,
