@@ -17,6 +17,7 @@ from certificates.services import revoke
 from courses import publishing
 from courses import services as learning
 from dispatch import packages as dispatch_packages
+from feeds import sftp_settings
 from lti.services.platforms import PlatformFields, add_platform
 from quizzes import services as quizzes
 from reports.models import EvidencePack
@@ -42,6 +43,7 @@ OBJECT_ARGUMENTS = {
     "delivery_id",
     "token_id",
     "package_id",
+    "feed_id",
 }
 PREFIXES = ("/console/", "/certificates/", "/quiz/attempts/")
 
@@ -93,6 +95,15 @@ def other(app, published):
             staff_id=colleague.id,
             ip_address=None,
         )
+        feed = sftp_settings.create_feed(
+            globex,
+            sftp_settings.FeedFields(
+                "payroll", "127.0.0.1", "22", "globex", "password", "a password", "SHA256:" + "A" * 43,
+                "inbox", "02:00", "UTC", "csv", "changes",
+            ),
+            staff_id=colleague.id,
+            ip_address=None,
+        )  # fmt: skip
         db.session.flush()
         certificate = db.session.scalar(select(Certificate).where(Certificate.user_id == gus.id))
         revoke(certificate, staff_id=colleague.id, reason="a delivery to look at", ip_address=None)
@@ -108,6 +119,7 @@ def other(app, published):
             "delivery_id": db.session.scalar(select(WebhookDelivery.id)),
             "token_id": token.id,
             "package_id": package.id,
+            "feed_id": feed.id,
         }
         db.session.commit()
         return {"ids": ids, "acme_learner": acme_learner.id, "globex": globex.id}
@@ -160,11 +172,14 @@ def test_every_console_and_learner_url_naming_another_tenants_object_is_a_404(ap
             "grace_hours": "1",
             "url": "http://127.0.0.1:9/stolen",
             "event_types": "certificate.issued",
+            "name": "stolen",
+            "host": "127.0.0.1",
+            "host_key_fingerprint": "SHA256:" + "B" * 43,
         }
         response = client.get(url) if method == "GET" else client.post_form(url, form)
         assert response.status_code == 404, f"{method} {url} answered {response.status_code}"
         tried.append(endpoint)
-    assert len(set(tried)) >= 24, sorted(set(tried))  # the console's and the learner's id routes
+    assert len(set(tried)) >= 30, sorted(set(tried))  # the console's and the learner's id routes
     assert globex_events(app, other["globex"]) == before  # nothing was written in Globex
 
 
