@@ -5,6 +5,11 @@ Workers claim due messages with a lease (`FOR UPDATE SKIP LOCKED` on PostgreSQL;
 its single write lock at BEGIN), deliver them outside any transaction, then record the outcome.
 A worker that dies mid-delivery leaves a lease that expires, and the message is claimed again:
 delivery is at-least-once, and every message carries an idempotency key for the receiver.
+
+Most kinds deliver one message per job: the handler, then its outcome, one commit each. A kind
+whose delivery is one quick request and whose outcomes can be written together (webhooks) registers
+a batch handler instead: it gets every message of its kind claimed in a round, and the outcomes
+commit together, one commit per round instead of one per message.
 """
 
 from __future__ import annotations
@@ -57,14 +62,23 @@ class Delivery:
 
 Handler = Callable[[Delivery], None]
 _handlers: dict[str, Handler] = {}
+# Each delivery's outcome in the order given: None (delivered) or the DeliveryError.
+BatchHandler = Callable[[list[Delivery]], list["DeliveryError | None"]]
+_batch_handlers: dict[str, BatchHandler] = {}
 
 
 def register_handler(kind: str, handler: Handler) -> None:
     _handlers[kind] = handler
 
 
+def register_batch_handler(kind: str, handler: BatchHandler) -> None:
+    """A kind delivered a round at a time (see the module's docstring). The handler ends its read
+    transaction before it waits on another server; what it writes commits with the outcomes."""
+    _batch_handlers[kind] = handler
+
+
 def registered_kinds() -> list[str]:
-    return sorted(_handlers)
+    return sorted({*_handlers, *_batch_handlers})
 
 
 def enqueue(
@@ -76,7 +90,7 @@ def enqueue(
     max_attempts: int | None = None,
 ) -> None:
     """Add a message in the caller's transaction; a second message with the same key is ignored."""
-    if kind not in _handlers:
+    if kind not in registered_kinds():
         raise ValueError(f"no outbox handler for kind {kind!r}; registered: {registered_kinds()}")
     values = {
         "kind": kind,
@@ -94,7 +108,7 @@ def enqueue(
 
 def enqueue_many(kind: str, messages: list[tuple[dict[str, Any], str, int | None]]) -> None:
     """`enqueue` for many (payload, idempotency key, tenant id), in batches of one statement."""
-    if kind not in _handlers:
+    if kind not in registered_kinds():
         raise ValueError(f"no outbox handler for kind {kind!r}; registered: {registered_kinds()}")
     now, attempts = utcnow(), current_app.config["OUTBOX_MAX_ATTEMPTS"]
     rows = [
@@ -185,6 +199,46 @@ def deliver(delivery: Delivery, worker: str) -> bool:
     return error is None
 
 
+def deliver_round(claimed: list[Delivery], worker: str) -> int:
+    """A round's claimed messages: one job each, or one job per batch kind; how many delivered."""
+    delivered = 0
+    for delivery in claimed:
+        if delivery.kind not in _batch_handlers:
+            delivered += deliver(delivery, worker)
+    for kind in dict.fromkeys(d.kind for d in claimed if d.kind in _batch_handlers):
+        delivered += deliver_batch([d for d in claimed if d.kind == kind], worker)
+    return delivered
+
+
+def deliver_batch(deliveries: list[Delivery], worker: str) -> int:
+    """One job for messages of a batch kind: the handler, then every outcome, one commit. A handler
+    that raises is a bug: its writes are rolled back and each message kept for a retry."""
+    try:
+        outcomes = _batch_handlers[deliveries[0].kind](deliveries)
+    except Exception as exc:
+        log.exception("outbox batch handler raised", extra={"kind": deliveries[0].kind})
+        db.session.rollback()
+        outcomes = [DeliveryError(f"{type(exc).__name__}: {exc}")] * len(deliveries)
+    messages = {
+        message.id: message
+        for message in db.session.scalars(
+            select(OutboxMessage).where(
+                OutboxMessage.id.in_([d.id for d in deliveries]),
+                OutboxMessage.locked_by == worker,
+                OutboxMessage.status == "pending",
+            )
+        )
+    }
+    for delivery, error in zip(deliveries, outcomes, strict=True):
+        if delivery.id in messages:  # else the lease was lost to another worker; its outcome wins
+            _set_outcome(messages[delivery.id], error)
+    db.session.commit()
+    for delivery, error in zip(deliveries, outcomes, strict=True):
+        if error is not None:
+            _log_failure(delivery, error)
+    return sum(error is None for error in outcomes)
+
+
 def _record_outcome(delivery: Delivery, worker: str, error: DeliveryError | None) -> None:
     message = db.session.scalar(
         select(OutboxMessage).where(
@@ -196,6 +250,13 @@ def _record_outcome(delivery: Delivery, worker: str, error: DeliveryError | None
     if message is None:  # lease lost to another worker; its outcome wins
         db.session.rollback()
         return
+    _set_outcome(message, error)
+    db.session.commit()
+    if error is not None:
+        _log_failure(delivery, error, message.status)
+
+
+def _set_outcome(message: OutboxMessage, error: DeliveryError | None) -> None:
     message.locked_until = None
     if error is None:
         message.status = "delivered"
@@ -206,18 +267,20 @@ def _record_outcome(delivery: Delivery, worker: str, error: DeliveryError | None
     else:
         message.last_error = str(error)[:4000]
         message.next_try_at = utcnow() + timedelta(seconds=backoff_seconds(message.attempts))
-    db.session.commit()
-    if error is not None:
-        log.warning(
-            "outbox delivery failed",
-            extra={
-                "message_id": delivery.id,
-                "kind": delivery.kind,
-                "attempt": delivery.attempt,
-                "status": message.status,
-                "error": str(error)[:500],
-            },
-        )
+
+
+def _log_failure(delivery: Delivery, error: DeliveryError, status: str | None = None) -> None:
+    log.warning(
+        "outbox delivery failed",
+        extra={
+            "message_id": delivery.id,
+            "kind": delivery.kind,
+            "attempt": delivery.attempt,
+            "retried": error.retry,
+            "status": status,
+            "error": str(error)[:500],
+        },
+    )
 
 
 def _mark_dead(message: OutboxMessage, error: str) -> None:
@@ -272,8 +335,7 @@ def run_worker(
             _run_periodic(periodic[1])
             next_periodic = time.monotonic() + periodic[0]
         claimed = claim_due(worker, batch)
-        for delivery in claimed:
-            delivered += deliver(delivery, worker)
+        delivered += deliver_round(claimed, worker)
         if once and not claimed:
             break
         if not claimed:

@@ -14,7 +14,7 @@ def init_app(app: Flask) -> None:
 
     app.config.setdefault("WEBHOOK_TIMEOUT_SECONDS", settings.DEFAULT_TIMEOUT_SECONDS)
     app.register_blueprint(bp)
-    outbox.register_handler(events.KIND, delivery.deliver)
+    outbox.register_batch_handler(events.KIND, delivery.deliver_round)
     course_hooks.on_result(events.on_result)
     course_hooks.on_attestation(events.on_attestation)
     certificate_hooks.on_issued(events.on_certificate_issued)

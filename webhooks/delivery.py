@@ -1,16 +1,20 @@
-"""Delivering one webhook: the outbox handler of kind `webhook`.
+"""Delivering webhooks: the outbox's batch handler of kind `webhook` (training_app.outbox).
+
+A worker's round reads its deliveries in one query, sends them one after another outside any
+transaction, and writes every outcome with the outbox's in one commit (one commit per message made
+the database, not the receiver, the limit: bench/webhooks.py).
 
 Each attempt signs the stored body afresh (the timestamp is the attempt's; the `webhook-id` is the
 delivery's, the same on every attempt and replay) and POSTs it through the app's outbound session
 (training_app.outbound: no loopback, private or link-local destination unless an operator named
 the host). A redirect is not followed: a 3xx is a failed delivery. A receiver that does not answer
 within TRAINING_WEBHOOK_TIMEOUT_SECONDS (10) fails the attempt; only the first 64 KiB of an answer
-are read. 2xx is delivered; 5xx, 408, 425 and 429, a timeout or a refused connection are retried by
-the outbox with backoff; any other answer is final.
+are read; a round stops sending once half the outbox lease has passed (slow receivers), leaving
+the rest for the next. 2xx is delivered; 5xx, 408, 425 and 429, a timeout or a refused connection
+are retried by the outbox with backoff; any other answer is final.
 
-The attempt's outcome is written on the delivery row. A failed attempt commits it before raising
-(the outbox rolls back a failed handler's writes) and may turn off an endpoint failing for the
-tenant's number of days, telling its HR administrators by email.
+The attempt's outcome is written on the delivery row. An endpoint failing for the tenant's number
+of days is turned off, and its HR administrators are told by email.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import requests
+from flask import current_app
 from flask_babel import gettext
 from sqlalchemy import select, update
 
@@ -44,34 +49,68 @@ class Attempt:
     duration_ms: int
 
 
-def deliver(job: Delivery) -> None:
-    found = db.session.execute(
-        select(WebhookDelivery, WebhookEndpoint, OutboxMessage.max_attempts)
+def deliver_round(jobs: list[Delivery]) -> list[DeliveryError | None]:
+    """The outbox's batch handler: the round's deliveries read in one query, sent one after another
+    outside any transaction, their outcomes written in the outbox's one commit."""
+    found = _load(jobs)
+    outcomes: list[DeliveryError | None] = [None] * len(jobs)
+    to_send = []
+    for index, job in enumerate(jobs):
+        row = found.get(job.id)
+        if row is None:
+            outcomes[index] = DeliveryError("the webhook endpoint or this delivery was deleted", retry=False)
+        elif not row[1].enabled:
+            turned_off = Attempt(None, "not sent: the endpoint is turned off", False, 0)
+            _record(row[0], utcnow(), turned_off, final=True)
+            outcomes[index] = DeliveryError("the webhook endpoint is turned off", retry=False)
+        else:
+            to_send.append((index, job, *row))
+    commit_before_waiting()  # no transaction (SQLite's write lock) held while receivers answer
+    deadline = time.monotonic() + current_app.config["OUTBOX_LEASE_SECONDS"] / 2
+    results: dict[int, list[tuple[datetime, Attempt]]] = {}
+    endpoints: dict[int, WebhookEndpoint] = {}
+    for index, job, delivery, endpoint, max_attempts in to_send:
+        if time.monotonic() > deadline:  # slow receivers used up the round: the rest wait for the next
+            outcomes[index] = DeliveryError("not tried: the round's time ran out before it")
+            continue
+        now = utcnow()
+        attempt = _attempt(delivery, endpoint, now)
+        _record(delivery, now, attempt, final=not attempt.retry or job.attempt >= max_attempts)
+        results.setdefault(endpoint.id, []).append((now, attempt))
+        endpoints[endpoint.id] = endpoint
+        if attempt.error is not None:
+            outcomes[index] = DeliveryError(attempt.error, retry=attempt.retry)
+    for endpoint_id, attempts in results.items():
+        _note_health(endpoints[endpoint_id], attempts)
+    return outcomes
+
+
+def _load(jobs: list[Delivery]) -> dict[int, tuple[WebhookDelivery, WebhookEndpoint, int]]:
+    """By outbox message id: the delivery, its endpoint and the message's allowed attempts."""
+    by_message = {job.payload["delivery"]: job.id for job in jobs}
+    rows = db.session.execute(
+        select(WebhookDelivery, WebhookEndpoint)
         .join(WebhookEndpoint, WebhookEndpoint.id == WebhookDelivery.endpoint_id)
-        .join(OutboxMessage, OutboxMessage.id == job.id)
-        .where(WebhookDelivery.message_id == job.payload["delivery"])
-    ).one_or_none()
-    if found is None:
-        raise DeliveryError("the webhook endpoint or this delivery was deleted", retry=False)
-    delivery, endpoint, max_attempts = found
-    now = utcnow()
-    if not endpoint.enabled:
-        _record(delivery, now, Attempt(None, "not sent: the endpoint is turned off", False, 0), final=True)
-        db.session.commit()
-        raise DeliveryError("the webhook endpoint is turned off", retry=False)
+        .where(WebhookDelivery.message_id.in_(list(by_message)))
+    ).all()
+    allowed = dict(
+        db.session.execute(
+            select(OutboxMessage.id, OutboxMessage.max_attempts).where(
+                OutboxMessage.id.in_([j.id for j in jobs])
+            )
+        ).all()
+    )
+    return {
+        by_message[delivery.message_id]: (delivery, endpoint, allowed.get(by_message[delivery.message_id], 1))
+        for delivery, endpoint in rows
+    }
+
+
+def _attempt(delivery: WebhookDelivery, endpoint: WebhookEndpoint, now: datetime) -> Attempt:
+    """Signed now (the timestamp is the attempt's), with every secret in use."""
     body = delivery.body.encode()
     headers = signing.headers(delivery.message_id, body, signing.secrets_in_use(endpoint, now), now)
-    commit_before_waiting()  # no transaction (SQLite's write lock) held while the receiver answers
-    attempt = post(endpoint.url, body, headers, settings.timeout_seconds())
-    final = not attempt.retry or job.attempt >= max_attempts
-    _record(delivery, now, attempt, final=final)
-    if attempt.error is None:
-        if endpoint.failing_since is not None:
-            _stop_failing(endpoint.id)
-        return  # the outbox commits the delivered row with its own outcome
-    _note_failure(endpoint, now, attempt)
-    db.session.commit()
-    raise DeliveryError(attempt.error, retry=attempt.retry)
+    return post(endpoint.url, body, headers, settings.timeout_seconds())
 
 
 def post(url: str, body: bytes, headers: dict[str, str], timeout: float) -> Attempt:
@@ -127,29 +166,25 @@ def _record(delivery: WebhookDelivery, now: datetime, attempt: Attempt, *, final
         delivery.status = "failed" if final else "retrying"
 
 
-def _stop_failing(endpoint_id: int) -> None:
-    db.session.execute(
-        update(WebhookEndpoint)
-        .where(WebhookEndpoint.id == endpoint_id, WebhookEndpoint.failing_since.is_not(None))
-        .values(failing_since=None)
-    )
-
-
-def _note_failure(endpoint: WebhookEndpoint, now: datetime, attempt: Attempt) -> None:
-    """The first failure since a success starts the clock; one after the tenant's number of days
-    turns the endpoint off (once, whichever worker gets there first)."""
-    if endpoint.failing_since is None:
+def _note_health(endpoint: WebhookEndpoint, attempts: list[tuple[datetime, Attempt]]) -> None:
+    """The round's attempts at one endpoint, in order: a success clears `failing_since`, the first
+    failure after a success sets it; failing for the tenant's number of days turns the endpoint off
+    (once, whichever worker gets there first)."""
+    since = endpoint.failing_since
+    for moment, attempt in attempts:
+        since = None if attempt.error is None else (since or moment)
+    if since != endpoint.failing_since:
         db.session.execute(
-            update(WebhookEndpoint)
-            .where(WebhookEndpoint.id == endpoint.id, WebhookEndpoint.failing_since.is_(None))
-            .values(failing_since=now)
+            update(WebhookEndpoint).where(WebhookEndpoint.id == endpoint.id).values(failing_since=since)
         )
+    if since is None:
         return
+    now, last = attempts[-1]
     tenant = db.session.get(Tenant, endpoint.tenant_id)
     days = settings.disable_after_days(tenant)
-    if now - endpoint.failing_since < timedelta(days=days):
+    if now - since < timedelta(days=days):
         return
-    reason = f"every delivery failed for {days} day(s) since {endpoint.failing_since:%Y-%m-%d %H:%M} UTC"
+    reason = f"every delivery failed for {days} day(s) since {since:%Y-%m-%d %H:%M} UTC"
     turned_off = db.session.execute(
         update(WebhookEndpoint)
         .where(WebhookEndpoint.id == endpoint.id, WebhookEndpoint.enabled.is_(True))
@@ -162,13 +197,13 @@ def _note_failure(endpoint: WebhookEndpoint, now: datetime, attempt: Attempt) ->
         "system",
         "webhook.endpoint_disabled",
         subject=("webhook_endpoint", endpoint.id),
-        data={"url": endpoint.url, "reason": reason, "last_error": attempt.error},
+        data={"url": endpoint.url, "reason": reason, "last_error": last.error},
     )
-    _tell_admins(tenant, endpoint, days, attempt, now)
+    _tell_admins(tenant, endpoint, since, days, last, now)
 
 
 def _tell_admins(
-    tenant: Tenant, endpoint: WebhookEndpoint, days: int, attempt: Attempt, now: datetime
+    tenant: Tenant, endpoint: WebhookEndpoint, since: datetime, days: int, attempt: Attempt, now: datetime
 ) -> None:
     admins = db.session.scalars(
         select(StaffAccount).where(
@@ -187,7 +222,7 @@ def _tell_admins(
         "deliveries here: %(link)s\n",
         url=endpoint.url,
         organisation=tenant.name,
-        since=f"{endpoint.failing_since:%Y-%m-%d %H:%M}",
+        since=f"{since:%Y-%m-%d %H:%M}",
         days=days,
         error=attempt.error or "",
         link=link,

@@ -11,6 +11,7 @@ from standardwebhooks import Webhook
 from standardwebhooks.webhooks import WebhookVerificationError
 
 from tests.webhooks.conftest import attest, employee, make_due, outbox_of, register, run_worker
+from training_app import outbox
 from training_app.db import utcnow
 from training_app.extensions import db
 from training_app.models import AuditEvent, OutboxMessage
@@ -33,7 +34,12 @@ def three_events(app, acme) -> None:
         attest(app, employee(app, acme, name, f"E00{number}"))
 
 
-def test_deliveries_wait_while_the_receiver_is_down_and_arrive_once_when_it_is_back(app, acme, hooks):
+@pytest.mark.parametrize("round_size", [1, 50])
+def test_deliveries_wait_while_the_receiver_is_down_and_arrive_once_when_it_is_back(
+    app, acme, hooks, round_size
+):
+    """The same outcomes whether a worker's round holds one message or all of them."""
+    app.config["OUTBOX_BATCH_SIZE"] = round_size
     _, secret = register(app, acme, hooks.url, ["attestation.recorded"])
     hooks.stop()  # nothing listens on its port
     three_events(app, acme)
@@ -159,11 +165,9 @@ def test_an_endpoint_failing_for_the_tenants_days_is_turned_off_and_the_admins_t
         db.session.get(WebhookEndpoint, endpoint_id).failing_since = started - timedelta(days=3)
         db.session.commit()
     make_due(app)
-    with app.app_context():
-        from training_app import outbox
-
-        for delivery in outbox.claim_due(outbox.worker_id(), 10):  # deliver the webhook only
-            outbox.deliver(delivery, outbox.worker_id())
+    with app.app_context():  # deliver the webhook only: the email stays queued to be looked at
+        worker = outbox.worker_id()
+        outbox.deliver_round([d for d in outbox.claim_due(worker, 10) if d.kind == "webhook"], worker)
     off = endpoint_row(app, endpoint_id)
     assert not off.enabled and "3 day(s)" in off.disabled_reason
     [email] = [m for m in outbox_of(app, "email")]
@@ -198,3 +202,22 @@ def test_a_deleted_endpoint_takes_its_queued_messages_with_it(app, acme, hooks, 
     with app.app_context():
         assert db.session.scalar(select(OutboxMessage).where(OutboxMessage.kind == "webhook")) is None
     assert run_worker(app) == 0 and hooks.hits == []
+
+
+def test_a_round_slowed_down_by_its_receiver_leaves_the_rest_for_the_next(app, acme, hooks):
+    """Half the lease (here 0.5 s) is a round's time to send: what is left is not tried, not failed."""
+    app.config["OUTBOX_LEASE_SECONDS"] = 1
+    register(app, acme, hooks.url, ["attestation.recorded"])
+    hooks.delay = 0.4
+    three_events(app, acme)
+    run_worker(app)
+    rows = deliveries(app)
+    assert [d.status for d in rows] == ["delivered", "delivered", "pending"]
+    assert rows[2].attempts == 0 and rows[2].last_error is None
+    waiting = [m for m in outbox_of(app) if m.status == "pending"]
+    assert len(waiting) == 1 and "time ran out" in waiting[0].last_error
+    hooks.delay = 0
+    make_due(app)
+    run_worker(app)
+    assert [d.status for d in deliveries(app)] == ["delivered"] * 3
+    assert sorted(hooks.accepted_ids().values()) == [1, 1, 1]
