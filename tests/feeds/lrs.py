@@ -36,15 +36,22 @@ class LrsUser:
     def statements_url(self) -> str:
         return f"{self.server.url}/xAPI/statements"
 
-    def statements(self, **params: str) -> list[dict[str, Any]]:
-        """What the LRS answers GET /xAPI/statements with (every page)."""
+    def statements(self, bearer: str | None = None, **params: str) -> list[dict[str, Any]]:
+        """What the LRS answers GET /xAPI/statements with (every page), as this user or with a
+        bearer token."""
         found: list[dict[str, Any]] = []
         url, query = self.statements_url, {"limit": "100", **params}
+        headers = {"X-Experience-API-Version": "1.0.3"}
+        if bearer:
+            headers["Authorization"] = f"Bearer {bearer}"
         while True:
             answer = requests.get(
-                url, params=query, auth=(self.username, PASSWORD), timeout=10,
-                headers={"X-Experience-API-Version": "1.0.3"},
-            )  # fmt: skip
+                url,
+                params=query,
+                auth=None if bearer else (self.username, PASSWORD),
+                timeout=10,
+                headers=headers,
+            )
             answer.raise_for_status()
             page = answer.json()
             found += page["statements"]
@@ -65,8 +72,9 @@ class LrsUser:
 
 
 class RalphServer:
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, env: dict[str, str] | None = None) -> None:
         self.folder = folder
+        self.env = env or {}
         self.port = 0
         self.process: subprocess.Popen | None = None
         self._names = itertools.count(1)
@@ -91,7 +99,7 @@ class RalphServer:
                 check=True,
             )
         self.port = _free_port()
-        env = {**os.environ, "RALPH_AUTH_FILE": str(auth), "RALPH_APP_DIR": str(self.folder)}
+        env = {**os.environ, "RALPH_AUTH_FILE": str(auth), "RALPH_APP_DIR": str(self.folder), **self.env}
         with (self.folder / "ralph.log").open("ab") as log:  # the child keeps its own copy
             self.process = subprocess.Popen(
                 [str(RALPH_PYTHON), str(RALPH / "serve.py"), str(self.port), str(data)],

@@ -16,6 +16,7 @@ from feeds.models import XapiStatement
 from feeds.xapi_events import KIND
 from tests.feeds.conftest import attest, connect_lrs, employee, make_due, messages, pass_quiz, run_worker
 from tests.feeds.lrs import RalphServer
+from tests.feeds.token_server import AUDIENCE, CLIENT_ID, CLIENT_SECRET, TokenServer
 from tests.journeys import COURSE
 from training_app import outbox
 from training_app.extensions import db
@@ -173,3 +174,48 @@ def start_on(server: RalphServer, port: int) -> None:
         server.start()
     finally:
         lrs_module._free_port = chosen
+
+
+def test_oauth2_client_credentials_with_a_token_that_ralph_verifies(app, acme, tmp_path):
+    """Ralph's OpenID Connect backend checks each bearer token's signature and audience against
+    the authorization server's keys; the token is fetched once for several batches."""
+    tokens = TokenServer(target="oauth-client").start()
+    server = RalphServer(
+        tmp_path / "ralph-oauth",
+        env={
+            "RALPH_RUNSERVER_AUTH_BACKENDS": "basic,oidc",
+            "RALPH_RUNSERVER_AUTH_OIDC_ISSUER_URI": tokens.issuer,
+            "RALPH_RUNSERVER_AUTH_OIDC_AUDIENCE": AUDIENCE,
+        },
+    )
+    (tmp_path / "ralph-oauth" / "data" / "oauth-client").mkdir(parents=True)
+    server.start()
+    try:
+        user = server.user()
+        connect_lrs(
+            app, acme, user, auth="oauth2", username=CLIENT_ID, secret=CLIENT_SECRET,
+            token_url=f"{tokens.issuer}/token", scope="statements/write statements/read",
+        )  # fmt: skip
+        attest(app, employee(app, acme))
+        run_worker(app)
+        attest(app, employee(app, acme, "Grace Hopper", "E002"))
+        run_worker(app)
+        assert {row.status for row in stored(app)} == {"delivered"} and len(stored(app)) == 4
+        assert tokens.tokens_issued == 1
+        found = user.statements(bearer=tokens.token())
+        assert sorted(s["id"] for s in found) == sorted(row.statement_id for row in stored(app))
+        assert {s["authority"]["openid"] for s in found} == {f"{tokens.issuer}/{CLIENT_ID}"}
+        connect_lrs(
+            app, acme, user, auth="oauth2", username=CLIENT_ID, secret="not-the-secret",
+            token_url=f"{tokens.issuer}/token",
+        )  # fmt: skip
+        attest(app, employee(app, acme, "Alan Turing", "E003"))
+        run_worker(app)
+        refused = [row for row in stored(app) if row.status != "delivered"]
+        assert refused and all(
+            "no token: the token endpoint answered 401" in row.last_error for row in refused
+        )
+        assert {row.status for row in refused} == {"failed"}
+    finally:
+        server.stop()
+        tokens.stop()
