@@ -119,3 +119,17 @@ def test_auditors_read_the_feeds_but_change_nothing(app, acme, hr, auditor, sftp
         assert auditor.post_form(url, {"confirm": "y"}).status_code == 403, url
     assert audit_actions(app) == before
     assert "Run now" not in text_of(auditor.get(f"/console/feeds/sftp/{feed_id}"))
+
+
+def test_the_feed_pages_in_spanish(app, acme, hr, sftp):
+    assert hr.submit("/console/feeds/sftp/new", feed_form(sftp)).status_code == 303
+    headers = {"Accept-Language": "es"}
+    overview = text_of(hr.get("/console/feeds/", headers=headers))
+    assert "Envíos de finalizaciones" in overview and "Almacén de registros de aprendizaje (xAPI)" in overview
+    with app.app_context():
+        feed_id = db.session.scalar(select(SftpFeed.id))
+    assert "Ejecutar ahora" in text_of(hr.get(f"/console/feeds/sftp/{feed_id}", headers=headers))
+    refused = hr.submit(
+        "/console/feeds/sftp/new", feed_form(sftp, name="x", time_of_day="9"), headers=headers
+    )
+    assert "Escribe una hora como HH:MM" in text_of(refused)
