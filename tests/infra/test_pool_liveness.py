@@ -57,8 +57,9 @@ def _count_pings(monkeypatch) -> list[int]:
 
 
 def test_a_connection_the_server_ended_is_replaced_before_the_next_request_uses_it(
-    app, client, database_url, monkeypatch
+    app, client, database_url, monkeypatch, published
 ):
+    """/readyz reads the database (and is ready only with a course published)."""
     first = _backend_pid(app)
     assert first in _end_every_other_session(database_url)
     pings = _count_pings(monkeypatch)
