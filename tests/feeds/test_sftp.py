@@ -189,3 +189,13 @@ def test_the_command_line_runs_a_feed_now(app, acme, sftp):
     missing = app.test_cli_runner().invoke(args=["feeds", "run", "--tenant", "acme", "--feed", "nope"])
     assert missing.exit_code != 0 and "no SFTP feed named 'nope'" in missing.output
     assert utcnow() >= run.delivered_at
+
+
+def test_a_folder_missing_on_the_server_is_recorded(app, acme, sftp):
+    attest(app, employee(app, acme))
+    feed_id = add_feed(app, acme, sftp, remote_dir="outbox/completions")
+    run_now(app, feed_id)
+    run_worker(app)
+    [run] = runs(app)
+    assert run.status == "retrying" and "the folder does not exist on the server" in run.error
+    assert sftp.files() == {}

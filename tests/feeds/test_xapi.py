@@ -219,3 +219,19 @@ def test_oauth2_client_credentials_with_a_token_that_ralph_verifies(app, acme, t
     finally:
         server.stop()
         tokens.stop()
+
+
+def test_a_slow_lrs_times_out_and_the_batch_is_retried(app, acme, receiver, lrs):
+    """A store that does not answer within TRAINING_OUTBOX_HTTP_TIMEOUT fails the attempt (the
+    tests' receiver stands in for a slow LRS); the next attempt reaches the real one."""
+    app.config["OUTBOX_HTTP_TIMEOUT"] = 0.2
+    receiver.delay = 1.0
+    connect_lrs(app, acme, lrs, statements_url=f"{receiver.url}/xAPI/statements")
+    attest(app, employee(app, acme))
+    run_worker(app)
+    assert {(row.status, row.last_error) for row in stored(app)} == {("retrying", "no answer within 0.2 s")}
+    assert receiver.requests[0].headers["X-Experience-API-Version"] == "1.0.3"
+    connect_lrs(app, acme, lrs)
+    make_due(app)
+    run_worker(app)
+    assert {row.status for row in stored(app)} == {"delivered"} and len(lrs.statements()) == 2
