@@ -168,3 +168,16 @@ def test_every_event_type_has_a_label():
         "certificate.expired",
         "assignment.overdue",
     }
+
+
+def test_each_endpoint_gets_the_event_with_its_own_webhook_id(app, acme, hooks):
+    _, first_secret = register(app, acme, hooks.url + "/first", ["attestation.recorded"])
+    _, second_secret = register(app, acme, hooks.url + "/second", ["attestation.recorded"])
+    attest(app, employee(app, acme))
+    run_worker(app)
+    by_path = {hit.path: hit for hit in hooks.accepted()}
+    assert set(by_path) == {"/hooks/first", "/hooks/second"}
+    assert by_path["/hooks/first"].webhook_id != by_path["/hooks/second"].webhook_id
+    assert by_path["/hooks/first"].body == by_path["/hooks/second"].body
+    by_path["/hooks/first"].verified(first_secret)
+    by_path["/hooks/second"].verified(second_secret)
