@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 
 from feeds.lrs import SECRET_PURPOSE
 from feeds.models import ACTOR_KINDS, LRS_AUTHS, XAPI_VERSIONS, LrsConnection, XapiStatement
-from feeds.xapi_events import KIND
+from feeds.xapi_events import BATCH_SIZE, KIND
 from training_app import audit, outbound, outbox, sealing
 from training_app.db import utcnow
 from training_app.errors import Conflict, NotFound, ValidationFailed
@@ -185,8 +185,6 @@ def resend_failed(tenant: Tenant, *, staff_id: int, ip_address: str | None) -> i
             .order_by(XapiStatement.id)
         )
     )
-    from feeds.xapi_events import BATCH_SIZE
-
     keys = []
     for start in range(0, len(failed), BATCH_SIZE):
         key = uuid.uuid4().hex
