@@ -27,6 +27,7 @@ from typing import Any
 import requests
 from flask import current_app
 from sqlalchemy import func, or_, select
+from sqlalchemy.exc import SQLAlchemyError
 
 from training_app import outbound
 from training_app.db import insert_rows_unless_conflict, insert_unless_conflict, utcnow
@@ -219,6 +220,11 @@ def deliver_batch(deliveries: list[Delivery], worker: str) -> int:
         log.exception("outbox batch handler raised", extra={"kind": deliveries[0].kind})
         db.session.rollback()
         outcomes = [DeliveryError(f"{type(exc).__name__}: {exc}")] * len(deliveries)
+    try:
+        db.session.flush()
+    except SQLAlchemyError:  # e.g. a row the handler updates was deleted meanwhile: keep the outcomes
+        log.exception("outbox batch handler's writes were not saved", extra={"kind": deliveries[0].kind})
+        db.session.rollback()
     messages = {
         message.id: message
         for message in db.session.scalars(

@@ -221,3 +221,27 @@ def test_a_round_slowed_down_by_its_receiver_leaves_the_rest_for_the_next(app, a
     run_worker(app)
     assert [d.status for d in deliveries(app)] == ["delivered"] * 3
     assert sorted(hooks.accepted_ids().values()) == [1, 1, 1]
+
+
+def test_an_endpoint_deleted_while_its_deliveries_are_sent_stops_nothing(app, acme, hooks, monkeypatch):
+    """HR deletes the endpoint while the worker waits on the receiver: the worker carries on, and
+    nothing of the endpoint is left."""
+    from webhooks import delivery as sending
+    from webhooks import services
+
+    endpoint_id, _ = register(app, acme, hooks.url, ["attestation.recorded"])
+    attest(app, employee(app, acme))
+    real_post = sending.post
+
+    def post_then_delete(*args, **kwargs):
+        attempt = real_post(*args, **kwargs)
+        with app.app_context():  # another request's session
+            endpoint = db.session.get(WebhookEndpoint, endpoint_id)
+            services.delete_endpoint(endpoint, staff_id=acme.admin_id, ip_address=None)
+            db.session.commit()
+        return attempt
+
+    monkeypatch.setattr(sending, "post", post_then_delete)
+    run_worker(app)
+    assert len(hooks.accepted()) == 1
+    assert deliveries(app) == [] and outbox_of(app) == []
