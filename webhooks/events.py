@@ -32,7 +32,7 @@ from courses.services import RecordedResult
 from training_app import outbox
 from training_app.db import chunks, insert_unless_conflict, utcnow
 from training_app.errors import N_
-from training_app.extensions import db
+from training_app.extensions import db, run_core
 from training_app.models import Tenant, User
 from webhooks.models import WebhookDelivery, WebhookEndpoint
 
@@ -156,12 +156,15 @@ EventsOf = Callable[[int, list[int], datetime], list[Event]]  # (tenant, subject
 
 
 def subscribed_endpoints(tenant_id: int, event_type: str) -> list[int]:
-    rows = db.session.execute(_ENABLED_ENDPOINTS, {"tenant_id": tenant_id})
+    """The tenant's enabled endpoints that want this event type: one Core statement, since it runs
+    inside every passing quiz submit (twice: the completion and its certificate)."""
+    rows = run_core(_ENABLED_ENDPOINTS, {"tenant_id": tenant_id})
     return [endpoint_id for endpoint_id, types in rows if event_type in (types or ())]
 
 
-_ENABLED_ENDPOINTS = select(WebhookEndpoint.id, WebhookEndpoint.event_types).where(
-    WebhookEndpoint.tenant_id == bindparam("tenant_id"), WebhookEndpoint.enabled.is_(True)
+_endpoints = WebhookEndpoint.__table__
+_ENABLED_ENDPOINTS = select(_endpoints.c.id, _endpoints.c.event_types).where(
+    _endpoints.c.tenant_id == bindparam("tenant_id"), _endpoints.c.enabled.is_(True)
 )
 
 
