@@ -209,7 +209,7 @@ def _hook_kind(sql: str) -> str:
         "SELECT lti_grade_targets.id": "grade targets",
         "SELECT webhook_endpoints.id": "webhook endpoints",
     }
-    for start, kind in kinds.items():
-        if sql.startswith(start):
+    for beginning, kind in kinds.items():
+        if sql.startswith(beginning):
             return kind
     return "lrs" if " FROM lrs_connections " in sql else sql[:80]
