@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import hmac
 import socket
@@ -61,7 +62,20 @@ class _PinnedHostKey(asyncssh.SSHClient):
 def send_file(local: Path, name: str, destination: Destination, policy: outbound.DestinationPolicy) -> None:
     """Put `local` on the server as `<remote_dir>/<name>`; TransferFailed otherwise."""
     address = _checked_address(destination, policy)
-    asyncio.run(_send(local, name, destination, address))
+    _run_to_completion(_send(local, name, destination, address))
+
+
+def _run_to_completion(coroutine) -> None:  # type: ignore[no-untyped-def]
+    """asyncio.run, or in a thread of its own when this thread already runs an event loop (the
+    worker embedded in an async host; Playwright's sync API in the test suite), where asyncio.run
+    refuses to start."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        asyncio.run(coroutine)
+        return
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        pool.submit(asyncio.run, coroutine).result()
 
 
 def _checked_address(destination: Destination, policy: outbound.DestinationPolicy) -> str:

@@ -5,6 +5,7 @@ sends the missed rows once; the schedule and the command line start runs."""
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import hashlib
 import io
@@ -65,6 +66,20 @@ def test_the_file_arrives_with_the_exports_rows_under_its_final_name(app, acme, 
         "E001": "completed",
         "E002": "in_progress",
     }
+
+
+def test_a_worker_whose_thread_already_runs_an_event_loop_still_sends(app, acme, sftp):
+    """An outbox worker embedded in an async host (or, in this suite, a worker process whose
+    Playwright runs its loop): asyncio.run would refuse to start there."""
+    attest(app, employee(app, acme))
+    run_now(app, add_feed(app, acme, sftp, content="full"))
+
+    async def worker_inside_a_loop() -> None:
+        run_worker(app)
+
+    asyncio.run(worker_inside_a_loop())
+    [run] = runs(app)
+    assert run.status == "delivered" and list(sftp.files()) == [run.file_name]
 
 
 def test_an_xlsx_file_with_a_password(app, acme, sftp):
