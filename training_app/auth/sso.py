@@ -12,18 +12,13 @@ signs in. Services flush, never commit.
 
 from __future__ import annotations
 
-import base64
 from dataclasses import dataclass, field
 from typing import Any
 
-from cryptography.fernet import Fernet, InvalidToken, MultiFernet
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-from flask import current_app
 from flask_babel import gettext
 from sqlalchemy import func, select
 
-from training_app import audit
+from training_app import audit, sealing
 from training_app.auth import oidc
 from training_app.auth.models import SsoConnection
 from training_app.auth.services import generate_password, hash_password, normalise_email
@@ -32,7 +27,7 @@ from training_app.errors import N_, DomainError, NotFound, ValidationFailed
 from training_app.extensions import db
 from training_app.models import StaffAccount, Tenant
 
-SEALING_INFO = b"postwise sso client secret"
+SEALING_PURPOSE = "sso client secret"  # training_app.sealing
 
 
 class SsoRefused(DomainError):
@@ -92,25 +87,14 @@ def password_sign_in_allowed(tenant_id: int) -> bool:
 # --- the client secret -------------------------------------------------------------------------
 
 
-def _sealer() -> MultiFernet:
-    keys = [current_app.config["SECRET_KEY"], *(current_app.config.get("SECRET_KEY_FALLBACKS") or ())]
-    return MultiFernet([Fernet(_derived_key(key)) for key in keys])
-
-
-def _derived_key(secret_key: str | bytes) -> bytes:
-    material = secret_key.encode() if isinstance(secret_key, str) else secret_key
-    derived = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=SEALING_INFO).derive(material)
-    return base64.urlsafe_b64encode(derived)
-
-
 def seal_secret(secret: str) -> str:
-    return _sealer().encrypt(secret.encode()).decode()
+    return sealing.seal(SEALING_PURPOSE, secret)
 
 
 def client_secret(connection: SsoConnection) -> str:
     try:
-        return _sealer().decrypt(connection.client_secret_sealed.encode()).decode()
-    except InvalidToken:
+        return sealing.unseal(SEALING_PURPOSE, connection.client_secret_sealed)
+    except sealing.SecretUnreadable:
         raise SsoUnavailable(
             gettext(
                 "The single sign-on client secret cannot be read (the server's SECRET_KEY changed). "
