@@ -11,11 +11,12 @@ def init_app(app: Flask) -> None:
     from courses import hooks as course_hooks
     from feeds import cli, lrs, sftp_runs, xapi_events
     from feeds.views import bp
-    from training_app import outbox
+    from training_app import outbox, subscribers
 
     app.register_blueprint(bp)
     cli.register(app)
     outbox.register_handler(xapi_events.KIND, lrs.deliver)
+    subscribers.register(xapi_events.SENDER, xapi_events.HAS_ENABLED_LRS, "lrs_connections")
     outbox.register_handler(sftp_runs.KIND, sftp_runs.deliver)
     course_hooks.on_result(xapi_events.on_result)
     course_hooks.on_attestation(xapi_events.on_attestation)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, exists, select
 
 from courses.models import Attestation, Completion, Course, CourseVersion, Enrolment
 from courses.publishing import latest_published
@@ -22,7 +22,7 @@ from feeds.models import LrsConnection, XapiStatement
 from feeds.statements import CourseVersionRef, Learner, Moment, Style
 from quizzes.models import QuizAttempt
 from reports import completions
-from training_app import outbox
+from training_app import outbox, subscribers
 from training_app.db import insert_unless_conflict, utcnow
 from training_app.extensions import db
 from training_app.models import User
@@ -33,8 +33,17 @@ BATCH_SIZE = 50
 WAIVER_REASON = "Administrative"  # cmi5's reason for a waiver HR decided
 
 
+SENDER = "xapi"
+HAS_ENABLED_LRS = exists().where(
+    LrsConnection.tenant_id == bindparam("tenant_id"), LrsConnection.enabled.is_(True)
+)
+
+
 def connection_for(tenant_id: int) -> LrsConnection | None:
-    """The tenant's LRS, if it has one that is turned on."""
+    """The tenant's LRS, if it has one that is turned on. Nothing is read for a tenant without
+    one beyond training_app.subscribers' one statement for every sender."""
+    if not subscribers.has_work(tenant_id, SENDER):
+        return None
     connection = db.session.get(LrsConnection, tenant_id)
     return connection if connection is not None and connection.enabled else None
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, bindparam, select
+from sqlalchemy import ColumnElement, Select, bindparam, exists, select
 
 from assignments.hooks import BecameOverdue, ResultExpired
 from assignments.rules import rules_of
@@ -29,7 +29,7 @@ from certificates.models import Certificate
 from certificates.services import verify_url
 from courses.models import Attestation, Completion, Course, CourseVersion, Enrolment
 from courses.services import RecordedResult
-from training_app import outbox
+from training_app import outbox, subscribers
 from training_app.db import chunks, insert_unless_conflict, utcnow
 from training_app.errors import N_
 from training_app.extensions import db, run_core
@@ -155,17 +155,23 @@ def _by_tenant(pairs: Iterable[tuple[int, int]]) -> dict[int, list[int]]:
 EventsOf = Callable[[int, list[int], datetime], list[Event]]  # (tenant, subject ids, now) -> events
 
 
+SENDER = "webhooks"
+
+
 def subscribed_endpoints(tenant_id: int, event_type: str) -> list[int]:
-    """The tenant's enabled endpoints that want this event type: one Core statement, since it runs
-    inside every passing quiz submit (twice: the completion and its certificate)."""
+    """The tenant's enabled endpoints that want this event type. It runs inside every passing quiz
+    submit (twice: the completion and its certificate), so a tenant without endpoints is
+    recognised by training_app.subscribers' one statement for every sender."""
+    if not subscribers.has_work(tenant_id, SENDER):
+        return []
     rows = run_core(_ENABLED_ENDPOINTS, {"tenant_id": tenant_id})
     return [endpoint_id for endpoint_id, types in rows if event_type in (types or ())]
 
 
 _endpoints = WebhookEndpoint.__table__
-_ENABLED_ENDPOINTS = select(_endpoints.c.id, _endpoints.c.event_types).where(
-    _endpoints.c.tenant_id == bindparam("tenant_id"), _endpoints.c.enabled.is_(True)
-)
+_ENABLED = (_endpoints.c.tenant_id == bindparam("tenant_id")) & _endpoints.c.enabled.is_(True)
+_ENABLED_ENDPOINTS = select(_endpoints.c.id, _endpoints.c.event_types).where(_ENABLED)
+HAS_ENABLED_ENDPOINTS = exists().where(_ENABLED)
 
 
 def _queue(

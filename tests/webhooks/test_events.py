@@ -181,3 +181,47 @@ def test_each_endpoint_gets_the_event_with_its_own_webhook_id(app, acme, hooks):
     assert by_path["/hooks/first"].body == by_path["/hooks/second"].body
     by_path["/hooks/first"].verified(first_secret)
     by_path["/hooks/second"].verified(second_secret)
+
+
+def test_an_endpoint_added_in_the_same_transaction_after_the_senders_were_asked_gets_the_event(
+    app, acme, hooks
+):
+    """training_app.subscribers answers "has work?" once per transaction; an ORM change to a
+    sender's table in that transaction makes it ask again."""
+    from training_app import subscribers
+    from training_app.models import Tenant
+    from webhooks import services
+    from webhooks.events import SENDER
+
+    ada = employee(app, acme)
+    with app.app_context():
+        assert not subscribers.has_work(acme.id, SENDER)
+        _, secret = services.create_endpoint(
+            db.session.get(Tenant, acme.id),
+            services.EndpointFields(hooks.url, "HR system", list(EVENT_TYPES)),
+            staff_id=acme.admin_id,
+            ip_address=None,
+        )
+        db.session.flush()
+        assert subscribers.has_work(acme.id, SENDER)
+        db.session.commit()
+    attest(app, ada)
+    assert run_worker(app) == 1
+    assert set(received(hooks, secret)) == {"attestation.recorded"}
+
+
+def test_the_senders_answer_is_forgotten_when_the_transaction_ends(app, acme):
+    from training_app import subscribers
+    from webhooks.events import SENDER
+    from webhooks.models import WebhookEndpoint
+
+    with app.app_context():
+        assert not subscribers.has_work(acme.id, SENDER)
+        db.session.execute(
+            WebhookEndpoint.__table__.insert().values(
+                tenant_id=acme.id, url="https://hr.example/hook", description="x", event_types=[], secret="s"
+            )
+        )  # Core: not seen by the flush listener, so the answer stands until the transaction ends
+        assert not subscribers.has_work(acme.id, SENDER)
+        db.session.commit()
+        assert subscribers.has_work(acme.id, SENDER)
