@@ -4,7 +4,8 @@ Packages later in the flow register here at start-up: when a cycle ends (passed 
 `courses` records the result and calls every result hook in the same transaction
 (certificates issues the certificate, lti queues the LMS score, webhooks queues its deliveries);
 when a learner signs the policy attestation, every attestation hook; when a learner opens the
-first lesson of a cycle, every cycle-start hook (feeds: the xAPI `initialized` statement).
+first lesson of a cycle, every cycle-start hook (feeds: the xAPI `initialized` statement); when
+lti or dispatch records a launch, every launch hook (feeds: the xAPI `launched` statement).
 Hooks only write rows and outbox messages; they never call out of the process. Each hook
 runs its own prebuilt statements, the same on every database.
 """
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -59,6 +61,31 @@ def on_cycle_started(hook: CycleStartHook) -> None:
 def run_cycle_start_hooks(enrolment: Enrolment) -> None:
     for hook in _cycle_start_hooks:
         hook(enrolment)
+
+
+@dataclass(frozen=True)
+class Launched:
+    """A learner opened a course from their LMS. An LTI launch is recorded once per LMS link every
+    few minutes (a reload or a double click is the same launch); a dispatch launch every time (each
+    is signed and used once)."""
+
+    tenant_id: int
+    enrolment_id: int
+    at: datetime
+
+
+LaunchHook = Callable[[Launched], None]
+_launch_hooks: list[LaunchHook] = []
+
+
+def on_launched(hook: LaunchHook) -> None:
+    if hook not in _launch_hooks:
+        _launch_hooks.append(hook)
+
+
+def run_launch_hooks(launched: Launched) -> None:
+    for hook in _launch_hooks:
+        hook(launched)
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 from flask_babel import gettext
 from sqlalchemy import bindparam, select, update
 
+from courses import hooks
 from courses.models import Completion, Enrolment
 from courses.publishing import published_course
 from courses.services import enrol_in_version
@@ -118,6 +119,7 @@ def start_launch(
     )
     db.session.add(launch)
     db.session.flush()
+    hooks.run_launch_hooks(hooks.Launched(package.tenant_id, enrolment_id, now))
     return StartedLaunch(token, enter_token, _state(launch, package))
 
 

@@ -21,5 +21,6 @@ def init_app(app: Flask) -> None:
     course_hooks.on_result(xapi_events.on_result)
     course_hooks.on_attestation(xapi_events.on_attestation)
     course_hooks.on_cycle_started(xapi_events.on_cycle_started)
+    course_hooks.on_launched(xapi_events.on_launched)
     assignment_hooks.on_waived(xapi_events.on_waived)
     assignment_hooks.on_tick(sftp_runs.schedule_due)

@@ -2,8 +2,9 @@
 
 - Verbs: passed / failed (the quiz's result, with the scaled score and the attempt's duration),
   completed (the cycle done, with its duration), satisfied (the assignment's requirement met),
-  waived (HR waived the assignment, with the reason), initialized (the learner began the cycle's
-  first lesson) from ADL's and cmi5's vocabularies; `attested` for the signed policy attestation,
+  waived (HR waived the assignment, with the reason), launched (the learner opened the course
+  from their LMS), initialized (the learner began the cycle's first lesson) from ADL's and cmi5's
+  vocabularies; `attested` for the signed policy attestation,
   which no vocabulary names, under the tool's own URL (`<TRAINING_PUBLIC_URL>/xapi/verbs/attested`).
 - Activities are IRIs under TRAINING_PUBLIC_URL: the course's policy version
   (`/xapi/activities/courses/<slug>/versions/<n>`, the statement's object; its attestation adds
@@ -28,6 +29,7 @@ PLATFORM = "Postwise"  # `context.platform` for a learner who never came through
 ADL = "http://adlnet.gov/expapi/verbs/"
 ADL_W3ID = "https://w3id.org/xapi/adl/verbs/"
 VERBS = {
+    "launched": ADL + "launched",
     "initialized": ADL + "initialized",
     "passed": ADL + "passed",
     "failed": ADL + "failed",

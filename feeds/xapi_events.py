@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlalchemy import bindparam, exists, select
 
+from courses.hooks import Launched
 from courses.models import Attestation, Completion, Course, CourseVersion, Enrolment
 from courses.publishing import latest_published
 from courses.services import RecordedResult
@@ -161,6 +162,14 @@ def on_attestation(attestation: Attestation) -> None:
 
 def on_waived(enrolment: Enrolment) -> None:
     _on_assignment(enrolment, "waived", f"waiver:{enrolment.id}:{enrolment.cycle}", enrolment.waived_at)
+
+
+def on_launched(launched: Launched) -> None:
+    if not subscribers.has_work(launched.tenant_id, SENDER):
+        return
+    enrolment = db.session.get(Enrolment, launched.enrolment_id)
+    moment = launched.at.strftime("%Y%m%dT%H%M%S.%f")
+    _on_assignment(enrolment, "launched", f"launch:{enrolment.id}:{moment}", launched.at)
 
 
 def on_cycle_started(enrolment: Enrolment) -> None:

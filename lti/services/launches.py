@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Row, Select, bindparam, func, literal, select, update
 
+from courses import hooks
 from courses import services as learning
 from courses.models import Course, CourseVersion, Enrolment
 from courses.publishing import PublishedVersion, published_version
@@ -79,8 +80,11 @@ def process_launch(platform: Platform | PlatformRecord, body: dict[str, Any]) ->
     )
     if standing.target_id is None:
         add_grade_target(enrolment_id, link_id, message.subject)
+        recorded = True
     else:
-        touch_grade_target(standing.target_id, standing.last_launch_at)
+        recorded = touch_grade_target(standing.target_id, standing.last_launch_at)
+    if recorded:
+        hooks.run_launch_hooks(hooks.Launched(platform.tenant_id, enrolment_id, utcnow()))
     return LaunchOutcome(user, "learner", message.message_type, course_slug, link_id, enrolment_id)
 
 
@@ -348,11 +352,15 @@ def add_grade_target(enrolment_id: int, link_id: int, lti_user_id: str) -> None:
     run_write(_ADD_GRADE_TARGET, {**values, "last_launch_at": utcnow()})
 
 
-def touch_grade_target(target_id: int, last_launch_at: datetime | None) -> None:
-    """last_launch_at is informational: rewritten only when it is older than LAST_LAUNCH_PRECISION."""
+def touch_grade_target(target_id: int, last_launch_at: datetime | None) -> bool:
+    """last_launch_at is rewritten only when it is older than LAST_LAUNCH_PRECISION: a launch
+    within that time of the last one is the same launch (a reload, a double click). Whether this
+    launch was recorded."""
     now = utcnow()
     if last_launch_at is None or now - last_launch_at > LAST_LAUNCH_PRECISION:
         run_write(_TOUCH_GRADE_TARGET, {"target_id": target_id, "now": now})
+        return True
+    return False
 
 
 # values: enrolment_id, resource_link_id, lti_user_id, last_launch_at
