@@ -88,6 +88,22 @@ def run_launch_hooks(launched: Launched) -> None:
         hook(launched)
 
 
+# (tenant id, after this id, at most this many) -> [(id, launch)], by id: the launches a package
+# records (lti: each LMS link's latest launch; dispatch: every launch), for a sender that sends
+# what happened before it was set up.
+LaunchHistory = Callable[[int, int, int], list[tuple[int, Launched]]]
+_launch_histories: list[LaunchHistory] = []
+
+
+def add_launch_history(history: LaunchHistory) -> None:
+    if history not in _launch_histories:
+        _launch_histories.append(history)
+
+
+def launch_histories() -> list[LaunchHistory]:
+    return list(_launch_histories)
+
+
 @dataclass(frozen=True)
 class OverviewLink:
     """An extra action on the learner's course overview (e.g. "Download your certificate")."""

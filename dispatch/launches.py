@@ -364,3 +364,14 @@ def enter(enter_token: str, now: datetime | None = None) -> Entry:
 
 def _digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
+
+
+def launch_history(tenant_id: int, after: int, limit: int) -> list[tuple[int, hooks.Launched]]:
+    """Every package launch of the tenant, by id (the launch hooks' history)."""
+    rows = db.session.execute(
+        select(DispatchLaunch.id, DispatchLaunch.enrolment_id, DispatchLaunch.created_at)
+        .where(DispatchLaunch.tenant_id == tenant_id, DispatchLaunch.id > after)
+        .order_by(DispatchLaunch.id)
+        .limit(limit)
+    )
+    return [(launch_id, hooks.Launched(tenant_id, enrolment_id, at)) for launch_id, enrolment_id, at in rows]

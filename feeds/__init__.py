@@ -9,7 +9,7 @@ from flask import Flask
 def init_app(app: Flask) -> None:
     from assignments import hooks as assignment_hooks
     from courses import hooks as course_hooks
-    from feeds import cli, lrs, sftp_runs, xapi_events
+    from feeds import backfill, cli, lrs, sftp_runs, xapi_events
     from feeds.views import bp
     from training_app import outbox, subscribers
 
@@ -18,6 +18,7 @@ def init_app(app: Flask) -> None:
     outbox.register_handler(xapi_events.KIND, lrs.deliver)
     subscribers.register(xapi_events.SENDER, xapi_events.HAS_ENABLED_LRS, "lrs_connections")
     outbox.register_handler(sftp_runs.KIND, sftp_runs.deliver)
+    outbox.register_handler(backfill.KIND, backfill.deliver)
     course_hooks.on_result(xapi_events.on_result)
     course_hooks.on_attestation(xapi_events.on_attestation)
     course_hooks.on_cycle_started(xapi_events.on_cycle_started)

@@ -1,11 +1,12 @@
-"""`flask --app wsgi feeds run --tenant SLUG [--feed NAME]` and `feeds list --tenant SLUG`."""
+"""`flask --app wsgi feeds run --tenant SLUG [--feed NAME]`, `feeds backfill --tenant SLUG` and
+`feeds list --tenant SLUG`."""
 
 from __future__ import annotations
 
 import click
 from flask import Flask
 
-from feeds import sftp_runs, sftp_settings
+from feeds import lrs_settings, sftp_runs, sftp_settings
 from feeds.models import SftpRun
 from training_app.auth.services import find_tenant
 from training_app.cli import TrainingGroup
@@ -46,6 +47,19 @@ def run(tenant_slug: str, feed_name: str | None) -> None:
         click.echo("No SFTP feed is on for this tenant.")
     if failed:
         raise SystemExit(1)
+
+
+@feeds_cli.command("backfill")
+@click.option("--tenant", "tenant_slug", required=True, help="The organisation, e.g. acme.")
+def backfill_lrs(tenant_slug: str) -> None:
+    """Send the tenant's earlier records to its learning record store (the outbox worker sends
+    them; statements already sent are skipped)."""
+    tenant = find_tenant(tenant_slug)
+    lrs_settings.send_earlier_records(tenant, staff_id=None, ip_address=None)
+    db.session.commit()
+    click.echo(
+        f"Earlier records of {tenant.slug} are queued for its learning record store; the worker sends them."
+    )
 
 
 @feeds_cli.command("list")

@@ -10,6 +10,7 @@ from datetime import datetime
 from flask_babel import gettext
 from sqlalchemy import func, select
 
+from feeds import backfill
 from feeds.lrs import SECRET_PURPOSE
 from feeds.models import ACTOR_KINDS, LRS_AUTHS, XAPI_VERSIONS, LrsConnection, XapiStatement
 from feeds.xapi_events import BATCH_SIZE, KIND
@@ -195,6 +196,24 @@ def resend_failed(tenant: Tenant, *, staff_id: int, ip_address: str | None) -> i
     outbox.enqueue_many(KIND, [({"batch": key}, f"{KIND}:{key}", tenant.id) for key in keys])
     _audit(tenant.id, staff_id, "feeds.lrs_resent", ip_address, {"statements": len(failed)})
     return len(failed)
+
+
+def send_earlier_records(tenant: Tenant, *, staff_id: int | None, ip_address: str | None) -> None:
+    """What learners did before the LRS was set up (or while it was off), sent in the background
+    (feeds.backfill); what was sent already is skipped."""
+    connection = _required(tenant.id)
+    if not connection.enabled:
+        raise Conflict(gettext("The learning record store is turned off: turn it on first."))
+    started = backfill.start(tenant.id)
+    actor = f"staff:{staff_id}" if staff_id is not None else "cli"
+    audit.record_event(
+        tenant.id,
+        actor,
+        "feeds.lrs_backfill",
+        subject=("lrs_connection", tenant.id),
+        data={"pass": started},
+        ip_address=ip_address,
+    )
 
 
 def _required(tenant_id: int) -> LrsConnection:

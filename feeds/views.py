@@ -96,6 +96,20 @@ def lrs_resend():
     return redirect(url_for(".lrs"), 303)
 
 
+@bp.post("/lrs/backfill")
+@staff_required(role="hr_admin")
+def lrs_backfill():
+    lrs_settings.send_earlier_records(_tenant(), **_actor())
+    flash(
+        gettext(
+            "Earlier records are being sent in the background; any already sent are skipped. "
+            "The counts below grow as they are queued."
+        ),
+        "success",
+    )
+    return redirect(url_for(".lrs"), 303)
+
+
 def _lrs_form(connection) -> dict[str, str]:
     if connection is None:
         return {"xapi_version": "1.0.3", "auth": "basic", "actor": "mbox"}

@@ -6,6 +6,7 @@ from flask import Flask
 def init_app(app: Flask) -> None:
     from courses import hooks
     from lti import ags, cli, demo, framing, storage
+    from lti.services import launches
     from lti.views import bp
     from training_app import demo as demo_data
     from training_app import outbox, security
@@ -13,6 +14,7 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(bp)
     cli.register(app)
     hooks.on_result(ags.queue_scores)
+    hooks.add_launch_history(launches.launch_history)
     outbox.register_handler(ags.KIND, ags.deliver_score)
     outbox.register_housekeeping(storage.purge_expired)
     security.register_frame_origins(framing.frame_origins)

@@ -53,6 +53,7 @@ from courses.services.results import (
     cycle_of,
     latest_result,
     record_result,
+    recorded_result_of,
 )
 
 __all__ = [
@@ -91,6 +92,7 @@ __all__ = [
     "preview_learner",
     "ready_for_quiz",
     "record_result",
+    "recorded_result_of",
     "reset_preview",
     "start_new_cycle",
 ]

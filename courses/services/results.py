@@ -224,6 +224,40 @@ _INSERT_AND_MARK_COMPLETED = select(_RECORDED).add_cte(
 )
 
 
+def recorded_result_of(completion: Completion) -> RecordedResult:
+    """A result recorded earlier, as its hooks read it when it was recorded (for a sender that
+    sends what happened before it was set up)."""
+    version, course = completion.course_version, completion.course
+    learner = db.session.get(User, completion.user_id)
+    attestation = (
+        db.session.get(Attestation, completion.attestation_id) if completion.attestation_id else None
+    )
+    return RecordedResult(
+        id=completion.id,
+        tenant_id=completion.tenant_id,
+        user_id=completion.user_id,
+        enrolment_id=completion.enrolment_id,
+        course_id=completion.course_id,
+        course_slug=course.slug,
+        course_title=course.title,
+        course_version_id=version.id,
+        version_number=version.number,
+        version_label=version.label,
+        cycle=completion.cycle,
+        status=completion.status,
+        score=completion.score,
+        content_hash=completion.content_hash,
+        attestation_id=completion.attestation_id,
+        completed_at=completion.completed_at,
+        expires_at=completion.expires_at,
+        learner_name=learner.name if learner else None,
+        learner_email=learner.email if learner else None,
+        attested_name=attestation.typed_name if attestation else None,
+        attested_locale=attestation.locale if attestation else None,
+        course_titles=_titles(version.manifest),
+    )
+
+
 def latest_result(
     enrolment: Enrolment, *, cycle: int | None = None, status: str | None = None
 ) -> Completion | None:

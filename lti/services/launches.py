@@ -79,12 +79,11 @@ def process_launch(platform: Platform | PlatformRecord, body: dict[str, Any]) ->
         user, standing.course_id, _latest_version(standing), source="lti"
     )
     if standing.target_id is None:
-        add_grade_target(enrolment_id, link_id, message.subject)
-        recorded = True
+        recorded_at = add_grade_target(enrolment_id, link_id, message.subject)
     else:
-        recorded = touch_grade_target(standing.target_id, standing.last_launch_at)
-    if recorded:
-        hooks.run_launch_hooks(hooks.Launched(platform.tenant_id, enrolment_id, utcnow()))
+        recorded_at = touch_grade_target(standing.target_id, standing.last_launch_at)
+    if recorded_at is not None:
+        hooks.run_launch_hooks(hooks.Launched(platform.tenant_id, enrolment_id, recorded_at))
     return LaunchOutcome(user, "learner", message.message_type, course_slug, link_id, enrolment_id)
 
 
@@ -346,21 +345,24 @@ def _link_details(message: claims.LaunchClaims, course_slug: str, current: dict[
 LAST_LAUNCH_PRECISION = timedelta(minutes=10)
 
 
-def add_grade_target(enrolment_id: int, link_id: int, lti_user_id: str) -> None:
-    """Unless present: the learner's other launch, at the same moment, may have added it."""
+def add_grade_target(enrolment_id: int, link_id: int, lti_user_id: str) -> datetime:
+    """Unless present: the learner's other launch, at the same moment, may have added it. The
+    launch's recorded time."""
     values = {"enrolment_id": enrolment_id, "resource_link_id": link_id, "lti_user_id": lti_user_id}
-    run_write(_ADD_GRADE_TARGET, {**values, "last_launch_at": utcnow()})
+    now = utcnow()
+    run_write(_ADD_GRADE_TARGET, {**values, "last_launch_at": now})
+    return now
 
 
-def touch_grade_target(target_id: int, last_launch_at: datetime | None) -> bool:
+def touch_grade_target(target_id: int, last_launch_at: datetime | None) -> datetime | None:
     """last_launch_at is rewritten only when it is older than LAST_LAUNCH_PRECISION: a launch
-    within that time of the last one is the same launch (a reload, a double click). Whether this
-    launch was recorded."""
+    within that time of the last one is the same launch (a reload, a double click). The launch's
+    recorded time; None when it was the same launch."""
     now = utcnow()
     if last_launch_at is None or now - last_launch_at > LAST_LAUNCH_PRECISION:
         run_write(_TOUCH_GRADE_TARGET, {"target_id": target_id, "now": now})
-        return True
-    return False
+        return now
+    return None
 
 
 # values: enrolment_id, resource_link_id, lti_user_id, last_launch_at
@@ -368,3 +370,16 @@ _ADD_GRADE_TARGET = insert_unless_conflict(_targets, "enrolment_id", "resource_l
 _TOUCH_GRADE_TARGET = (
     update(_targets).where(_targets.c.id == bindparam("target_id")).values(last_launch_at=bindparam("now"))
 )
+
+
+def launch_history(tenant_id: int, after: int, limit: int) -> list[tuple[int, hooks.Launched]]:
+    """Each LMS link's latest launch of the tenant's learners, by grade target id (the launch
+    hooks' history: earlier launches are not recorded one by one)."""
+    rows = run_core(
+        select(_targets.c.id, Enrolment.id, _targets.c.last_launch_at)
+        .join(Enrolment, Enrolment.id == _targets.c.enrolment_id)
+        .where(Enrolment.tenant_id == tenant_id, _targets.c.id > after, Enrolment.source != "preview")
+        .order_by(_targets.c.id)
+        .limit(limit)
+    )
+    return [(target_id, hooks.Launched(tenant_id, enrolment_id, at)) for target_id, enrolment_id, at in rows]
