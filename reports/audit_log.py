@@ -74,15 +74,22 @@ def parse_filter(args: Mapping[str, str]) -> AuditFilter:
     return AuditFilter(since=since, until=until, **texts)
 
 
+LAST_DAY = date(9999, 12, 30)  # "until" ends at the next midnight, which must exist
+
+
 def _date(args: Mapping[str, str], name: str, errors: dict[str, str]) -> date | None:
     text = (args.get(name) or "").strip()
     if not text:
         return None
     try:
-        return date.fromisoformat(text)
+        day = date.fromisoformat(text)
     except ValueError:
         errors[name] = gettext("a date like 2027-03-31")
         return None
+    if day > LAST_DAY:
+        errors[name] = gettext("a day up to 9999-12-30")
+        return None
+    return day
 
 
 def _listed(errors: dict[str, str]) -> str:

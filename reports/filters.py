@@ -207,10 +207,17 @@ def _parse(name: str, raw: str, problems: dict[str, str]) -> object | None:
     return None
 
 
+LAST_DAY = date(9999, 12, 30)  # a range ends at the next midnight, which must exist
+
+
 def _parse_date(name: str, raw: str, problems: dict[str, str]) -> date | None:
     try:
         if ISO_DATE.fullmatch(raw):
-            return date.fromisoformat(raw)
+            day = date.fromisoformat(raw)
+            if day <= LAST_DAY:
+                return day
+            problems[name] = gettext("“%(value)s” is too late: write a day up to 9999-12-30.", value=raw)
+            return None
     except ValueError:  # a day that does not exist, e.g. 2027-02-30
         pass
     problems[name] = gettext("“%(value)s” is not a date: write it as YYYY-MM-DD, e.g. 2027-03-01.", value=raw)

@@ -71,6 +71,7 @@ def test_filters_by_who_what_and_subject_and_keeps_them_in_the_pages_links(app, 
     "query, problem",
     [
         ("since=31/12/2026", "since: a date like 2027-03-31"),
+        ("until=9999-12-31", "until: a day up to 9999-12-30"),
         ("since=2027-02-01&until=2027-01-01", "until: on or after the 'from' date"),
         ("subject_id=5", "subject_type: choose the kind of subject for that id"),
         ("action=" + "x" * 101, "action: at most 100 characters"),

@@ -400,6 +400,8 @@ def test_the_view_is_in_the_url_and_its_sort_links_keep_the_filters(hr, world):
         ("q=" + "x" * 201, "q", "at most 200 characters"),
         ("expires_from=2027-02-30", "expires_from", "YYYY-MM-DD"),
         ("expires_to=soon", "expires_to", "YYYY-MM-DD"),
+        ("due_to=9999-12-31", "due_to", "up to 9999-12-30"),
+        ("completed_from=9999-12-31", "completed_from", "up to 9999-12-30"),
         ("expires_from=2027-03-02&expires_to=2027-03-01", "expires_from", "starts on or before its end"),
         ("status=everyone", "status", "counted"),
         ("attempts=all", "attempts", "used_up"),
