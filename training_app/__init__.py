@@ -93,13 +93,14 @@ def app_locales() -> list[str]:
 
 
 def _register_infrastructure(app: Flask) -> None:
-    from training_app import cli, errors, health, local_time, mail, outbound, outbox, pages, security
+    from training_app import cli, errors, health, local_time, mail, metrics, outbound, outbox, pages, security
     from training_app.auth import access  # registers the user loader
     from training_app.auth.views import bp as auth_bp
 
     app.jinja_env.globals["shows_staff_navigation"] = access.shows_staff_navigation
     app.jinja_env.globals["local_time"] = local_time.local_time
     errors.register_error_handlers(app)
+    metrics.init_app(app)  # its after_request runs after the transaction boundary's commit
     security.init_app(app)
     outbound.init_app(app)
     outbox.register_handler("http_post", outbox.post_json)

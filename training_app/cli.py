@@ -12,7 +12,7 @@ from flask.cli import AppGroup, with_appcontext
 from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 
-from training_app import api_tokens, audit, audit_verification, outbox, scheduling
+from training_app import api_tokens, audit, audit_verification, metrics, outbox, scheduling
 from training_app.auth import services as accounts
 from training_app.db import utcnow
 from training_app.errors import DomainError
@@ -98,12 +98,30 @@ def create_admin(email: str, tenant_slug: str, role: str, name: str, generate_pa
 @click.option(
     "--tick-every", default=None, help="Also run `training tick` this often (e.g. 15m, 1h); off by default."
 )
-def worker_command(once: bool, poll_interval: float, batch: int | None, tick_every: str | None) -> None:
+@click.option(
+    "--metrics-port", default=None, type=int, help="Serve this worker's Prometheus counters on this port."
+)
+@click.option("--metrics-address", default="127.0.0.1", show_default=True, help="Address for --metrics-port.")
+def worker_command(
+    once: bool,
+    poll_interval: float,
+    batch: int | None,
+    tick_every: str | None,
+    metrics_port: int | None,
+    metrics_address: str,
+) -> None:
     """Deliver outbox messages (LMS grades, webhooks, xAPI, email) until stopped."""
     try:
         tick_seconds = scheduling.parse_interval(tick_every) if tick_every else None
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--tick-every") from None
+    if metrics_port is not None:
+        try:
+            metrics.serve_worker_metrics(metrics_port, metrics_address)
+        except OSError as exc:
+            raise click.BadParameter(
+                f"cannot listen there: {exc.strerror}", param_hint="--metrics-port"
+            ) from None
     stopping = {"now": False}
 
     def request_stop(*_args: Any) -> None:

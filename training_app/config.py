@@ -51,6 +51,9 @@ class BaseConfig:
     OUTBOUND_ALLOWED_HOSTS: tuple[str, ...] = ()
     OUTBOUND_ALLOW_HTTP: bool = False
     HSTS_INCLUDE_SUBDOMAINS: bool = False
+    # Prometheus metrics at /metrics (training_app.metrics): off until one of these is set.
+    METRICS_TOKEN: str | None = None  # a bearer token the scraper sends
+    METRICS_ALLOWED_NETWORKS: tuple[str, ...] = ()  # client addresses or networks, e.g. 10.0.0.0/8
     # Email (training_app.mail): without a host, development and tests write messages to the
     # instance folder; production keeps them pending until one is set.
     SMTP_HOST: str | None = None

@@ -29,7 +29,7 @@ from flask import current_app
 from sqlalchemy import func, or_, select
 from sqlalchemy.exc import SQLAlchemyError
 
-from training_app import outbound
+from training_app import metrics, outbound
 from training_app.db import insert_rows_unless_conflict, insert_unless_conflict, utcnow
 from training_app.errors import Conflict, NotFound
 from training_app.extensions import db
@@ -273,6 +273,7 @@ def _set_outcome(message: OutboxMessage, error: DeliveryError | None) -> None:
     else:
         message.last_error = str(error)[:4000]
         message.next_try_at = utcnow() + timedelta(seconds=backoff_seconds(message.attempts))
+    metrics.note_delivery_outcome(message.kind, delivered=error is None, final=message.status == "dead")
 
 
 def _log_failure(delivery: Delivery, error: DeliveryError, status: str | None = None) -> None:

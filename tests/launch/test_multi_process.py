@@ -45,10 +45,11 @@ STOP_TIMEOUT = 15
 
 
 class ToolProcess:
-    """`gunicorn -w 1 wsgi:app` on 127.0.0.1:<free port>, its output in a log file."""
+    """`gunicorn -w 1 wsgi:app` on 127.0.0.1:<free port>, its output in a log file (`workers`: more
+    than one, as tests/infra/test_metrics.py and tests/faults need)."""
 
-    def __init__(self, name: str, env: dict[str, str], log_dir: Path) -> None:
-        self.name, self.env, self.log_dir = name, env, log_dir
+    def __init__(self, name: str, env: dict[str, str], log_dir: Path, *, workers: int = 1) -> None:
+        self.name, self.env, self.log_dir, self.workers = name, env, log_dir, workers
         self.process: subprocess.Popen[bytes] | None = None
         self.log_path: Path | None = None
         self.url = ""
@@ -64,7 +65,7 @@ class ToolProcess:
                     "-m",
                     "gunicorn",
                     "--workers",
-                    "1",
+                    str(self.workers),
                     "--bind",
                     f"127.0.0.1:{port}",
                     "--timeout",
