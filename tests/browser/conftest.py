@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 from flask import Flask
-from playwright.sync_api import Browser, BrowserContext, Page, Playwright, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Page, Playwright, expect, sync_playwright
 
 from courses.services import enrol
 from tests import factories
@@ -28,6 +28,7 @@ def playwright() -> Iterator[Playwright]:
 
 @pytest.fixture(scope="session")
 def browser(playwright: Playwright) -> Iterator[Browser]:
+    expect.set_options(timeout=10_000)  # as long as an action may wait: a loaded CI machine is slow
     chromium = launch_chromium(playwright)
     yield chromium
     chromium.close()

@@ -112,6 +112,13 @@ def wrong_answers(app: Flask, attempt_id: int) -> dict[str, list[str]]:
         return chosen
 
 
+def _answers(app: Flask, attempt_id: int, passing: bool, wrong: int) -> dict[str, list[str]]:
+    if not passing:
+        return wrong_answers(app, attempt_id)
+    right, mistakes = correct_answers(app, attempt_id), wrong_answers(app, attempt_id)
+    return {field: (mistakes if n < wrong else right)[field] for n, field in enumerate(right)}
+
+
 def walk_course(
     app: Flask,
     page: Page,
@@ -120,10 +127,11 @@ def walk_course(
     *,
     name: str,
     passing: bool = True,
+    wrong: int = 0,
     window: Page | None = None,
 ) -> None:
     """In the package's frame (or the training's own window): every lesson, the attestation, the
-    quiz (passed, or failed on every allowed attempt)."""
+    quiz (passed, with `wrong` questions answered wrongly; or failed on every allowed attempt)."""
     training = window or training_frame(page)
     with app.app_context():
         lessons = len(publishing.course_by_slug(course)[1].lessons)
@@ -141,7 +149,7 @@ def walk_course(
             window.wait_for_url(re.compile(r"/quiz/attempts/\d+$"))
         frame = window or tool_frame(page, https_server, "/quiz/attempts/")
         attempt_id = int(frame.url.rsplit("/", 1)[1])
-        choose_answers(frame, correct_answers(app, attempt_id) if passing else wrong_answers(app, attempt_id))
+        choose_answers(frame, _answers(app, attempt_id, passing, wrong))
         training.get_by_role("button", name="Submit my answers").click()
         expect(training.get_by_role("heading", level=1)).to_have_text("Your result")
         if not passing and number < 3:
@@ -261,6 +269,47 @@ def test_a_cmi5_au_sends_its_statements_with_the_lms_token(app, lms, upload, con
         == launch.launch_data["contextTemplate"]["extensions"][session]
     )
     assert all(re.fullmatch(r"PT\d+H\d+M\d+S", s["result"]["duration"]) for s in lms.statements[1:])
+
+
+@pytest.mark.browser
+def test_a_cmi5_au_under_the_lms_mastery_score_reports_failed_while_the_tool_records_its_pass(
+    app, lms, upload, context, https_server, backend
+):
+    """cmi5's masteryScore is the LMS's pass mark and overrides the tool's (80): one wrong answer
+    passes the tool and fails a 0.95 mastery score, so the AU sends failed with the score and no
+    completed."""
+    upload("leaders-cmi5", "cmi5", course=LEADERS)
+    page = context.new_page()
+    page.goto(lms.cmi5_course("leaders-cmi5", "u-bea", "Bea Boss", masteryScore=0.95))
+    wait_for(lambda: "initialized" in lms.verbs(), "initialized")
+    walk_course(app, page, https_server, LEADERS, name="Bea Boss", wrong=1)
+    wait_for(lambda: "failed" in lms.verbs(), "failed")
+    page.goto("about:blank")
+    wait_for(lambda: "terminated" in lms.verbs(), "terminated")
+    assert lms.verbs() == ["initialized", "failed", "terminated"]
+    with app.app_context():
+        bea = db.session.scalar(select(User).where(User.subject == "u-bea"))
+        completion = db.session.scalar(select(Completion).where(Completion.user_id == bea.id))
+    assert completion.status == "completed" and 80 <= completion.score < 95, "the tool's own record: a pass"
+    failed = next(s for s in lms.statements if s["verb"]["id"].endswith("/failed"))
+    assert failed["result"]["success"] is False
+    assert failed["result"]["score"]["scaled"] == completion.score / 100
+    mastery = "https://w3id.org/xapi/cmi5/context/extensions/masteryscore"
+    assert failed["context"]["extensions"][mastery] == 0.95
+
+
+@pytest.mark.browser
+def test_a_cmi5_au_in_browse_mode_reports_no_result(app, lms, upload, context, https_server, backend):
+    """Browse (and Review) mode: the learner may look; the AU sends initialized and terminated
+    only, never passed, failed or completed (cmi5 section 10.2.2)."""
+    upload("leaders-cmi5", "cmi5", course=LEADERS)
+    page = context.new_page()
+    page.goto(lms.cmi5_course("leaders-cmi5", "u-bea", "Bea Boss", launchMode="Browse"))
+    wait_for(lambda: "initialized" in lms.verbs(), "initialized")
+    walk_course(app, page, https_server, LEADERS, name="Bea Boss")
+    page.goto("about:blank")
+    wait_for(lambda: "terminated" in lms.verbs(), "terminated")
+    assert lms.verbs() == ["initialized", "terminated"]
 
 
 @pytest.mark.browser
