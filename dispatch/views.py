@@ -9,10 +9,10 @@ from typing import Any
 
 from flask import Blueprint, jsonify, redirect, request, session, url_for
 from flask_babel import gettext
-from flask_login import login_user
 
 from dispatch import framing, launches
 from dispatch.errors import LaunchExpired, LaunchRefused
+from training_app.auth.signing_in import start_learner_session
 from training_app.extensions import csrf
 from training_app.urls import external_url
 
@@ -81,7 +81,7 @@ def launch_enter_link():
 def enter(token: str):
     """The one-time link: signs the launch's learner in and opens their course."""
     entry = launches.enter(token)
-    login_user(entry.learner)
+    start_learner_session(entry.learner)
     session.pop("lti", None)  # a launch by another door in this browser is not this one's context
     session[framing.FRAME_ORIGINS_KEY] = entry.frame_origins
     # In the package page's frame, or a window of its own ("Open in a new window"), as Fetch Metadata says.

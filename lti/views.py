@@ -18,7 +18,7 @@ from flask import (
     url_for,
 )
 from flask_babel import gettext
-from flask_login import current_user, login_user
+from flask_login import current_user
 
 from courses.views import render_overview
 from lti import claims, errors, framing, keys, registration, services, storage, tool_config
@@ -26,6 +26,7 @@ from lti import deep_linking as dl
 from lti.launch import lti_request, new_launch, new_login
 from lti.platform_cache import PlatformRecord, find_platform
 from training_app.auth.access import SignedInLearner, signed_in_learner
+from training_app.auth.signing_in import start_learner_session
 from training_app.errors import Forbidden
 from training_app.extensions import csrf, keep_writes_of_this_refusal, limiter, without_transaction
 from training_app.urls import base_url, external_url
@@ -105,7 +106,7 @@ def launch():
         outcome = services.process_launch(platform, body)
     except errors.LIBRARY_ERRORS as exc:
         raise errors.launch_failed(exc) from None
-    login_user(outcome.user)
+    start_learner_session(outcome.user)
     _remember_launch(outcome, body, platform)
     if in_a_new_window:
         return _continue_in_new_window(outcome.user, _landing_url(outcome))
@@ -281,7 +282,7 @@ def continue_launch(token: str):
     user = signed_in_learner(record["user_id"])
     if user is None:
         raise errors.LaunchFailed("expired", "the launched user no longer exists")
-    login_user(user)
+    start_learner_session(user)
     session["lti"] = record.get("lti")
     return redirect(record["target"], 303)
 

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 from flask import Blueprint, redirect, render_template, request, url_for
 from flask_babel import gettext
-from flask_login import current_user, login_user
+from flask_login import current_user
 from sqlalchemy import select
 
 from people import services, sign_in
 from people.errors import ImportRefused
 from training_app.auth.access import signed_in_learner, staff_required
+from training_app.auth.signing_in import start_learner_session
 from training_app.errors import NotFound, ValidationFailed
 from training_app.extensions import db, limiter
 from training_app.models import Tenant
@@ -82,7 +83,7 @@ def use_sign_in_link(token: str):
     learner = signed_in_learner(link.user_id)
     if learner is None:
         raise NotFound(gettext("This person is no longer in the organisation's records."))
-    login_user(learner)
+    start_learner_session(learner)
     if link.course_slug:
         return redirect(url_for("courses.overview", course_slug=link.course_slug), 303)
     return redirect(url_for("assignments.my_training"), 303)

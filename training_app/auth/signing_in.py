@@ -33,6 +33,19 @@ def start_staff_session(account: StaffAccount, *, method: str, data: dict[str, A
     )
 
 
+def start_learner_session(learner: Any) -> None:
+    """Sign a learner in (an LMS launch, an email link, a dispatch package, a continued launch).
+
+    A session that is not already this learner's (nobody's, another learner's, a staff member's)
+    is cleared first: nothing planted before the sign-in survives it, not a key and not a CSRF
+    token someone else knows (session fixation). The same learner's session is kept, so a tab they
+    opened before launching again from the LMS still submits its forms.
+    """
+    if session.get("_user_id") != learner.get_id():
+        session.clear()
+    login_user(learner)
+
+
 def signed_in_with_sso() -> bool:
     return session.get(SIGNED_IN_WITH) == "sso"
 
