@@ -100,7 +100,9 @@ FRIENDLY_MESSAGES = {
 
 
 def wants_json() -> bool:
-    if request.path.startswith("/api/") or request.is_json:
+    """JSON for the API, JSON requests, documents named `*.json` (a verifier's /verify/<code>.json
+    answers its 429 or 404 in JSON too) and clients that prefer it; a page for people."""
+    if request.path.startswith("/api/") or request.path.endswith(".json") or request.is_json:
         return True
     best = request.accept_mimetypes.best_match(["text/html", "application/json"])
     return (
