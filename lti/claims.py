@@ -27,6 +27,13 @@ INSTRUCTOR_ROLE_SUFFIXES = ("#Instructor", "#Administrator", "#ContentDeveloper"
 INSTRUCTOR_ROLE_EXCLUDED = ("#TeachingAssistantGrader",)
 
 
+TITLE_SIZE = 500  # an LMS course's or link's title is shown, never identifies: a longer one is shortened
+
+
+def _text_or_none(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
 class LaunchClaims:
     def __init__(self, body: dict[str, Any]) -> None:
         self.body = body
@@ -84,6 +91,29 @@ class LaunchClaims:
             "The email your LMS sent": self.email,
             "The user id your LMS sent": self.subject,
             **{f"The LMS link's custom parameter {name}": value for name, value in self.custom.items()},
+        }
+
+    def sizes_kept(self) -> dict[str, tuple[str | None, int]]:
+        """The launch's values the tool stores, with the most characters each may have (the size of
+        its column), named as the LMS administrator knows them. Titles are not here: they are only
+        shown, and are shortened instead (TITLE_SIZE)."""
+        custom = self.custom
+        ags, nrps = self.ags, self.nrps
+        return {
+            "The name your LMS sent": (self.name, 200),
+            "The email your LMS sent": (self.email, 320),
+            "The user id your LMS sent": (self.subject, 255),
+            "The language your LMS sent": (self.locale, 16),
+            "The LMS link's id": (self.resource_link_id, 255),
+            "The LMS course's id": (_text_or_none(self.context.get("id")), 255),
+            "The LMS deployment id": (self.deployment_id, 255),
+            "The LMS link's custom parameter course": (custom.get("course"), 100),
+            "The LMS link's custom parameter department": (custom.get("department"), 120),
+            "The LMS link's custom parameter employee_id": (custom.get("employee_id"), 64),
+            "The LMS link's custom parameter manager_email": (custom.get("manager_email"), 320),
+            "The LMS grade column's address": (_text_or_none(ags.get("lineitem")), 1000),
+            "The LMS grade columns' address": (_text_or_none(ags.get("lineitems")), 1000),
+            "The LMS course members' address": (_text_or_none(nrps.get("context_memberships_url")), 1000),
         }
 
     @property

@@ -7,6 +7,9 @@
   parameter: PostgreSQL refuses NUL in text, and a right-to-left override prints a name reversed
   in a certificate or a page (a spoofing trick). Tabs and line breaks stay allowed. The answer is
   a 400 naming the field.
+- Values that arrive other than through a form a page validates (LTI claims) are checked with
+  `check_text` and, against the size of the column they go to, `check_lengths`: a 400 naming the
+  value, never a database error (PostgreSQL refuses a value longer than its VARCHAR).
 """
 
 from __future__ import annotations
@@ -60,6 +63,28 @@ def check_text(fields: dict[str, str | None]) -> None:
                     character=character,
                 ),
                 errors={name: gettext("contains %(character)s", character=character)},
+            )
+
+
+class TooLong(DomainError):
+    status = 400
+    code = "too_long"
+    title = N_("Please check what you entered")
+
+
+def check_lengths(fields: dict[str, tuple[str | None, int]]) -> None:
+    """Refuse a value longer than it may be ({name: (value, most characters)}), naming it."""
+    for name, (value, limit) in fields.items():
+        if value is not None and len(value) > limit:
+            raise TooLong(
+                gettext(
+                    "%(field)s is %(length)d characters long; at most %(limit)d can be stored. "
+                    "Shorten it and try again.",
+                    field=name,
+                    length=len(value),
+                    limit=limit,
+                ),
+                errors={name: gettext("at most %(limit)d characters", limit=limit)},
             )
 
 

@@ -24,7 +24,7 @@ from lti.platform_cache import PlatformRecord
 from people import identities
 from training_app.auth.access import SignedInLearner
 from training_app.db import insert_unless_conflict, utcnow
-from training_app.edge import check_text
+from training_app.edge import check_lengths, check_text
 from training_app.errors import DomainError
 from training_app.extensions import run_core, run_write
 from training_app.models import User
@@ -52,6 +52,7 @@ def process_launch(platform: Platform | PlatformRecord, body: dict[str, Any]) ->
     """A validated launch: who it is, what they may do, and the course it opens."""
     message = claims.LaunchClaims(body)
     check_text(message.texts_kept())
+    check_lengths(message.sizes_kept())
     if message.message_type == claims.DEEP_LINKING:
         if not message.is_instructor:
             raise LaunchRefused(
@@ -333,13 +334,17 @@ def _link_details(message: claims.LaunchClaims, course_slug: str, current: dict[
     return {
         "course_slug": course_slug,
         "context_id": message.context.get("id"),
-        "context_title": message.context.get("title") or message.context.get("label"),
-        "title": message.resource_link.get("title"),
+        "context_title": _title(message.context.get("title") or message.context.get("label")),
+        "title": _title(message.resource_link.get("title")),
         "lineitem_url": ags.get("lineitem") or current.get("lineitem_url"),
         "lineitems_url": ags.get("lineitems") or current.get("lineitems_url"),
         "ags_scopes": list(ags.get("scope") or current.get("ags_scopes") or []),
         "memberships_url": message.nrps.get("context_memberships_url") or current.get("memberships_url"),
     }
+
+
+def _title(value: Any) -> str | None:
+    return None if value is None else str(value)[: claims.TITLE_SIZE]
 
 
 LAST_LAUNCH_PRECISION = timedelta(minutes=10)
