@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, and_, case, exists, func, literal, or_, select
+from sqlalchemy import ColumnElement, and_, case, exists, func, literal, select
 
 from courses.models import Completion, Enrolment, LessonProgress
 from training_app.errors import N_
@@ -112,28 +112,6 @@ def is_open(now: datetime) -> ColumnElement[bool]:
         Enrolment.waived_at.is_(None),
         (Enrolment.ended_at.is_(None)) | (Enrolment.ended_at > now),
     )
-
-
-def may_have_status(statuses: tuple[str, ...] | list[str], now: datetime) -> ColumnElement[bool]:
-    """A necessary condition for an assignment to have one of `statuses`, on the enrolment's own
-    columns only: true for every row the rule gives one of them, false for most of the others.
-    A list filtered by status adds it beside the rule, so the database skips the rule's
-    subqueries for rows that cannot match (PostgreSQL runs cheap conditions first).
-    tests/assignments/test_status.py holds it to the rule case by case."""
-    not_ended = Enrolment.ended_at.is_(None) | (Enrolment.ended_at > now)
-    still_to_do = and_(not_ended, Enrolment.waived_at.is_(None), Enrolment.completed_at.is_(None))
-    passed = and_(not_ended, Enrolment.waived_at.is_(None), Enrolment.completed_at.is_not(None))
-    conditions = {
-        "ended": Enrolment.ended_at <= now,
-        "waived": and_(not_ended, Enrolment.waived_at.is_not(None)),
-        "completed": passed,
-        "expired": passed,
-        "expiring_soon": passed | and_(still_to_do, Enrolment.cycle > 1),
-        "overdue": and_(still_to_do, Enrolment.due_at < now),
-        "in_progress": still_to_do,
-        "not_started": still_to_do,
-    }
-    return or_(*(conditions[status] for status in dict.fromkeys(statuses)))
 
 
 def lessons_done_column() -> ColumnElement[int]:

@@ -273,7 +273,6 @@ def conditions_of(scope: Scope, chosen: CompletionFilter, status: ColumnElement[
         conditions.append(func.lower(User.manager_email) == chosen.manager)
     if chosen.statuses:
         # One bound value each, not an expanding IN: the exports compile the statement themselves.
-        conditions.append(status_rule.may_have_status(chosen.statuses, scope.now))
         conditions.append(status.in_([literal(one) for one in chosen.statuses]))
     if chosen.attempts:
         conditions.append(Enrolment.id.in_(attempts.used_up_enrolment_ids(scope.tenant_id, scope.now)))

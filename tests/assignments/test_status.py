@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import select
 
-from assignments.status import OPEN_STATUSES, STATUSES, is_open, may_have_status, status_column
+from assignments.status import OPEN_STATUSES, STATUSES, is_open, status_column
 from courses import publishing
 from courses import services as learning
 from courses.models import Completion, Enrolment
@@ -115,23 +115,12 @@ def statuses(app):
         rows = db.session.execute(
             select(Enrolment.id, status_column(NOW, 30), is_open(NOW)).where(Enrolment.id.in_(ids.values()))
         ).all()
-        candidates = {
-            wanted: set(
-                db.session.scalars(
-                    select(Enrolment.id).where(Enrolment.id.in_(ids.values()), may_have_status([wanted], NOW))
-                )
-            )
-            for wanted in STATUSES
-        }
-    by_id = {
-        row[0]: (row[1], bool(row[2]), {s for s, found in candidates.items() if row[0] in found})
-        for row in rows
-    }
+    by_id = {row[0]: (row[1], bool(row[2])) for row in rows}
     return {name: by_id[enrolment_id] for name, enrolment_id in ids.items()}
 
 
 def test_each_case_has_its_status(statuses):
-    assert {name: status for name, (status, _open, _may) in statuses.items()} == EXPECTED
+    assert {name: status for name, (status, _open) in statuses.items()} == EXPECTED
     assert set(EXPECTED.values()) <= set(STATUSES)
 
 
@@ -139,14 +128,6 @@ def test_the_reminders_shortcut_agrees_with_the_rule(statuses):
     """Open: the status is an open one, and the current cycle is not the one that passed (a passed
     cycle whose certificate expires soon is "expiring soon" too, with nothing to do yet)."""
     passed_cycles = {"completed", "expiring_soon", "expired"}
-    for name, (status, open_, _may) in statuses.items():
+    for name, (status, open_) in statuses.items():
         done_this_cycle = name in passed_cycles
         assert open_ == (status in OPEN_STATUSES and not done_this_cycle), name
-
-
-def test_the_status_filters_prefilter_never_drops_a_row_the_rule_gives_that_status(statuses):
-    """may_have_status is a necessary condition: each case passes it for its own status, and
-    it rules out at least the statuses a case's own columns exclude."""
-    for name, (status, _open, may) in statuses.items():
-        assert status in may, (name, status, may)
-    assert all(len(may) < len(STATUSES) for _status, _open, may in statuses.values())
