@@ -12,7 +12,7 @@ For each database (PostgreSQL, then SQLite) in one run:
    (the one the app builds, parameters written in): `psql -c "\\copy (...) TO STDOUT CSV"` and
    `sqlite3 -csv`; best of --rounds each, alternating. Ratio = baseline seconds / ours (1.0x: as
    fast as psql). Aims: >= 1.0x psql, >= 0.5x sqlite3, the worker's peak memory (VmHWM) < 150 MB;
-3. /console/learners of the `console` tenant with filters, sorts and deep pages, in process
+3. the dashboard and /console/learners of the `console` tenant with filters, sorts and deep pages, in process
    (Flask's test client, no HTTP), median of three, with the SQL statements each page ran.
 
     .venv/bin/python bench/export.py [--rows 1000000] [--console-employees 100000]
@@ -58,6 +58,7 @@ PASSWORD = "bench-password-2027!"
 COURSES = ("social-media-orientation", "social-media-refresher")
 PUBLIC_URL = "https://training.example.com"
 CONSOLE_PAGES = (
+    "/console/",  # the dashboard: every tally over every assignment
     "/console/learners",
     "/console/learners?page={last_page}",
     "/console/learners?status=overdue",
