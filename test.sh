@@ -28,4 +28,7 @@ fi
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
 .venv/bin/lint-imports --no-cache
+# Known vulnerabilities in the pinned requirements (pip-audit); says so when the audit cannot be done
+# here (a warning; PIP_AUDIT_STRICT=1 fails instead). Allowances: .pip-audit-ignore, SECURITY.md.
+.venv/bin/python scripts/pip_audit.py
 .venv/bin/python -m pytest -n "${TEST_WORKERS:-2}" --db "${TEST_DB:-all}" ${fast[@]+"${fast[@]}"} "$@"
