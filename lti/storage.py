@@ -1,4 +1,5 @@
-"""Short-lived launch state shared by every worker and instance: the database, or Redis when set.
+"""Short-lived launch state shared by every worker and instance: the database, or Redis when set
+(with the database behind it while Redis does not answer).
 
 The OIDC login's record (state -> nonce and login parameters), deep linking contexts and the
 one-time "continue in a new window" tokens live here, so a login answered by one instance and a
@@ -15,6 +16,7 @@ from flask import current_app
 from sqlalchemy import bindparam, delete, insert, select
 
 from lti.models import LaunchState
+from training_app import rate_limits
 from training_app.db import utcnow
 from training_app.extensions import db, run_core
 
@@ -57,21 +59,48 @@ _TAKE = delete(_state).where(*_LIVE).returning(_state.c.value)
 
 
 class RedisStore:
+    """Keys in Redis, with the database behind: while Redis does not answer (refused, or no answer
+    within REDIS_TIMEOUT_SECONDS), state is written to and read from the database, so launches go on
+    working. A key not found in Redis is looked for in the database too (written there during an
+    outage, read after Redis came back): one more statement, only for a key Redis does not have."""
+
     def __init__(self, url: str) -> None:
         import redis
 
-        self._redis = redis.Redis.from_url(url)
+        self._redis = redis.Redis.from_url(
+            url,
+            socket_connect_timeout=rate_limits.REDIS_TIMEOUT_SECONDS,
+            socket_timeout=rate_limits.REDIS_TIMEOUT_SECONDS,
+        )
+        self._errors = redis.RedisError
+        self._database = DatabaseStore()
+        self.circuit = rate_limits.RedisCircuit("LTI launch state")
 
     def put(self, key: str, value: Any, ttl: int) -> None:
-        self._redis.set(f"postwise:lti:{key}", json.dumps(value), ex=ttl)
+        if self.circuit.closed():
+            try:
+                self._redis.set(f"postwise:lti:{key}", json.dumps(value), ex=ttl)
+                return
+            except self._errors as exc:
+                self.circuit.failed(exc)
+        self._database.put(key, value, ttl)
 
     def get(self, key: str) -> Any | None:
-        raw = self._redis.get(f"postwise:lti:{key}")
-        return json.loads(raw) if raw is not None else None
+        return self._read(key, self._redis.get, self._database.get)
 
     def take(self, key: str) -> Any | None:
-        raw = self._redis.getdel(f"postwise:lti:{key}")
-        return json.loads(raw) if raw is not None else None
+        return self._read(key, self._redis.getdel, self._database.take)
+
+    def _read(self, key: str, from_redis: Any, from_database: Any) -> Any | None:
+        if self.circuit.closed():
+            try:
+                raw = from_redis(f"postwise:lti:{key}")
+            except self._errors as exc:
+                self.circuit.failed(exc)
+            else:
+                if raw is not None:
+                    return json.loads(raw)
+        return from_database(key)
 
 
 def store() -> KeyValueStore:

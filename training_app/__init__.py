@@ -59,7 +59,7 @@ def _init_extensions(app: Flask) -> None:
     csrf.init_app(app)
     from training_app import rate_limits  # registers the database storage for Flask-Limiter
 
-    app.config.setdefault("RATELIMIT_STORAGE_URI", app.config.get("REDIS_URL") or rate_limits.STORAGE_URI)
+    app.config.setdefault("RATELIMIT_STORAGE_URI", rate_limits.storage_uri(app.config.get("REDIS_URL")))
     app.config.setdefault("RATELIMIT_KEY_PREFIX", "training-rl")
     limiter.init_app(app)
     babel.init_app(

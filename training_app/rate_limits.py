@@ -13,10 +13,12 @@ documented extension point (a `Storage` subclass registered by URI scheme).
 from __future__ import annotations
 
 import hashlib
+import logging
 import random
 import time
+from typing import Any
 
-from limits.storage import Storage
+from limits.storage import RedisStorage, Storage
 from sqlalchemy import case, delete, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
@@ -25,6 +27,7 @@ from training_app.extensions import db
 from training_app.models import RateLimitCounter
 
 STORAGE_URI = "training+db://"
+log = logging.getLogger(__name__)
 PURGE_ONE_IN = 200  # an incr sometimes deletes expired counters, so the table stays small
 
 
@@ -89,3 +92,88 @@ class DatabaseStorage(Storage):
             return connection.execute(
                 select(_counters.c.hits, _counters.c.expires_at).where(_counters.c.key == _stored_key(key))
             ).first()
+
+
+# --- Redis, with the database's counters while Redis does not answer ---------------------------------
+
+REDIS_SCHEMES = ("redis", "rediss", "redis+unix")
+# Seconds a client waits to connect to Redis or for its answer before the database is used instead.
+REDIS_TIMEOUT_SECONDS = 0.5
+# After a failure, Redis is tried again this many seconds later (meanwhile: the database).
+REDIS_RETRY_SECONDS = 10.0
+
+
+def storage_uri(redis_url: str | None) -> str:
+    """Flask-Limiter's storage: Redis with the database behind it, or the database alone."""
+    return f"training+{redis_url}" if redis_url else STORAGE_URI
+
+
+class RedisCircuit:
+    """Whether to try Redis now: after a failure it is left alone for REDIS_RETRY_SECONDS, so a Redis
+    that is down costs one refused (or timed-out) connection per process every few seconds, not one
+    per request. Shared by the rate limits and the LTI launch state."""
+
+    def __init__(self, what: str) -> None:
+        self.what = what
+        self.down_until = 0.0
+
+    def closed(self) -> bool:
+        return time.monotonic() >= self.down_until
+
+    def failed(self, exc: Exception) -> None:
+        if self.closed():
+            log.warning(
+                "Redis does not answer; the database stands in for it (%s) for %ss",
+                self.what,
+                REDIS_RETRY_SECONDS,
+                extra={"error": f"{type(exc).__name__}: {exc}"[:300]},
+            )
+        self.down_until = time.monotonic() + REDIS_RETRY_SECONDS
+
+
+class RedisWithDatabaseFallback(Storage):
+    """Counters in Redis; while Redis does not answer, in the database (DatabaseStorage), shared by
+    every process as before. A window that started in Redis starts again in the database, so at the
+    switch a client may get up to twice its limit once: never unlimited, never a 500."""
+
+    STORAGE_SCHEME = [f"training+{scheme}" for scheme in REDIS_SCHEMES]
+
+    def __init__(self, uri: str, wrap_exceptions: bool = False, **options: Any) -> None:
+        super().__init__(uri, wrap_exceptions=wrap_exceptions)
+        options.setdefault("socket_connect_timeout", REDIS_TIMEOUT_SECONDS)
+        options.setdefault("socket_timeout", REDIS_TIMEOUT_SECONDS)
+        self._redis = RedisStorage(uri.removeprefix("training+"), **options)
+        self._database = DatabaseStorage(STORAGE_URI)
+        self.circuit = RedisCircuit("rate limits")
+
+    @property
+    def base_exceptions(self) -> type[Exception]:
+        return SQLAlchemyError  # Redis's own errors never leave: the database answers instead
+
+    def _call(self, method: str, *args: Any) -> Any:
+        if self.circuit.closed():
+            try:
+                return getattr(self._redis, method)(*args)
+            except self._redis.base_exceptions as exc:
+                self.circuit.failed(exc)
+        return getattr(self._database, method)(*args)
+
+    def incr(self, key: str, expiry: int, amount: int = 1) -> int:
+        return self._call("incr", key, expiry, amount)
+
+    def get(self, key: str) -> int:
+        return self._call("get", key)
+
+    def get_expiry(self, key: str) -> float:
+        return self._call("get_expiry", key)
+
+    def check(self) -> bool:
+        if self.circuit.closed() and self._redis.check():
+            return True
+        return self._database.check()
+
+    def reset(self) -> int | None:
+        return self._call("reset")
+
+    def clear(self, key: str) -> None:
+        self._call("clear", key)
