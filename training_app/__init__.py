@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from contextlib import suppress
 from pathlib import Path
 from typing import Any
 
 from flask import Flask, g, has_request_context, request
 from flask_babel import get_locale
 from flask_login import current_user
-from sqlalchemy.exc import ArgumentError
+from sqlalchemy.exc import ArgumentError, OperationalError, SQLAlchemyError
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from training_app import errors
 from training_app.config import ConfigError, load_config
 from training_app.extensions import AUTOCOMMIT, babel, csrf, db, limiter, login_manager, migrate
 
@@ -78,7 +80,10 @@ def _select_locale() -> str:
         return chosen
     if not has_request_context():  # CLI commands and jobs: services' messages in the default locale
         return supported[0]
-    user_locale = getattr(current_user, "locale", None) if current_user else None
+    try:
+        user_locale = getattr(current_user, "locale", None) if current_user else None
+    except SQLAlchemyError:  # the database failed: this is the error page for it, in the browser's language
+        user_locale = None
     if user_locale:
         base = user_locale.replace("_", "-").split("-")[0].lower()
         if base in supported:
@@ -152,7 +157,14 @@ def _install_transaction_boundary(app: Flask) -> None:
     @app.after_request
     def _commit_on_success(response):
         if response.status_code < 400 or g.get("keep_writes_of_refusal"):
-            db.session.commit()
+            try:
+                db.session.commit()
+            except OperationalError as exc:  # the database went away before the commit answered
+                with suppress(SQLAlchemyError):
+                    db.session.rollback()
+                if not errors.is_database_unavailable(exc):
+                    raise
+                return errors.database_unavailable_response(exc)  # not stored: the client tries again
         else:
             db.session.rollback()
         return response

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from flask import Flask, g, jsonify, render_template, request
+from flask import Flask, current_app, g, jsonify, render_template, request
 from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError
 from markupsafe import escape
@@ -243,12 +243,33 @@ def is_database_unavailable(exc: OperationalError) -> bool:
     return "connection" in message or "server closed" in message
 
 
+# What a 503 for an unreachable database tells clients (Retry-After): a restart or a failover takes
+# seconds, and the service reconnects by itself.
+DATABASE_RETRY_AFTER_SECONDS = 5
+
+
 def _handle_database_unavailable(exc: OperationalError):
     if not is_database_unavailable(exc):
         return _handle_unexpected(exc)
+    return database_unavailable_response(exc)
+
+
+def database_unavailable_response(exc: OperationalError):
+    """The 503 (page or JSON) for a database that does not answer, with Retry-After.
+
+    The page is rendered for an anonymous visitor: the signed-in user comes from the database (the
+    page's language, the staff navigation; a staff account is an ORM row that reloads itself after
+    the rollback), and reading it would fail again and turn this answer into a bare 500, or on
+    SQLite begin a transaction that holds the write lock."""
+    g._login_user = current_app.login_manager.anonymous_user()  # Flask-Login's user, for this page
     log.error("database unavailable", extra={"error": str(exc.orig)[:500]})
     message = _("The service cannot reach its database right now. Please try again in a few minutes.")
-    return error_response(503, message, title=_("Temporarily unavailable"))
+    return error_response(
+        503,
+        message,
+        title=_("Temporarily unavailable"),
+        headers={"Retry-After": str(DATABASE_RETRY_AFTER_SECONDS)},
+    )
 
 
 def _handle_unexpected(exc: Exception):

@@ -23,6 +23,7 @@ begun, in autocommit before that (a `without_transaction` view on PostgreSQL).
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+import psycopg
 from flask import g
 from flask_babel import Babel
 from flask_limiter import Limiter
@@ -33,6 +34,7 @@ from flask_sqlalchemy import SQLAlchemy
 from flask_wtf.csrf import CSRFProtect
 from psycopg.pq import TransactionStatus
 from sqlalchemy import Connection, CursorResult, Executable
+from sqlalchemy.exc import OperationalError
 
 from training_app.db import Base
 
@@ -100,7 +102,11 @@ def begin_writes() -> Connection:
     if connection.dialect.name == "postgresql":
         driver = connection.connection.driver_connection
         if driver.autocommit and driver.info.transaction_status == TransactionStatus.IDLE:
-            driver.execute("BEGIN")
+            try:
+                driver.execute("BEGIN")
+            except psycopg.OperationalError as exc:  # the server went away: as SQLAlchemy reports it
+                connection.invalidate(exc)
+                raise OperationalError("BEGIN", None, exc, connection_invalidated=True) from exc
     return connection
 
 

@@ -14,6 +14,7 @@ commit together, one commit per round instead of one per message.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import random
@@ -27,11 +28,11 @@ from typing import Any
 import requests
 from flask import current_app
 from sqlalchemy import func, or_, select
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 from training_app import metrics, outbound
 from training_app.db import insert_rows_unless_conflict, insert_unless_conflict, utcnow
-from training_app.errors import Conflict, NotFound
+from training_app.errors import Conflict, NotFound, is_database_unavailable
 from training_app.extensions import db
 from training_app.models import OutboxMessage
 
@@ -329,20 +330,37 @@ def run_worker(
     periodic: tuple[float, Callable[[], Any]] | None = None,
 ) -> int:
     """Deliver due messages until stopped; returns how many were delivered. `periodic`: (seconds,
-    job) also runs the job that often (the scheduler's tick), each run its own transaction."""
+    job) also runs the job that often (the scheduler's tick), each run its own transaction.
+
+    A database that stops answering (a restart, a failover) does not stop the worker: it waits and
+    tries again, longer each time up to DATABASE_RETRY_MAX_SECONDS, and goes on when the database is
+    back. A message it was delivering meanwhile keeps its lease and is delivered again after it
+    (at-least-once, with its idempotency key). With `once`, the error is raised.
+    """
     worker = worker_id()
     batch = batch or current_app.config["OUTBOX_BATCH_SIZE"]
     delivered = 0
     next_housekeeping = next_periodic = 0.0
+    outage = 0  # consecutive rounds the database did not answer
     while not stop():
-        if time.monotonic() >= next_housekeeping:
-            run_housekeeping()
-            next_housekeeping = time.monotonic() + HOUSEKEEPING_SECONDS
-        if periodic and time.monotonic() >= next_periodic:
-            _run_periodic(periodic[1])
-            next_periodic = time.monotonic() + periodic[0]
-        claimed = claim_due(worker, batch)
-        delivered += deliver_round(claimed, worker)
+        try:
+            if time.monotonic() >= next_housekeeping:
+                run_housekeeping()
+                next_housekeeping = time.monotonic() + HOUSEKEEPING_SECONDS
+            if periodic and time.monotonic() >= next_periodic:
+                _run_periodic(periodic[1])
+                next_periodic = time.monotonic() + periodic[0]
+            claimed = claim_due(worker, batch)
+            delivered += deliver_round(claimed, worker)
+        except OperationalError as exc:
+            if once or not is_database_unavailable(exc):
+                raise
+            outage += 1
+            _wait_for_the_database(exc, outage)
+            continue
+        if outage:
+            log.warning("outbox worker: the database answers again", extra={"failed_rounds": outage})
+            outage = 0
         if once and not claimed:
             break
         if not claimed:
@@ -350,6 +368,20 @@ def run_worker(
             time.sleep(poll_interval)
     db.session.remove()
     return delivered
+
+
+DATABASE_RETRY_MAX_SECONDS = 15.0
+
+
+def _wait_for_the_database(error: OperationalError, outage: int) -> None:
+    with contextlib.suppress(SQLAlchemyError):
+        db.session.remove()  # its connection is gone; the pool replaces it at the next checkout
+    delay = min(DATABASE_RETRY_MAX_SECONDS, 0.5 * 2 ** (outage - 1))
+    log.warning(
+        "outbox worker: the database does not answer; trying again",
+        extra={"failed_rounds": outage, "retry_in_seconds": delay, "error": str(error.orig or error)[:300]},
+    )
+    time.sleep(delay)
 
 
 def _run_periodic(job: Callable[[], Any]) -> None:
