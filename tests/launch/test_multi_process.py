@@ -45,11 +45,19 @@ STOP_TIMEOUT = 15
 
 
 class ToolProcess:
-    """`gunicorn -w 1 wsgi:app` on 127.0.0.1:<free port>, its output in a log file (`workers`: more
-    than one, as tests/infra/test_metrics.py and tests/faults need)."""
+    """`gunicorn -w 1 wsgi:app` on 127.0.0.1:<free port>, its output in a log file (`workers` and
+    `app_module`: what tests/infra/test_metrics.py and tests/faults need instead)."""
 
-    def __init__(self, name: str, env: dict[str, str], log_dir: Path, *, workers: int = 1) -> None:
-        self.name, self.env, self.log_dir, self.workers = name, env, log_dir, workers
+    def __init__(
+        self, name: str, env: dict[str, str], log_dir: Path, *, workers: int = 1, app_module: str = "wsgi:app"
+    ) -> None:
+        self.name, self.env, self.log_dir, self.workers, self.app_module = (
+            name,
+            env,
+            log_dir,
+            workers,
+            app_module,
+        )
         self.process: subprocess.Popen[bytes] | None = None
         self.log_path: Path | None = None
         self.url = ""
@@ -73,7 +81,7 @@ class ToolProcess:
                     "--graceful-timeout",
                     "5",
                     "--no-control-socket",
-                    "wsgi:app",
+                    self.app_module,
                 ],
                 cwd=ROOT,
                 env=self.env,
