@@ -2,7 +2,8 @@
 
     .venv/bin/python bench/load.py [--users 300] [--hr-users 4] [--spawn-rate 10] [--run-time 3m]
         [--think 1.0] [--hr-think 5] [--fail-share 0.1] [--workers 4] [--outbox-workers 2]
-        [--redis-db 12] [--drain-timeout 300] [--json] [--keep-temp]
+        [--stop-timeout 120s] [--redis-db 12] [--analyze-every 30s] [--drain-timeout 300s]
+        [--json] [--save FILE] [--keep-temp] [--keep-database]
 
 What one run does:
   1. Starts the LMS emulator of the tests (tests/lti_platform: JWKS, OAuth token endpoint, AGS line
@@ -21,7 +22,8 @@ What one run does:
      and submitting the quiz (answered from the question bank; --fail-share fail once first), with
      --think seconds between pages; and --hr-users HR people signing in and loading the console's
      dashboard, learners table and CSV export. Journeys under way when the time is up finish
-     (--stop-timeout at most).
+     (--stop-timeout at most). When the cluster runs with autovacuum off (this machine's does), an
+     ANALYZE every --analyze-every seconds stands in for it.
   5. Waits (--drain-timeout at most) until the outbox is empty, then checks: every completion in
      the database is in a CSV export (HR's, over HTTP), in the emulator's gradebook and at the
      webhook receiver, each EXACTLY ONCE (by certificate code, learner and webhook-id / completion
@@ -43,6 +45,7 @@ import secrets
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections import Counter
 from contextlib import ExitStack
@@ -59,7 +62,7 @@ from harness.cpu import process_cpu, process_tree
 from harness.database import DEFAULT_URL, drop_database, raw_dsn, wait_until_idle
 from harness.fleet import Fleet, named
 from harness.gunicorn import Server, serve, server_env
-from harness.load_data import COURSE, database_state, outbox_left, parse_export, set_up, verify
+from harness.load_data import COURSE, database_size, database_state, outbox_left, parse_export, set_up, verify
 from harness.report import finish, percentile, say, temp_folder
 from harness.webhook_receiver import Receiver
 from sqlalchemy.engine import make_url
@@ -72,7 +75,8 @@ ROOT = Path(__file__).resolve().parents[1]
 LOCUSTFILE = ROOT / "bench" / "load" / "locustfile.py"
 APP_SPEC = "harness.loadapp:build_app()"
 PASSWORD = "Load-test staff password 2026!"
-WEB, WORKER = "load-web", "load-worker"  # PostgreSQL application_name of the two kinds of clients
+# PostgreSQL application_name of the web's and the workers' connections, and of the ANALYZE thread
+WEB, WORKER, ANALYZE = "load-web", "load-worker", "load-analyze"
 CONTEXT = Context(id="course-101")  # the LMS course, and the graded activity in it
 LINK = ResourceLink(id="resource-link-1", title="Orientation")
 
@@ -118,6 +122,40 @@ class Backends:
     def background(self) -> list[int]:
         """Autovacuum, WAL writer, checkpointer...: shared with every database of the cluster."""
         return [pid for pid, _db, _app, kind in self._rows() if kind != "client backend"]
+
+
+class Analyzer:
+    """ANALYZE of the database every `every` seconds in a thread, as autovacuum would do while tables
+    grow (here the cluster runs with autovacuum off: without fresh statistics the planner takes
+    tables that grew from empty for one row, and the console's queries and the export run up to
+    80 times slower on a few hundred rows)."""
+
+    def __init__(self, dsn: str, every: float) -> None:
+        self.dsn, self.every = dsn, every
+        self.stopping = threading.Event()
+        self.thread = threading.Thread(target=self._run, name="analyze", daemon=True)
+        self.runs = 0
+
+    def start(self) -> Analyzer:
+        if self.every > 0:
+            self.thread.start()
+        return self
+
+    def _run(self) -> None:
+        with psycopg.connect(self.dsn, autocommit=True, application_name=ANALYZE) as conn:
+            while not self.stopping.wait(self.every):
+                conn.execute("ANALYZE")
+                self.runs += 1
+
+    def stop(self) -> None:
+        self.stopping.set()
+        if self.thread.is_alive():
+            self.thread.join(60)
+
+
+def autovacuum_is_on(dsn: str) -> bool:
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        return conn.execute("SHOW autovacuum").fetchone()[0] == "on"
 
 
 def settle(pids: list[int], limit: float = 60) -> None:
@@ -308,6 +346,7 @@ def run(args: Any, folder: Path) -> dict[str, Any]:
         stack.callback(receiver.stop)
         say(f"Recreating {database}: tenant, LMS, {args.hr_users} HR accounts, webhook endpoint...")
         setup = set_up(url, secret_key, lms, receiver.url("/hooks"), max(1, args.hr_users), PASSWORD)
+        size_before = database_size(dsn)
         servers, workers = start_service(stack, args, folder, secret_key, redis_url)
         lms.use_tool(servers[0].url)  # where the LMS fetches the tool's keys (client assertions)
         say(
@@ -324,13 +363,17 @@ def run(args: Any, folder: Path) -> dict[str, Any]:
                 "outbox workers": lambda: [w.pid for w in workers],
                 "postgres backends of the workers": lambda: backends.of(WORKER),
                 "postgres background (whole cluster)": backends.background,
+                "postgres ANALYZE (for autovacuum)": lambda: backends.of(ANALYZE),
                 "redis (whole server)": lambda: named("redis-server"),
                 "locust": lambda: process_tree(locust["pid"]) if locust else [],
                 "LMS emulator + this script + receiver": lambda: [os.getpid(), receiver.process.pid],
             }
         )
         settle([w.pid for w in workers] + [p for s in servers for p in process_tree(s.pid)])
+        analyzer = Analyzer(dsn, 0 if autovacuum_is_on(dsn) else args.analyze_every)
+        stack.callback(analyzer.stop)
         fleet.start()
+        analyzer.start()
         say(
             f"locust: {args.users} learners + {args.hr_users} HR, spawn {args.spawn_rate:g}/s, "
             f"{args.run_time:g} s (journeys then finish, {args.stop_timeout:g} s at most)..."
@@ -346,12 +389,17 @@ def run(args: Any, folder: Path) -> dict[str, Any]:
         time.sleep(1)  # anything sent twice would arrive now
         fleet.mark("drain")
         fleet.stop()
+        analyzer.stop()
         if left:
             problems.append(f"the outbox still had {left} pending messages after {args.drain_timeout:g} s")
         wait_until_idle(dsn)
         say("Checking: database, a CSV export, the gradebook, the webhook receiver...")
         results = merge_results(folder)
         verification = check(url, setup, results, lms, receiver, servers[1].url)
+        verification["analyze_runs"] = analyzer.runs if analyzer.every else None  # None: autovacuum on
+        verification["bytes_written"] = {
+            name: size - size_before.get(name, 0) for name, size in database_size(dsn).items()
+        }
         app_errors: Counter[str] = Counter()
         for server in servers:
             app_errors.update(server.errors())
@@ -540,7 +588,16 @@ def print_report(report: dict[str, Any]) -> None:
         print(
             f"    {'everything else on the machine':<40} {max(0.0, figures['machine_busy_s'] - counted):8.1f}"
         )
+    analyzed = v["analyze_runs"]
+    if analyzed is not None:
+        print(f"  autovacuum is off on this cluster: the test ran ANALYZE {analyzed} times in its stead")
     print(f"  CPU ms per completed journey: {report['cpu_per_completion_ms']}")
+    grown = v["bytes_written"]
+    per = grown["database"] / v["completions"] if v["completions"] else 0
+    largest = ", ".join(f"{name} {size / 1e6:.1f}" for name, size in list(grown.items())[1:7])
+    print(
+        f"  database grew {grown['database'] / 1e6:.1f} MB ({per / 1e3:.1f} kB per completion; MB: {largest})"
+    )
     print(f"  outbox CPU ms per delivered message: {report['outbox_cpu_ms_per_delivery']}")
     print(
         f"  CPU ms per request inside the workers ({report['attributed_share_of_web_cpu']} of the web's "
@@ -572,6 +629,12 @@ def main() -> None:
     add("--locust-processes", type=int, default=1, help="locust --processes (default: 1)")
     add(
         "--redis-db", type=int, default=12, help="Redis database number, FLUSHED first (default: %(default)s)"
+    )
+    add(
+        "--analyze-every",
+        type=duration,
+        default=duration("30s"),
+        help="when the cluster's autovacuum is off: ANALYZE the database this often (0: never)",
     )
     add("--drain-timeout", type=duration, default=duration("300s"), help="outbox drain limit after the run")
     add(

@@ -90,6 +90,16 @@ def set_up(url: str, secret_key: str, lms: Any, receiver_url: str, staff: int, p
 # --- after the run ----------------------------------------------------------------------------------
 
 
+def database_size(dsn: str) -> dict[str, int]:
+    """Bytes on disk: the whole database and its largest tables (with their indexes and TOAST)."""
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        total = conn.execute("SELECT pg_database_size(current_database())").fetchone()[0]
+        tables = conn.execute(
+            "SELECT relname, pg_total_relation_size(relid) FROM pg_stat_user_tables ORDER BY 2 DESC LIMIT 12"
+        ).fetchall()
+    return {"database": total, **dict(tables)}
+
+
 def outbox_left(dsn: str) -> int:
     with psycopg.connect(dsn, autocommit=True) as conn:
         return conn.execute("SELECT count(*) FROM outbox_messages WHERE status = 'pending'").fetchone()[0]
