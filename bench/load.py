@@ -594,7 +594,8 @@ def print_report(report: dict[str, Any]) -> None:
     print(f"  CPU ms per completed journey: {report['cpu_per_completion_ms']}")
     grown = v["bytes_written"]
     per = grown["database"] / v["completions"] if v["completions"] else 0
-    largest = ", ".join(f"{name} {size / 1e6:.1f}" for name, size in list(grown.items())[1:7])
+    tables = sorted(((size, name) for name, size in grown.items() if name != "database"), reverse=True)
+    largest = ", ".join(f"{name} {size / 1e6:.1f}" for size, name in tables[:6])
     print(
         f"  database grew {grown['database'] / 1e6:.1f} MB ({per / 1e3:.1f} kB per completion; MB: {largest})"
     )
