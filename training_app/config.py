@@ -40,6 +40,10 @@ class BaseConfig:
     PASSWORD_HASH_COST: tuple[int, int] = (3, 65536)  # argon2id time cost, memory KiB
     DB_POOL_SIZE: int = 10
     DB_MAX_OVERFLOW: int = 10
+    # psycopg prepares a statement on the server once a connection has run it 5 times. Behind
+    # PgBouncer in transaction mode before 1.21 (or without max_prepared_statements) that fails:
+    # set false there (OPERATIONS.md, Scaling).
+    DB_PREPARED_STATEMENTS: bool = True
     OUTBOX_MAX_ATTEMPTS: int = 8
     OUTBOX_BACKOFF_SECONDS: float = 30.0
     OUTBOX_BACKOFF_MAX_SECONDS: float = 6 * 3600
@@ -181,11 +185,19 @@ def _configure_database(app: Flask) -> None:
             "pool_size": int(app.config["DB_POOL_SIZE"]),
             "max_overflow": int(app.config["DB_MAX_OVERFLOW"]),
             "pool_recycle": 1800,
-            "connect_args": {"connect_timeout": 5},
+            "connect_args": {"connect_timeout": 5, **_prepare_threshold(app)},
             "hide_parameters": True,  # an error's log line never carries the statement's values
         }
     else:
         app.config["SQLALCHEMY_ENGINE_OPTIONS"] = {"connect_args": {"timeout": 10}, "hide_parameters": True}
+
+
+def _prepare_threshold(app: Flask) -> dict[str, Any]:
+    """psycopg's prepare_threshold: its default (5), or None (never prepare) when turned off."""
+    setting = app.config["DB_PREPARED_STATEMENTS"]
+    if isinstance(setting, str):
+        setting = setting.strip().lower() not in ("0", "false", "no", "off")
+    return {} if setting else {"prepare_threshold": None}
 
 
 def _configure_secret_key(app: Flask) -> None:
