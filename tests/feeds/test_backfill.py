@@ -6,12 +6,12 @@ from __future__ import annotations
 
 from sqlalchemy import func, select
 
-from feeds import backfill
+from feeds import backfill, lrs_settings
 from feeds.models import XapiStatement
 from tests.feeds.conftest import attest, connect_lrs, employee, make_due, pass_quiz, run_worker
 from tests.helpers import text_of
 from training_app.extensions import db
-from training_app.models import AuditEvent
+from training_app.models import AuditEvent, Tenant
 
 EXPECTED = ["initialized", "attested", "passed", "completed", "satisfied"]
 
@@ -19,6 +19,15 @@ EXPECTED = ["initialized", "attested", "passed", "completed", "satisfied"]
 def statement_rows(app) -> list[XapiStatement]:
     with app.app_context():
         return list(db.session.scalars(select(XapiStatement).order_by(XapiStatement.id)))
+
+
+def backfill_and_drain(app, org) -> None:
+    """What HR's button does (the service the console calls), then the worker until it is done."""
+    with app.app_context():
+        tenant = db.session.get(Tenant, org.id)
+        lrs_settings.send_earlier_records(tenant, staff_id=org.admin_id, ip_address=None)
+        db.session.commit()
+    drain(app)
 
 
 def drain(app) -> None:
@@ -65,15 +74,7 @@ def test_a_backfill_after_live_statements_adds_only_the_earlier_ones(app, acme, 
     pass_quiz(app, ada)  # live: passed, completed, satisfied
     live = {row.statement_id for row in statement_rows(app)}
     assert len(live) == 3
-    with app.app_context():
-        from feeds import lrs_settings
-        from training_app.models import Tenant
-
-        lrs_settings.send_earlier_records(
-            db.session.get(Tenant, acme.id), staff_id=acme.admin_id, ip_address=None
-        )
-        db.session.commit()
-    drain(app)
+    backfill_and_drain(app, acme)
     rows = statement_rows(app)
     assert sorted(row.verb for row in rows) == sorted(EXPECTED)
     assert live <= {row.statement_id for row in rows}
@@ -89,10 +90,8 @@ def test_an_auditor_may_not_start_a_backfill_and_without_an_lrs_it_is_a_clear_40
 def test_a_launch_before_the_lrs_is_sent_by_the_backfill_and_a_live_one_is_not_sent_again(
     app, client, acme, lrs
 ):
-    from feeds import lrs_settings
-    from tests.launch.conftest import learner_claims, register_platform
+    from tests.launch.conftest import learner, learner_claims, register_platform
     from tests.lti_platform import LaunchDriver, Platform
-    from training_app.models import Tenant
 
     with Platform(flavour="moodle") as platform:
         with app.app_context():
@@ -102,17 +101,10 @@ def test_a_launch_before_the_lrs_is_sent_by_the_backfill_and_a_live_one_is_not_s
         bea = learner_claims(platform, user=None)
         assert driver.launch(bea).status == 200  # before the LRS
         connect_lrs(app, acme, lrs)
-        from tests.launch.conftest import learner
-
         carl = learner_claims(platform, user=learner("u-carl", "Carl", "Sagan"))
         assert driver.launch(carl).status == 200  # live: its hook sends it
     assert [row.verb for row in statement_rows(app)] == ["launched"]
-    with app.app_context():
-        lrs_settings.send_earlier_records(
-            db.session.get(Tenant, acme.id), staff_id=acme.admin_id, ip_address=None
-        )
-        db.session.commit()
-    drain(app)
+    backfill_and_drain(app, acme)
     rows = statement_rows(app)
     assert [row.verb for row in rows] == ["launched", "launched"]
     assert {s["actor"]["name"] for s in lrs.statements()} == {"Ada Lovelace", "Carl Sagan"}
