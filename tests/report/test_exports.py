@@ -272,7 +272,9 @@ def test_the_cli_writes_the_file_and_says_how_many_rows(app, world, tmp_path):
         assert done.exit_code == 0 and "Wrote 7 row(s)" in done.output, done.output
     assert len(target.read_text(encoding="utf-8").splitlines()) == 7
     with app.app_context():
-        events = db.session.scalars(select(AuditEvent).where(AuditEvent.action == "report.exported")).all()
+        events = db.session.scalars(
+            select(AuditEvent).where(AuditEvent.action == "report.exported").order_by(AuditEvent.seq)
+        ).all()
     assert [(e.actor, e.data["format"], e.data["rows"]) for e in events] == [
         ("cli", "csv", 1),
         ("cli", "xlsx", 7),
@@ -355,7 +357,9 @@ def test_the_cli_takes_the_expiry_attempts_department_and_counted_filters(app, w
         )
         assert done.exit_code == 0 and f"Wrote {rows} row(s)" in done.output, done.output
     with app.app_context():
-        events = db.session.scalars(select(AuditEvent).where(AuditEvent.action == "report.exported")).all()
+        events = db.session.scalars(
+            select(AuditEvent).where(AuditEvent.action == "report.exported").order_by(AuditEvent.seq)
+        ).all()
     assert events[0].data["filters"] == {
         "status": "counted",
         "expires_from": chosen["--expires-from"],
