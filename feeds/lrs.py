@@ -34,8 +34,9 @@ from feeds.models import LrsConnection, XapiStatement
 from training_app import outbound, sealing
 from training_app.db import utcnow
 from training_app.extensions import commit_before_waiting, db
+from training_app.http_delivery import RETRYABLE_STATUSES
 from training_app.models import OutboxMessage
-from training_app.outbox import RETRYABLE_STATUSES, Delivery, DeliveryError
+from training_app.outbox import Delivery, DeliveryError
 
 SECRET_PURPOSE = "lrs secret"
 REFUSALS = {400, 413, 422}  # the LRS refuses what it was sent (a statement, or one in the batch)

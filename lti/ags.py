@@ -18,7 +18,7 @@ from sqlalchemy import BindParameter, Row, Select, bindparam, select
 from courses.services import RecordedResult
 from lti import oauth
 from lti.models import GradeTarget, Platform, ResourceLink
-from training_app import outbox
+from training_app import http_delivery, outbox
 from training_app.extensions import commit_before_waiting, db, run_core
 
 log = logging.getLogger(__name__)
@@ -112,7 +112,7 @@ def deliver_score(delivery: outbox.Delivery) -> None:
     if response.status_code == 409:
         log.info("LMS already had this score (409)", extra={"message_id": delivery.id})
         return  # Moodle answers 409 to a score whose timestamp is not newer: it is already there
-    outbox.raise_for_delivery_status(response)
+    http_delivery.raise_for_delivery_status(response)
 
 
 def _service_client(platform_id: int) -> oauth.ServiceClient:
@@ -151,7 +151,7 @@ def find_or_create_lineitem(client: oauth.ServiceClient, scopes: list[str], payl
             "resourceLinkId": payload["resource_link_id"],
         },
     )
-    outbox.raise_for_delivery_status(created)
+    http_delivery.raise_for_delivery_status(created)
     item = _json(created)
     if not isinstance(item, dict) or not item.get("id"):
         raise outbox.DeliveryError(f"the LMS created a line item without an id: {created.text[:500]}")
@@ -166,7 +166,7 @@ def find_lineitem(client: oauth.ServiceClient, scopes: list[str], payload: dict[
         response = oauth.service_request(
             client, scopes, "GET", url, before_waiting=commit_before_waiting, accept=LINEITEMS_TYPE
         )
-        outbox.raise_for_delivery_status(response)
+        http_delivery.raise_for_delivery_status(response)
         items = _json(response)
         ours = [item for item in items if is_ours(item, payload)] if isinstance(items, list) else []
         ours.sort(key=lambda item: item.get("resourceId") != payload["resource_id"])

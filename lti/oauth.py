@@ -33,7 +33,8 @@ from lti.models import AccessToken, Platform
 from training_app import outbound
 from training_app.db import utcnow
 from training_app.extensions import db
-from training_app.outbox import DeliveryError, send_http
+from training_app.http_delivery import send_http
+from training_app.outbox import DeliveryError
 
 BeforeWaiting = Callable[[], None]  # ends the owner's transaction before a wait on the LMS
 EXPIRY_MARGIN = timedelta(seconds=30)

@@ -98,7 +98,19 @@ def app_locales() -> list[str]:
 
 
 def _register_infrastructure(app: Flask) -> None:
-    from training_app import cli, errors, health, local_time, mail, metrics, outbound, outbox, pages, security
+    from training_app import (
+        cli,
+        errors,
+        health,
+        http_delivery,
+        local_time,
+        mail,
+        metrics,
+        outbound,
+        outbox,
+        pages,
+        security,
+    )
     from training_app.auth import access  # registers the user loader
     from training_app.auth.views import bp as auth_bp
 
@@ -108,7 +120,7 @@ def _register_infrastructure(app: Flask) -> None:
     metrics.init_app(app)  # its after_request runs after the transaction boundary's commit
     security.init_app(app)
     outbound.init_app(app)
-    outbox.register_handler("http_post", outbox.post_json)
+    outbox.register_handler("http_post", http_delivery.post_json)
     outbox.register_handler(mail.EMAIL_KIND, mail.deliver_email)
     app.register_blueprint(pages.bp)
     app.register_blueprint(health.bp)

@@ -31,8 +31,9 @@ from sqlalchemy import select, update
 from training_app import audit, mail, outbound
 from training_app.db import utcnow
 from training_app.extensions import commit_before_waiting, db
+from training_app.http_delivery import RETRYABLE_STATUSES
 from training_app.models import OutboxMessage, StaffAccount, Tenant
-from training_app.outbox import RETRYABLE_STATUSES, Delivery, DeliveryError
+from training_app.outbox import Delivery, DeliveryError
 from training_app.urls import external_url
 from webhooks import settings, signing
 from webhooks.models import WebhookDelivery, WebhookEndpoint
