@@ -221,6 +221,7 @@ def _complete(enrolment: Enrolment, person: User, days_ago: int) -> None:
     )
     done = utcnow() - timedelta(days=days_ago)
     assigned = done - ASSIGNED_BEFORE_DONE
+    expires = done + timedelta(days=version.manifest.get("recertify_every_days") or 365)
     db.session.execute(
         update(Enrolment)
         .where(Enrolment.id == enrolment.id)
@@ -229,6 +230,7 @@ def _complete(enrolment: Enrolment, person: User, days_ago: int) -> None:
             assigned_at=assigned,
             started_at=assigned + timedelta(days=2),
             completed_at=done,
+            expires_at=expires,
             due_at=assigned + timedelta(days=30),
         )
     )
@@ -242,7 +244,6 @@ def _complete(enrolment: Enrolment, person: User, days_ago: int) -> None:
         .where(Attestation.id == attestation.id)
         .values(attested_at=done - timedelta(hours=2))
     )
-    expires = done + timedelta(days=version.manifest.get("recertify_every_days") or 365)
     db.session.execute(
         update(Completion)
         .where(Completion.enrolment_id == enrolment.id)

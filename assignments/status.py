@@ -1,7 +1,10 @@
 """The one status rule: what every page, export, API answer and webhook shows for an assignment.
 
-Computed in SQL (a CASE over the assignment, its current cycle's result and the person's previous
-certificate), so lists filter, count and page by status in the database at any size. In order:
+Computed in SQL, a CASE over the assignment's own columns, which the writes keep (courses.services:
+`completed_at` and `expires_at` when the current cycle passes, `previous_expires_at` when a new
+cycle starts, `started_at` when the first lesson opens, before any attestation or result), so
+lists filter, count and page by status in the database at any size without reading the results.
+In order:
 
 - `ended`: the person left (the assignment ended on their last day);
 - `waived`: HR waived this cycle, with a reason;
@@ -17,7 +20,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, and_, case, exists, func, literal, select
+from sqlalchemy import ColumnElement, and_, case, func, literal, select
 
 from courses.models import Completion, Enrolment, LessonProgress
 from training_app.errors import N_
@@ -58,45 +61,25 @@ def current_result(column: ColumnElement) -> ColumnElement:
     )
 
 
-def _previous_certificate_valid(now: datetime) -> ColumnElement[bool]:
-    return exists(
-        select(Completion.id).where(
-            Completion.enrolment_id == Enrolment.id,
-            Completion.cycle < Enrolment.cycle,
-            Completion.status == "completed",
-            Completion.expires_at > now,
-        )
-    ).correlate(Enrolment)
-
-
-def _started() -> ColumnElement[bool]:
-    lesson_done = exists(
-        select(LessonProgress.id).where(
-            LessonProgress.enrolment_id == Enrolment.id, LessonProgress.cycle == Enrolment.cycle
-        )
-    ).correlate(Enrolment)
-    return Enrolment.started_at.is_not(None) | lesson_done
-
-
 def status_column(now: datetime, expiring_soon_days: int) -> ColumnElement[str]:
-    """The status of the Enrolment in the enclosing query, as of `now`."""
-    result_status = current_result(Completion.status)
-    result_expires = current_result(Completion.expires_at)
+    """The status of the Enrolment in the enclosing query, as of `now`: a CASE over the
+    enrolment's own columns, so a filter or a count by status reads one row per assignment."""
     soon = now + timedelta(days=expiring_soon_days)
+    expires, previous_expires = Enrolment.expires_at, Enrolment.previous_expires_at
     return case(
         (and_(Enrolment.ended_at.is_not(None), Enrolment.ended_at <= now), literal("ended")),
         (Enrolment.waived_at.is_not(None), literal("waived")),
         (
-            result_status == "completed",
+            Enrolment.completed_at.is_not(None),
             case(
-                (and_(result_expires.is_not(None), result_expires <= now), literal("expired")),
-                (and_(result_expires.is_not(None), result_expires <= soon), literal("expiring_soon")),
+                (and_(expires.is_not(None), expires <= now), literal("expired")),
+                (and_(expires.is_not(None), expires <= soon), literal("expiring_soon")),
                 else_=literal("completed"),
             ),
         ),
-        (_previous_certificate_valid(now), literal("expiring_soon")),
+        (and_(previous_expires.is_not(None), previous_expires > now), literal("expiring_soon")),
         (and_(Enrolment.due_at.is_not(None), Enrolment.due_at < now), literal("overdue")),
-        (result_status.is_not(None) | _started(), literal("in_progress")),
+        (Enrolment.started_at.is_not(None), literal("in_progress")),
         else_=literal("not_started"),
     )
 

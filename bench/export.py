@@ -135,7 +135,8 @@ def populate(dialect: str, tenant_id: int, slug: str, employees: int) -> None:
         f" CASE WHEN {key} < 8 THEN 70 + e.user_id % 31 ELSE 40 END, a.content_hash, a.id,"
         f" {ago(passed_days)}, CASE WHEN {key} < 8 THEN {ago(f'{passed_days} - 365')} END"
         f" FROM attestations AS a JOIN enrolments AS e ON e.id = a.enrolment_id WHERE a.tenant_id = :t",
-        "UPDATE enrolments SET completed_at = completions.completed_at FROM completions"
+        "UPDATE enrolments SET completed_at = completions.completed_at, expires_at = completions.expires_at"
+        " FROM completions"
         " WHERE completions.enrolment_id = enrolments.id AND completions.status = 'completed'"
         " AND enrolments.tenant_id = :t",
         "INSERT INTO certificates (tenant_id, user_id, completion_id, course_id, course_version_id, code,"

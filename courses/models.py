@@ -103,6 +103,10 @@ class Enrolment(db.Model):
     due_at: Mapped[datetime | None]
     started_at: Mapped[datetime | None]
     completed_at: Mapped[datetime | None]  # of the current cycle
+    # The certificate expiries the status rule reads (assignments.status) without the results:
+    # the current cycle's passed result's, and the latest earlier cycle's passed result's.
+    expires_at: Mapped[datetime | None]
+    previous_expires_at: Mapped[datetime | None]
     last_lesson_slug: Mapped[str | None] = mapped_column(String(100))
     assigned_at: Mapped[datetime | None]  # when the current cycle was assigned
     cycle_key: Mapped[str | None] = mapped_column(String(100))

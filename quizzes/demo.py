@@ -96,6 +96,10 @@ def _backdate(enrolment: Enrolment, days: int) -> None:
         enrolment.started_at -= shift
     if enrolment.completed_at:
         enrolment.completed_at -= shift
+    if enrolment.expires_at:
+        enrolment.expires_at -= shift
+    if enrolment.previous_expires_at:
+        enrolment.previous_expires_at -= shift
     for completion in db.session.scalars(select(Completion).where(Completion.enrolment_id == enrolment.id)):
         completion.completed_at -= shift
         if completion.expires_at:

@@ -141,21 +141,6 @@ def _latest_attestation_id() -> ColumnElement[int]:
     )
 
 
-def _previous_expiry() -> ColumnElement[datetime]:
-    return (
-        select(Completion.expires_at)
-        .where(
-            Completion.enrolment_id == Enrolment.id,
-            Completion.cycle < Enrolment.cycle,
-            Completion.status == "completed",
-        )
-        .order_by(Completion.id.desc())
-        .limit(1)
-        .correlate(Enrolment)
-        .scalar_subquery()
-    )
-
-
 def _lms() -> ColumnElement[str]:
     return (
         select(func.coalesce(func.nullif(Platform.name, ""), Platform.issuer))
@@ -177,9 +162,10 @@ def with_latest_passed(query: Select) -> Select:
 
 def expires_at_column() -> ColumnElement[datetime]:
     """When the assignment's certificate expires: the current cycle's passed result's, else (a
-    refresher open) the previous cycle's. Reads `result` (with_latest_passed). The list's column,
-    its expiry filter and the dashboard's expiry windows, so they count the same certificates."""
-    return func.coalesce(result.expires_at, _previous_expiry())
+    refresher open) the previous cycle's, from the assignment's own row (assignments.status reads
+    the same columns). The list's column, its expiry filter and the dashboard's expiry windows, so
+    they count the same certificates."""
+    return func.coalesce(Enrolment.expires_at, Enrolment.previous_expires_at)
 
 
 def department_or_none() -> ColumnElement[str | None]:
@@ -215,12 +201,7 @@ def rows_from(query: Select, *, everything: bool = True) -> Select:
 
 def needs_results(chosen: CompletionFilter) -> bool:
     """Whether choosing and ordering the rows reads the result's columns."""
-    return (
-        chosen.version is not None
-        or chosen.expires_from is not None
-        or chosen.expires_to is not None
-        or chosen.sort_field in ("version", "score", "expires")
-    )
+    return chosen.version is not None or chosen.sort_field in ("version", "score")
 
 
 def columns_of(scope: Scope) -> dict[str, ColumnElement[Any]]:

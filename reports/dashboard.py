@@ -234,8 +234,7 @@ def _tallies(
     expiring in each window and the people out of attempts. The department, the certificate's
     expiry and "out of attempts" are the learners list's own columns and rules (reports.completions,
     reports.attempts), so each count is the total of the list it links to."""
-    query = completions.with_latest_passed(_real_enrolments(tenant_id))
-    query, needs_attempt = attempts.with_attempts_used_up(query, tenant_id, now)
+    query, needs_attempt = attempts.with_attempts_used_up(_real_enrolments(tenant_id), tenant_id, now)
     per_enrolment = (
         query.add_columns(
             Enrolment.course_id,

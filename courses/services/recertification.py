@@ -33,8 +33,10 @@ def start_new_cycle(
     enrolment.due_at = due_at
     enrolment.assigned_at = utcnow()
     enrolment.cycle_key = cycle_key
+    if enrolment.completed_at is not None:  # the cycle that ends passed: its certificate is the previous one
+        enrolment.previous_expires_at = enrolment.expires_at
     enrolment.started_at = None
-    enrolment.completed_at = None
+    enrolment.completed_at = enrolment.expires_at = None
     enrolment.last_lesson_slug = None
     enrolment.waived_at = enrolment.waived_by = enrolment.waiver_reason = None
     db.session.flush()

@@ -216,7 +216,7 @@ _INSERT_UNLESS_COMPLETED = insert_unless(
 _MARK_ENROLMENT_COMPLETED = (
     update(_enrolments)
     .where(_enrolments.c.id == bindparam("new_enrolment_id"))
-    .values(completed_at=bindparam("new_completed_at"))
+    .values(completed_at=bindparam("new_completed_at"), expires_at=bindparam("new_expires_at"))
 )
 _RECORDED = _INSERT_UNLESS_COMPLETED.cte("recorded")
 _INSERT_AND_MARK_COMPLETED = select(_RECORDED).add_cte(

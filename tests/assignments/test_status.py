@@ -37,8 +37,14 @@ def add_result(
             expires_at=expires,
         )
     )
-    if status == "completed" and cycle == enrolment.cycle:
-        enrolment.completed_at = completed
+    # What the services keep on the assignment's row (courses.services.results, recertification,
+    # lessons): the status rule reads only that row.
+    if cycle == enrolment.cycle:
+        enrolment.started_at = enrolment.started_at or completed
+        if status == "completed":
+            enrolment.completed_at, enrolment.expires_at = completed, expires
+    elif status == "completed":
+        enrolment.previous_expires_at = expires
 
 
 CASES = {

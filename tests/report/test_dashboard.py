@@ -52,8 +52,9 @@ def result(enrolment: Enrolment, status: str, *, completed: datetime, expires: d
             expires_at=expires,
         )
     )
+    enrolment.started_at = enrolment.started_at or completed  # as the services keep the row
     if status == "completed":
-        enrolment.completed_at = completed
+        enrolment.completed_at, enrolment.expires_at = completed, expires
     db.session.flush()
 
 

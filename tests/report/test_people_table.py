@@ -122,8 +122,9 @@ def result(
         expires_at=expires,
     )
     db.session.add(completion)
+    enrolment.started_at = enrolment.started_at or completed  # as the services keep the row
     if passed:
-        enrolment.completed_at = completed
+        enrolment.completed_at, enrolment.expires_at = completed, expires
     db.session.flush()
     return completion
 
