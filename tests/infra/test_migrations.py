@@ -1,6 +1,6 @@
 import pytest
 from flask_migrate import downgrade, upgrade
-from sqlalchemy import inspect, text
+from sqlalchemy import inspect, select, text
 
 from tests.conftest import settings_for
 from training_app import create_app
@@ -49,3 +49,81 @@ def test_login_states_are_unlogged_on_postgresql(app):
             text("SELECT relpersistence FROM pg_class WHERE relname = 'lti_launch_state'")
         )
     assert persistence == "u"
+
+
+def _pass(enrolment, person):
+    from courses import publishing
+    from courses import services as learning
+
+    _, version = publishing.course_by_slug(enrolment.course.slug)
+    for lesson in version.lessons:
+        learning.complete_lesson(enrolment, lesson.slug)
+    attestation = learning.attest(
+        enrolment,
+        person,
+        confirmed=True,
+        typed_name=person.name,
+        locale_preference="en",
+        ip_address="192.0.2.1",
+        user_agent="test",
+    )
+    learning.record_result(
+        learning.cycle_of(enrolment.id),
+        passed=True,
+        score=90,
+        source_ref="test",
+        actor="test",
+        version=version,
+        attestation_id=attestation.id,
+    )
+
+
+def test_migration_0021_backfills_what_the_writes_keep(backend, tmp_path, request):
+    """Enrolment expiries and started_at: migration 0021 computes, from the results and lesson
+    progress, the same values the services keep on the row (so the status rule reads the same)."""
+    from courses import publishing
+    from courses import services as learning
+    from courses.models import Enrolment
+    from tests import factories
+
+    if backend == "sqlite":
+        url = f"sqlite:///{tmp_path / 'backfill.db'}"
+    else:
+        url = request.getfixturevalue("postgres_url")
+        request.getfixturevalue("database_url")
+    app = create_app(settings_for(url, tmp_path / "instance"))
+    columns = ("started_at", "completed_at", "expires_at", "previous_expires_at")
+    with app.app_context():
+        if backend == "postgresql":
+            downgrade(revision="base")
+        upgrade()
+        publishing.publish_all(material=True, actor="test")
+        acme = factories.tenant("acme")
+        renewed, passed, reading, waiting = (factories.learner(acme, f"P {n}", subject=n) for n in "ABCD")
+        for person in (renewed, passed):
+            _pass(learning.enrol(person, "social-media-orientation", source="hr"), person)
+        again = db.session.scalar(select(Enrolment).where(Enrolment.user_id == renewed.id))
+        learning.start_new_cycle(again, source="recertification", due_at=None, actor="test")
+        opened = learning.enrol(reading, "social-media-orientation", source="hr")
+        learning.open_lesson(opened, publishing.course_by_slug(opened.course.slug)[1].lessons[0].slug, None)
+        learning.enrol(waiting, "social-media-orientation", source="hr")
+        db.session.commit()
+        kept = _rows(columns)
+        assert sum(1 for row in kept.values() if row["previous_expires_at"]) == 1
+        downgrade(revision="0020")
+        db.session.execute(text("UPDATE enrolments SET started_at = NULL WHERE completed_at IS NOT NULL"))
+        db.session.commit()
+        upgrade()
+        backfilled = _rows(columns)
+        assert all(backfilled[id_]["started_at"] for id_, row in kept.items() if row["started_at"])
+        for row in (*kept.values(), *backfilled.values()):
+            row["started_at"] = bool(row["started_at"])  # from the first lesson done, not its opening
+        assert backfilled == kept
+        db.engine.dispose()
+
+
+def _rows(columns):
+    rows = db.session.execute(text(f"SELECT id, {', '.join(columns)} FROM enrolments")).mappings()
+    found = {row["id"]: {name: row[name] for name in columns} for row in rows}
+    db.session.rollback()  # SQLite: every transaction holds the write lock, and Alembic's is next
+    return found
