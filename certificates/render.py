@@ -11,6 +11,9 @@ WeasyPrint's FontConfiguration (a Pango font map) and the parsed stylesheet (one
 colour scheme, see compiled_stylesheet) are built once per thread and reused: building them
 costs more than printing a page, and Pango objects are not safe to share between threads.
 
+WeasyPrint (with Pango, fontTools and pypdfium2: about 33 MB) is imported when the first page is
+printed, not when a worker starts: most workers' requests (launches, quizzes, exports) print none.
+
 Printing runs inside text_layer.exact_text_layer(), a patch pinned to WeasyPrint 70.0 that makes
 names in Devanagari and other complex scripts, and letter-spaced labels, read back exactly from
 the PDF: with pypdf, and in viewers built on poppler or PDFium (Chrome).
@@ -27,19 +30,19 @@ from dataclasses import dataclass, field
 from datetime import date
 from functools import cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import pypdfium2
 from flask_babel import gettext
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, Template, select_autoescape
-from weasyprint import CSS, HTML
-from weasyprint.text.fonts import FontConfiguration
-from weasyprint.urls import URLFetcher
 
 from certificates.codes import normalise_code
 from certificates.errors import InvalidBranding, InvalidCertificate
 from certificates.labels import LABELS, language_of, long_date
-from certificates.qr import QR_ANCHOR, VerifyQr, qr_matrix
-from certificates.text_layer import exact_text_layer
+
+if TYPE_CHECKING:
+    from weasyprint import CSS
+    from weasyprint.text.fonts import FontConfiguration
+    from weasyprint.urls import URLFetcher
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 PDF_TEMPLATE = "certificates/pdf.html"
@@ -167,6 +170,8 @@ class _Printer:
         colours = (branding.primary_colour, branding.accent_colour)
         stylesheet = self.stylesheets.get(colours)
         if stylesheet is None:
+            from weasyprint import CSS
+
             if len(self.stylesheets) >= MAX_CACHED_STYLESHEETS:
                 self.stylesheets.clear()
             stylesheet = self.stylesheets[colours] = CSS(
@@ -183,6 +188,9 @@ _local = threading.local()
 def _printer() -> _Printer:
     printer: _Printer | None = getattr(_local, "printer", None)
     if printer is None:
+        from weasyprint.text.fonts import FontConfiguration
+        from weasyprint.urls import URLFetcher
+
         # Only data: URIs (the logo) may load: a template can never reach the network or disk.
         url_fetcher = URLFetcher(allowed_protocols={"data"})
         printer = _local.printer = _Printer(FontConfiguration(), url_fetcher)
@@ -235,6 +243,8 @@ def certificate_html(cert: CertificateDocument, branding: Branding) -> str:
 
     The QR code's box is empty: render_certificate_pdf draws the code into it (certificates/qr.py).
     """
+    from certificates.qr import QR_ANCHOR
+
     language = language_of(cert.locale)
     return _template().render(
         cert=cert,
@@ -253,6 +263,11 @@ def certificate_html(cert: CertificateDocument, branding: Branding) -> str:
 
 def render_certificate_pdf(cert: CertificateDocument, branding: Branding) -> bytes:
     """One A4 landscape page, fonts embedded (subset), QR code as vector paths."""
+    from weasyprint import HTML
+
+    from certificates.qr import VerifyQr, qr_matrix
+    from certificates.text_layer import exact_text_layer
+
     printer = _printer()
     if len(printer.image_cache) > MAX_CACHED_IMAGES:
         printer.image_cache.clear()
@@ -273,6 +288,8 @@ def render_certificate_pdf(cert: CertificateDocument, branding: Branding) -> byt
 
 def render_preview_png(pdf_bytes: bytes, *, width_px: int = 1200) -> bytes:
     """The first page as a PNG `width_px` wide, for the HR branding preview."""
+    import pypdfium2
+
     pdf = pypdfium2.PdfDocument(pdf_bytes)
     try:
         page = pdf[0]
