@@ -7,7 +7,6 @@ import re
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import asyncssh
 from flask_babel import gettext
 from sqlalchemy import delete, func, select
 
@@ -120,6 +119,8 @@ def check_fields(fields: FeedFields, *, needs_secret: bool) -> FeedFields:
     elif secret and len(secret) > 20000:
         errors["secret"] = gettext("The key or password is too long.")
     elif secret and fields.auth == "key":
+        import asyncssh  # here, not at import: see feeds.sftp_transfer
+
         try:
             asyncssh.import_private_key(secret)
         except (asyncssh.KeyImportError, ValueError):

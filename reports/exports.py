@@ -16,10 +16,6 @@ from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from typing import IO, Any
 
-from openpyxl import Workbook
-from openpyxl.cell import WriteOnlyCell
-from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
-from openpyxl.styles import Font
 from sqlalchemy import Engine, Select, String, func, select
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement
@@ -216,7 +212,17 @@ def jsonl_chunks(rows: Iterable[tuple[Any, ...]]) -> Iterator[bytes]:
 
 def write_xlsx(rows: Iterable[tuple[Any, ...]], out: IO[bytes] | str) -> None:
     """A workbook of one sheet, "Completions", written as rows arrive (openpyxl's write-only mode
-    keeps only the current row in memory), header in bold, frozen under it."""
+    keeps only the current row in memory), header in bold, frozen under it. openpyxl (about 13 MB)
+    is imported here, by the workers that write a workbook, not by every worker at start."""
+    from openpyxl import Workbook
+    from openpyxl.cell import WriteOnlyCell
+    from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
+    from openpyxl.styles import Font
+
+    def cell_value(value: Any) -> Any:
+        # A control character is not allowed in a cell (openpyxl refuses it): it is dropped.
+        return ILLEGAL_CHARACTERS_RE.sub("", value) if isinstance(value, str) else value
+
     workbook = Workbook(write_only=True)
     sheet = workbook.create_sheet("Completions")
     sheet.freeze_panes = "A2"
@@ -227,13 +233,8 @@ def write_xlsx(rows: Iterable[tuple[Any, ...]], out: IO[bytes] | str) -> None:
         header.append(cell)
     sheet.append(header)
     for row in rows:
-        sheet.append([_xlsx_value(value) for value in row])
+        sheet.append([cell_value(value) for value in row])
     workbook.save(out)
-
-
-def _xlsx_value(value: Any) -> Any:
-    # A control character is not allowed in a cell (openpyxl refuses it): it is dropped.
-    return ILLEGAL_CHARACTERS_RE.sub("", value) if isinstance(value, str) else value
 
 
 # --- what every export does around its rows ---------------------------------------------------------
