@@ -17,6 +17,7 @@ import functools
 import os
 import shutil
 import sqlite3
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -264,8 +265,20 @@ def app(app_settings: dict[str, object]) -> Iterator[Flask]:
     production. Arrange and inspect data inside `with app.app_context():`."""
     app = build_app(app_settings)
     yield app
+    close_connections(app)
+
+
+def close_connections(app: Flask) -> None:
+    """Close the app's pooled connections. A live server's request thread may still be finishing
+    (a browser's last request): its connection is waited for (a few seconds at most), or it would
+    come back to the disposed pool later and be garbage-collected open (a ResourceWarning that
+    surfaces in whichever test runs next)."""
     with app.app_context():
         db.session.remove()
+        pool = db.engine.pool
+        deadline = time.monotonic() + 5
+        while getattr(pool, "checkedout", lambda: 0)() and time.monotonic() < deadline:
+            time.sleep(0.02)
         db.engine.dispose()
 
 
@@ -282,9 +295,7 @@ def make_app(database_url: str, tmp_path: Path) -> Iterator[Callable[..., Flask]
 
     yield build
     for other in made:
-        with other.app_context():
-            db.session.remove()
-            db.engine.dispose()
+        close_connections(other)
 
 
 KEY_POOL = platform_rsa_keys.PrivateKeyPool()

@@ -236,6 +236,8 @@ def _run_the_scenario(app, database: Database, receiver: HookReceiver, tmp_path:
         expected_ids = _webhook_ids(app)
         assert len(expected_ids) == LEARNERS
         wait_until(lambda: set(receiver.accepted_ids()) >= expected_ids, 180, "every completion's webhook")
+        # Received is not yet recorded: the worker writes a round's outcomes after its last POST.
+        wait_until(lambda: _webhooks_delivered(app) == LEARNERS, 60, "every delivery recorded")
         assert worker.poll() is None, "the outbox worker stopped with the database"
     finally:
         for learner in learners:
@@ -260,6 +262,17 @@ def _run_the_scenario(app, database: Database, receiver: HookReceiver, tmp_path:
     # At-least-once: a round in the worker's hands when the server went down may be sent again,
     # with the same webhook-id; never more than one round (5 messages).
     assert sum(accepted.values()) - LEARNERS <= 5, accepted
+
+
+def _webhooks_delivered(app) -> int:
+    with app.app_context():
+        delivered = db.session.scalar(
+            select(func.count())
+            .select_from(OutboxMessage)
+            .where(OutboxMessage.kind == "webhook", OutboxMessage.status == "delivered")
+        )
+        db.session.remove()
+    return delivered or 0
 
 
 def _webhook_ids(app) -> set[str]:
