@@ -15,12 +15,12 @@ from sqlalchemy import select
 from assignments.rules import change_rules, rules_of
 from assignments.status import status_column
 from courses import publishing
-from courses import services as learning
 from courses.content import CONTENT_ROOT
 from courses.models import Course, Enrolment
 from people import services as people
 from tests import factories
 from tests.conftest import settings_for
+from tests.journeys import record_pass
 from tests.mail_server import MailServer
 from training_app import outbox
 from training_app.db import utcnow
@@ -105,16 +105,7 @@ def pass_course(app, employee_id: str, course: str, moment: datetime) -> None:
     with time_machine.travel(moment, tick=False), app.app_context():
         enrolment = enrolment_of(app, employee_id, course)
         enrolment = db.session.get(Enrolment, enrolment.id)
-        _, version = publishing.course_by_slug(course)
-        learning.record_result(
-            learning.cycle_of(enrolment.id),
-            passed=True,
-            score=100,
-            source_ref="test",
-            actor="test",
-            version=version,
-            attestation_id=None,
-        )
+        record_pass(enrolment, score=100)
         db.session.commit()
 
 

@@ -51,31 +51,15 @@ def test_login_states_are_unlogged_on_postgresql(app):
     assert persistence == "u"
 
 
-def _pass(enrolment, person):
+def _pass(person):
+    """Lessons, attestation and a passing result, through the services (tests.journeys)."""
     from courses import publishing
     from courses import services as learning
+    from tests.journeys import ready_for_quiz, record_pass
 
+    enrolment = ready_for_quiz(person)
     _, version = publishing.course_by_slug(enrolment.course.slug)
-    for lesson in version.lessons:
-        learning.complete_lesson(enrolment, lesson.slug)
-    attestation = learning.attest(
-        enrolment,
-        person,
-        confirmed=True,
-        typed_name=person.name,
-        locale_preference="en",
-        ip_address="192.0.2.1",
-        user_agent="test",
-    )
-    learning.record_result(
-        learning.cycle_of(enrolment.id),
-        passed=True,
-        score=90,
-        source_ref="test",
-        actor="test",
-        version=version,
-        attestation_id=attestation.id,
-    )
+    record_pass(enrolment, attestation_id=learning.current_attestation(enrolment, version).id)
 
 
 def test_migration_0021_backfills_what_the_writes_keep(backend, tmp_path, request):
@@ -101,7 +85,7 @@ def test_migration_0021_backfills_what_the_writes_keep(backend, tmp_path, reques
         acme = factories.tenant("acme")
         renewed, passed, reading, waiting = (factories.learner(acme, f"P {n}", subject=n) for n in "ABCD")
         for person in (renewed, passed):
-            _pass(learning.enrol(person, "social-media-orientation", source="hr"), person)
+            _pass(person)
         again = db.session.scalar(select(Enrolment).where(Enrolment.user_id == renewed.id))
         learning.start_new_cycle(again, source="recertification", due_at=None, actor="test")
         opened = learning.enrol(reading, "social-media-orientation", source="hr")

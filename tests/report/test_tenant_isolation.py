@@ -14,8 +14,6 @@ from sqlalchemy import func, select
 
 from certificates.models import Certificate
 from certificates.services import revoke
-from courses import publishing
-from courses import services as learning
 from dispatch import packages as dispatch_packages
 from feeds import sftp_settings
 from lti.services.platforms import PlatformFields, add_platform
@@ -23,7 +21,7 @@ from quizzes import services as quizzes
 from reports.models import EvidencePack
 from tests import factories
 from tests.helpers import FormClient, sign_in_learner
-from tests.journeys import COURSE, ready_for_quiz
+from tests.journeys import COURSE, ready_for_quiz, record_pass
 from training_app import api_tokens
 from training_app.extensions import db
 from training_app.models import AuditEvent, Tenant, User
@@ -59,16 +57,7 @@ def other(app, published):
         gus = factories.learner(globex, "Gus Globex")
         enrolment = ready_for_quiz(gus)
         attempt = quizzes.start_attempt(enrolment, "en", random.Random(1))
-        _, version = publishing.course_by_slug(COURSE)
-        learning.record_result(
-            learning.cycle_of(enrolment.id),
-            passed=True,
-            score=90,
-            source_ref="test",
-            actor="test",
-            version=version,
-            attestation_id=None,
-        )
+        record_pass(enrolment)
         platform = add_platform(
             globex,
             PlatformFields(

@@ -16,8 +16,6 @@ from flask import Flask
 from sqlalchemy import inspect, select, text
 
 from certificates.models import Certificate
-from courses import publishing
-from courses import services as learning
 from dispatch import packages as dispatch_packages
 from feeds import sftp_settings
 from lti.services.platforms import PlatformFields, add_platform
@@ -26,7 +24,7 @@ from reports import evidence
 from reports.filters import CompletionFilter
 from tests import factories
 from tests.helpers import FormClient, sign_in_learner
-from tests.journeys import COURSE, ready_for_quiz
+from tests.journeys import COURSE, ready_for_quiz, record_pass
 from training_app import api_tokens, outbox
 from training_app.extensions import db
 from webhooks import services as webhooks
@@ -71,16 +69,7 @@ def world(app: Flask, published) -> World:
         enrolment = ready_for_quiz(ada)
         ready_for_quiz(gus)
         attempt = quizzes.start_attempt(enrolment, "en", random.Random(1))
-        _, version = publishing.course_by_slug(COURSE)
-        learning.record_result(
-            learning.cycle_of(enrolment.id),
-            passed=True,
-            score=90,
-            source_ref="test",
-            actor="test",
-            version=version,
-            attestation_id=None,
-        )
+        record_pass(enrolment)
         platform = add_platform(
             acme,
             PlatformFields(
